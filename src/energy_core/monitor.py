@@ -1,0 +1,282 @@
+"""Use cases: what the application does, each a method over the ports."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from energy_core.catalogue import VARIABLE_NAMES
+from energy_core.detector import Contamination, Detector, IsolationForestDetector
+from energy_core.metrics import HealthThresholds, MetricSnapshot, analyse
+from energy_core.ports import (
+    ChangeEvent,
+    ChangeFeed,
+    Clock,
+    MetricRepository,
+    ModelInfo,
+    ModelStore,
+    ReadingFilter,
+    ReadingRepository,
+)
+from energy_core.readings import InvalidReadingError, Reading, feature_matrix, labels, validate
+from energy_core.simulator import Simulator
+
+DetectorFactory = Callable[[], Detector]
+
+
+class SystemClock:
+    """The real clock, in UTC."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class NoModelError(RuntimeError):
+    """An analysis was asked for before any model was trained."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """One reading that was refused: where in its batch, which field, which value and why."""
+
+    index: int
+    field: str
+    value: object
+    reason: str
+
+    def __str__(self) -> str:
+        return f"reading {self.index}: {self.field}={self.value!r}: {self.reason}"
+
+
+class RejectedBatchError(ValueError):
+    """A batch held invalid readings; nothing of it was stored."""
+
+    def __init__(self, rejections: Sequence[Rejection]) -> None:
+        self.rejections = list(rejections)
+        shown = "; ".join(str(rejection) for rejection in self.rejections[:5])
+        more = len(self.rejections) - 5
+        suffix = f" (and {more} more)" if more > 0 else ""
+        super().__init__(f"{len(self.rejections)} invalid reading(s): {shown}{suffix}")
+
+
+def check_batch(readings: Sequence[Reading]) -> list[Rejection]:
+    """Every reading of the batch that the catalogue refuses, with its reason."""
+    rejections = []
+    for index, reading in enumerate(readings):
+        try:
+            validate(reading)
+        except InvalidReadingError as error:
+            rejections.append(Rejection(index, error.field, error.value, error.reason))
+    return rejections
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorSettings:
+    """Behaviour of the use cases; every number has a unit in its name or docstring."""
+
+    max_readings: int | None = 20_000
+    """Retention: at most this many stored readings, oldest dropped first (``max-registros``)."""
+    max_age: timedelta | None = None
+    """Retention by age: readings older than this are dropped."""
+    thresholds: HealthThresholds = field(default_factory=HealthThresholds)
+    contamination: Contamination | None = None
+    """``None``: the observed label rate when training data is labelled, else ``"auto"``."""
+    train_limit: int = 50_000
+    """Train on at most this many of the most recent readings."""
+    analysis_limit: int = 50_000
+    """Analyse at most this many of the most recent readings."""
+    history_cadence: timedelta = timedelta(minutes=1)
+    reset_count: int = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class IngestReport:
+    stored: list[Reading]
+    scored: bool
+    dropped_by_retention: int
+
+
+class Monitor:
+    """The application's use cases over the ports. Safe to call from several threads."""
+
+    def __init__(
+        self,
+        *,
+        readings: ReadingRepository,
+        metrics: MetricRepository,
+        models: ModelStore,
+        feed: ChangeFeed,
+        clock: Clock | None = None,
+        simulator: Simulator | None = None,
+        settings: MonitorSettings | None = None,
+        detector_factory: DetectorFactory | None = None,
+    ) -> None:
+        self.readings = readings
+        self.metrics = metrics
+        self.models = models
+        self.feed = feed
+        self.clock = clock or SystemClock()
+        self.simulator = simulator or Simulator(seed=None)
+        self.settings = settings or MonitorSettings()
+        self._detector_factory = detector_factory or self._default_detector
+        self._model_lock = threading.Lock()
+        self._model: tuple[Detector, ModelInfo] | None = None
+
+    def _default_detector(self) -> Detector:
+        return IsolationForestDetector(contamination=self.settings.contamination, random_state=0)
+
+    # --- the current model, cached until another version appears -----------------------
+    def current_model(self) -> tuple[Detector, ModelInfo] | None:
+        """The latest stored model, loaded once per version (another process may train)."""
+        version = self.models.latest_version()
+        with self._model_lock:
+            if version is None:
+                self._model = None
+            elif self._model is None or self._model[1].version != version:
+                self._model = self.models.load(version)
+            return self._model
+
+    # --- ingest ---------------------------------------------------------------------------
+    def score(self, readings: Sequence[Reading]) -> list[Reading]:
+        """The readings carrying the current model's verdict (unchanged without a model)."""
+        model = self.current_model()
+        if model is None or not readings:
+            return list(readings)
+        return score_with(model[0], readings)
+
+    def ingest(self, readings: Sequence[Reading]) -> IngestReport:
+        """Validate, score with the current model, store, apply retention and announce.
+
+        The batch is all or nothing: one invalid reading rejects it, nothing is stored.
+        """
+        rejections = check_batch(readings)
+        if rejections:
+            raise RejectedBatchError(rejections)
+        if not readings:
+            return IngestReport(stored=[], scored=False, dropped_by_retention=0)
+        scored = self.score(readings)
+        stored = self.readings.add_many(scored)
+        dropped = self.apply_retention()
+        self.feed.publish(
+            ChangeEvent("readings", count=len(stored), last_id=stored[-1].id if stored else None)
+        )
+        return IngestReport(stored=stored, scored=scored[0].is_scored, dropped_by_retention=dropped)
+
+    def stream_tick(
+        self, batch_size: int = 5, interval: timedelta = timedelta(seconds=1)
+    ) -> IngestReport:
+        """One step of the live generator: the simulator's next batch, ingested."""
+        batch = self.simulator.next_batch(batch_size, at=self.clock.now(), interval=interval)
+        return self.ingest(batch)
+
+    def generate_history(
+        self,
+        count: int,
+        *,
+        chunk: int = 10_000,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Simulate ``count`` readings ending now, stored in chunks; returns how many."""
+        readings = self.simulator.history(
+            count, end=self.clock.now(), cadence=self.settings.history_cadence
+        )
+        stored = 0
+        for start in range(0, len(readings), chunk):
+            stored += len(self.ingest(readings[start : start + chunk]).stored)
+            if progress:
+                progress(stored)
+        return stored
+
+    # --- retention ------------------------------------------------------------------------
+    def apply_retention(self) -> int:
+        """Drop readings beyond the maximum count (oldest first) and older than the max age."""
+        dropped = 0
+        if self.settings.max_age is not None:
+            dropped += self.readings.delete_before(self.clock.now() - self.settings.max_age)
+        if self.settings.max_readings is not None:
+            dropped += self.readings.delete_oldest(self.settings.max_readings)
+        return dropped
+
+    # --- train and analyse ----------------------------------------------------------------
+    def train(self) -> ModelInfo:
+        """Fit a new detector on the most recent stored readings and store it as a new version."""
+        training = self.readings.window(ReadingFilter(), limit=self.settings.train_limit)
+        if len(training) < 10:
+            raise ValueError(
+                f"need at least 10 stored readings to train, found {len(training)};"
+                " generate or ingest some first"
+            )
+        detector = self._detector_factory()
+        X = feature_matrix(training, detector.features)
+        detector.fit(X, labels(training))
+        info = ModelInfo(
+            trained_at=self.clock.now(),
+            rows=len(training),
+            features=tuple(detector.features),
+            contamination=str(getattr(detector, "contamination_", "auto")),
+            threshold=float(getattr(detector, "threshold_", 0.0)),
+            detector=type(detector).__name__,
+        )
+        saved = self.models.save(detector, info)
+        with self._model_lock:
+            self._model = (detector, saved)
+        self.feed.publish(ChangeEvent("model", count=1, last_id=saved.version))
+        return saved
+
+    def analyse(self, where: ReadingFilter | None = None) -> MetricSnapshot:
+        """Score the most recent readings with the current model, store their verdicts and
+        record one metric snapshot (a row of ``metricas``)."""
+        model = self.current_model()
+        if model is None:
+            raise NoModelError("no trained model yet: train one first (Train model / `train`)")
+        detector, info = model
+        window = self.readings.window(where or ReadingFilter(), limit=self.settings.analysis_limit)
+        scored = score_with(detector, window) if window else []
+        if scored:
+            self.readings.update_scores(scored)
+        flagged = np.array([bool(reading.is_flagged) for reading in scored], dtype=bool)
+        previous = self.metrics.latest(1)
+        snapshot = analyse(
+            flagged,
+            computed_at=self.clock.now(),
+            truth=labels(scored),
+            window=(scored[0].timestamp, scored[-1].timestamp) if scored else None,
+            thresholds=self.settings.thresholds,
+            model_version=info.version,
+            previous=previous[0] if previous else None,
+        )
+        stored = self.metrics.add(snapshot)
+        self.feed.publish(ChangeEvent("metrics", count=1, last_id=stored.id))
+        return stored
+
+    # --- maintenance ----------------------------------------------------------------------
+    def reset(self, repopulate: int | None = None) -> int:
+        """Empty readings and metrics, then store ``repopulate`` simulated readings."""
+        self.readings.clear()
+        self.metrics.clear()
+        self.feed.publish(ChangeEvent("reset"))
+        count = self.settings.reset_count if repopulate is None else repopulate
+        return self.generate_history(count) if count else 0
+
+
+def score_with(detector: Detector, readings: Sequence[Reading]) -> list[Reading]:
+    """``readings`` carrying ``detector``'s score, flag and, when flagged, top variables."""
+    if not readings:
+        return []
+    features = tuple(detector.features) or VARIABLE_NAMES
+    X = feature_matrix(readings, features)
+    scores = detector.score(X)
+    flags = scores > detector.threshold_
+    explanations: dict[int, tuple[str, ...]] = {}
+    flagged_rows = np.flatnonzero(flags)
+    if len(flagged_rows):
+        for row, top in zip(flagged_rows, detector.explain(X[flagged_rows]), strict=True):
+            explanations[int(row)] = top
+    return [
+        reading.scored(float(scores[row]), bool(flags[row]), explanations.get(row, ()))
+        for row, reading in enumerate(readings)
+    ]

@@ -1,0 +1,173 @@
+"""Ports: what the core needs from the outside world, as small protocols.
+
+Adapters (``energy_adapters``) implement them in memory and on PostgreSQL; the contract
+tests in ``tests/contract`` hold every adapter to the same behaviour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol
+
+from energy_core.detector import Detector
+from energy_core.metrics import MetricSnapshot
+from energy_core.readings import Reading
+
+ReadingState = Literal["normal", "anomalous"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingFilter:
+    """Which readings a query is about. ``None`` means no restriction.
+
+    ``state`` refers to the model's verdict: ``"anomalous"`` = flagged, ``"normal"`` = not
+    flagged (unscored readings count as normal). ``start`` is inclusive, ``end`` exclusive.
+    """
+
+    start: datetime | None = None
+    end: datetime | None = None
+    meter_ids: tuple[str, ...] = ()
+    state: ReadingState | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """A time bucket of one variable: its envelope, mean, size and flagged readings."""
+
+    start: datetime
+    count: int
+    minimum: float
+    maximum: float
+    mean: float
+    flagged: int
+
+
+class ReadingRepository(Protocol):
+    """Stored readings (table ``registros``)."""
+
+    def add_many(self, readings: Sequence[Reading]) -> list[Reading]:
+        """Store ``readings`` in one transaction; return them carrying their new ids."""
+        ...
+
+    def count(self, where: ReadingFilter | None = None) -> int: ...
+
+    def latest(self, n: int, where: ReadingFilter | None = None) -> list[Reading]:
+        """The ``n`` most recent readings, newest first."""
+        ...
+
+    def window(self, where: ReadingFilter, limit: int | None = None) -> list[Reading]:
+        """Readings matching ``where`` in time order; with ``limit``, the most recent ones."""
+        ...
+
+    def sample(self, where: ReadingFilter, limit: int) -> list[Reading]:
+        """At most ``limit`` readings spread evenly over the matching ones, in time order."""
+        ...
+
+    def since(self, last_id: int, limit: int = 10_000) -> list[Reading]:
+        """Readings stored after the one with id ``last_id``, in id order (for live push)."""
+        ...
+
+    def downsample(self, variable: str, where: ReadingFilter, buckets: int) -> list[Bucket]:
+        """``variable`` over the matching readings in at most ``buckets`` equal time buckets."""
+        ...
+
+    def update_scores(self, readings: Sequence[Reading]) -> None:
+        """Write the scores, flags and top variables of already stored readings (by id)."""
+        ...
+
+    def meters(self) -> list[str]: ...
+
+    def time_range(self) -> tuple[datetime, datetime] | None: ...
+
+    def last_id(self) -> int:
+        """The id of the newest stored reading, 0 when empty."""
+        ...
+
+    def delete_oldest(self, keep: int) -> int:
+        """Keep only the ``keep`` most recent readings; return how many were deleted."""
+        ...
+
+    def delete_before(self, cutoff: datetime) -> int: ...
+
+    def clear(self) -> None: ...
+
+
+class MetricRepository(Protocol):
+    """Stored analyses (table ``metricas``)."""
+
+    def add(self, snapshot: MetricSnapshot) -> MetricSnapshot:
+        """Store ``snapshot``; return it carrying its new id."""
+        ...
+
+    def latest(self, n: int = 1) -> list[MetricSnapshot]:
+        """The ``n`` most recent snapshots, newest first."""
+        ...
+
+    def clear(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """What is known of a stored model. ``version`` is assigned by the store."""
+
+    trained_at: datetime
+    rows: int
+    features: tuple[str, ...]
+    contamination: str
+    threshold: float
+    detector: str = "isolation_forest"
+    evaluation: Mapping[str, float] = field(default_factory=dict)
+    version: int | None = None
+
+
+class ModelStore(Protocol):
+    """Trained detectors with their metadata, by increasing version."""
+
+    def save(self, detector: Detector, info: ModelInfo) -> ModelInfo:
+        """Store a fitted detector; return its info carrying the new version."""
+        ...
+
+    def latest_version(self) -> int | None: ...
+
+    def info(self, version: int | None = None) -> ModelInfo | None:
+        """The info of ``version`` (the latest when ``None``); ``None`` when absent."""
+        ...
+
+    def load(self, version: int | None = None) -> tuple[Detector, ModelInfo] | None:
+        """The detector of ``version`` (the latest when ``None``); ``None`` when absent."""
+        ...
+
+    def versions(self) -> list[ModelInfo]: ...
+
+
+ChangeTopic = Literal["readings", "metrics", "model", "reset"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeEvent:
+    """Something changed in storage; listeners re-read what is new."""
+
+    topic: ChangeTopic
+    count: int = 0
+    last_id: int | None = None
+
+
+Listener = Callable[[ChangeEvent], None]
+
+
+class ChangeFeed(Protocol):
+    """Tells other parts (and other processes, on PostgreSQL) what changed."""
+
+    def publish(self, event: ChangeEvent) -> None: ...
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` for every event; returns a function that unsubscribes."""
+        ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current instant, aware, in UTC."""
+        ...

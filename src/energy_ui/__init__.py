@@ -1,0 +1,1 @@
+"""SmartEnergy's driving side: dashboard, command line and HTTP API."""

@@ -1,0 +1,157 @@
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from energy_core import ReadingFilter, Simulator
+from tests.strategies import BASE
+
+
+def history(count=300, meters=3, seed=1):
+    return Simulator(meters=meters, seed=seed, anomaly_ratio=0.05).history(count, end=BASE)
+
+
+def flag_every_third(readings):
+    return [
+        reading.scored(0.1 * (index % 10), index % 3 == 0, ("voltage",) if index % 3 == 0 else ())
+        for index, reading in enumerate(readings)
+    ]
+
+
+def test_add_many_assigns_increasing_ids_and_keeps_every_field(stores):
+    readings = flag_every_third(history(30))
+    stored = stores.readings.add_many(readings)
+    ids = [reading.id for reading in stored]
+    assert ids == sorted(ids) and len(set(ids)) == 30
+    back = stores.readings.window(ReadingFilter())
+    assert [replace(reading, id=None) for reading in back] == readings
+    assert stores.readings.last_id() == ids[-1]
+
+
+def test_count_latest_and_time_range(stores):
+    readings = history(90)
+    stores.readings.add_many(readings)
+    assert stores.readings.count() == 90
+    latest = stores.readings.latest(5)
+    assert [reading.timestamp for reading in latest] == sorted(
+        (reading.timestamp for reading in readings), reverse=True
+    )[:5]
+    assert stores.readings.time_range() == (readings[0].timestamp, readings[-1].timestamp)
+    assert stores.readings.meters() == ["meter-01", "meter-02", "meter-03"]
+
+
+def test_empty_store_answers_without_error(stores):
+    assert stores.readings.count() == 0
+    assert stores.readings.latest(3) == []
+    assert stores.readings.time_range() is None
+    assert stores.readings.last_id() == 0
+    assert stores.readings.downsample("voltage", ReadingFilter(), 10) == []
+    assert stores.readings.since(0) == []
+
+
+def test_window_filters_by_time_meter_and_state(stores):
+    readings = flag_every_third(history(120))
+    stores.readings.add_many(readings)
+    start, end = readings[30].timestamp, readings[90].timestamp
+    where = ReadingFilter(start=start, end=end, meter_ids=("meter-02",), state="anomalous")
+    expected = [
+        r
+        for r in readings
+        if start <= r.timestamp < end and r.meter_id == "meter-02" and r.is_flagged
+    ]
+    found = stores.readings.window(where)
+    assert [(r.timestamp, r.meter_id) for r in found] == [
+        (r.timestamp, r.meter_id) for r in expected
+    ]
+    assert stores.readings.count(where) == len(expected)
+    normal = stores.readings.count(ReadingFilter(state="normal"))
+    assert normal == sum(1 for r in readings if not r.is_flagged)
+
+
+def test_window_limit_keeps_the_most_recent(stores):
+    readings = history(50)
+    stores.readings.add_many(readings)
+    found = stores.readings.window(ReadingFilter(), limit=10)
+    assert [r.timestamp for r in found] == [r.timestamp for r in readings[-10:]]
+
+
+def test_sample_is_capped_spread_and_in_time_order(stores):
+    readings = history(300)
+    stores.readings.add_many(readings)
+    sample = stores.readings.sample(ReadingFilter(), 50)
+    assert len(sample) == 50
+    times = [r.timestamp for r in sample]
+    assert times == sorted(times)
+    assert times[0] <= readings[10].timestamp and times[-1] >= readings[-10].timestamp
+    assert len(stores.readings.sample(ReadingFilter(), 1000)) == 300
+
+
+def test_since_returns_what_is_new_in_id_order(stores):
+    first = stores.readings.add_many(history(10))
+    second = stores.readings.add_many(history(5, seed=2))
+    assert [r.id for r in stores.readings.since(first[-1].id)] == [r.id for r in second]
+    assert len(stores.readings.since(0, limit=3)) == 3
+
+
+def test_downsample_keeps_the_envelope_and_the_flags(stores):
+    readings = flag_every_third(history(600, meters=2))
+    spike_at = 301
+    readings[spike_at] = replace(
+        readings[spike_at], values={**readings[spike_at].values, "voltage": 999.0}
+    )
+    stores.readings.add_many(readings)
+    buckets = stores.readings.downsample("voltage", ReadingFilter(), 20)
+    assert 0 < len(buckets) <= 20
+    assert sum(b.count for b in buckets) == 600
+    assert max(b.maximum for b in buckets) == 999.0
+    assert min(b.minimum for b in buckets) == min(r["voltage"] for r in readings)
+    assert sum(b.flagged for b in buckets) == sum(1 for r in readings if r.is_flagged)
+    assert all(b.minimum <= b.mean <= b.maximum for b in buckets)
+    starts = [b.start for b in buckets]
+    assert starts == sorted(starts)
+
+
+def test_downsample_of_a_window_counts_only_that_window(stores):
+    readings = history(600, meters=1)
+    stores.readings.add_many(readings)
+    start, end = readings[100].timestamp, readings[400].timestamp
+    buckets = stores.readings.downsample("current", ReadingFilter(start=start, end=end), 50)
+    assert sum(b.count for b in buckets) == 300
+    assert len(buckets) <= 50
+
+
+def test_update_scores_writes_verdicts_by_id(stores):
+    stored = stores.readings.add_many(history(20))
+    verdicts = [r.scored(0.9, True, ("current", "voltage")) for r in stored[:5]]
+    stores.readings.update_scores(verdicts)
+    flagged = stores.readings.window(ReadingFilter(state="anomalous"))
+    assert [r.id for r in flagged] == [r.id for r in stored[:5]]
+    assert flagged[0].top_variables == ("current", "voltage")
+    assert flagged[0].score == pytest.approx(0.9)
+
+
+def test_delete_oldest_keeps_the_most_recent(stores):
+    readings = history(100)
+    stores.readings.add_many(readings)
+    assert stores.readings.delete_oldest(40) == 60
+    assert stores.readings.count() == 40
+    kept = stores.readings.window(ReadingFilter())
+    assert [r.timestamp for r in kept] == [r.timestamp for r in readings[-40:]]
+    assert stores.readings.delete_oldest(100) == 0
+
+
+def test_delete_before_a_cutoff(stores):
+    readings = history(100, meters=1)
+    stores.readings.add_many(readings)
+    cutoff = BASE - timedelta(minutes=30)
+    deleted = stores.readings.delete_before(cutoff)
+    assert deleted == sum(1 for r in readings if r.timestamp < cutoff)
+    assert stores.readings.time_range()[0] >= cutoff
+
+
+def test_clear_empties_the_store(stores):
+    stores.readings.add_many(history(10))
+    stores.readings.clear()
+    assert stores.readings.count() == 0

@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from energy_adapters.memory import (
+    ManualClock,
+    MemoryChangeFeed,
+    MemoryMetricRepository,
+    MemoryModelStore,
+    MemoryReadingRepository,
+)
+from energy_core import (
+    HealthState,
+    Monitor,
+    MonitorSettings,
+    NoModelError,
+    ReadingFilter,
+    RejectedBatchError,
+    Simulator,
+)
+from tests.strategies import BASE
+
+
+def make_monitor(**settings) -> tuple[Monitor, list]:
+    events: list = []
+    feed = MemoryChangeFeed()
+    feed.subscribe(events.append)
+    monitor = Monitor(
+        readings=MemoryReadingRepository(),
+        metrics=MemoryMetricRepository(),
+        models=MemoryModelStore(),
+        feed=feed,
+        clock=ManualClock(BASE),
+        simulator=Simulator(meters=2, seed=9, anomaly_ratio=0.02),
+        settings=MonitorSettings(**settings),
+    )
+    return monitor, events
+
+
+def test_ingest_stores_announces_and_leaves_unscored_without_a_model():
+    monitor, events = make_monitor()
+    report = monitor.stream_tick(batch_size=5)
+    assert len(report.stored) == 5 and not report.scored
+    assert monitor.readings.count() == 5
+    assert events[-1].topic == "readings" and events[-1].count == 5
+
+
+def test_after_training_every_ingested_batch_is_scored_before_it_is_stored():
+    monitor, events = make_monitor()
+    monitor.generate_history(2000)
+    info = monitor.train()
+    assert info.version == 1 and info.rows == 2000
+    before = monitor.readings.last_id()
+    report = monitor.stream_tick(batch_size=5)
+    assert report.scored
+    stored = monitor.readings.since(before)
+    assert len(stored) == 5
+    assert all(reading.score is not None and reading.is_flagged is not None for reading in stored)
+    assert any(event.topic == "model" for event in events)
+
+
+def test_an_invalid_reading_rejects_the_whole_batch_and_says_where():
+    monitor, _ = make_monitor()
+    batch = monitor.simulator.next_batch(4, at=BASE)
+    broken = replace(batch[2], values={**batch[2].values, "frequency": 500.0})
+    with pytest.raises(RejectedBatchError) as caught:
+        monitor.ingest([*batch[:2], broken, batch[3]])
+    assert caught.value.rejections[0].index == 2
+    assert caught.value.rejections[0].field == "frequency"
+    assert "500.0" in str(caught.value)
+    assert monitor.readings.count() == 0
+
+
+@given(limit=st.integers(1, 60), batches=st.lists(st.integers(1, 25), min_size=1, max_size=8))
+def test_retention_never_exceeds_the_limit_and_drops_the_oldest(limit, batches):
+    monitor, _ = make_monitor(max_readings=limit)
+    clock = monitor.clock
+    everything = []
+    for size in batches:
+        clock.advance(timedelta(seconds=1))
+        everything.extend(monitor.stream_tick(batch_size=size).stored)
+        assert monitor.readings.count() <= limit
+    kept = monitor.readings.window(ReadingFilter())
+    newest = sorted(everything, key=lambda r: (r.timestamp, r.id))[-limit:]
+    assert [reading.id for reading in kept] == [reading.id for reading in newest]
+
+
+def test_retention_by_age_drops_readings_older_than_the_maximum():
+    monitor, _ = make_monitor(max_readings=None, max_age=timedelta(hours=1))
+    monitor.generate_history(600)  # one per minute per meter: five hours
+    oldest, _ = monitor.readings.time_range()
+    assert oldest >= BASE - timedelta(hours=1)
+
+
+def test_analyse_needs_a_model_and_then_records_a_snapshot_with_ground_truth():
+    monitor, events = make_monitor()
+    monitor.generate_history(3000)
+    with pytest.raises(NoModelError, match="train"):
+        monitor.analyse()
+    monitor.train()
+    first = monitor.analyse()
+    assert first.total_readings == 3000 and first.id == 1
+    assert first.precision is not None and first.recall is not None
+    assert first.health in set(HealthState)
+    assert monitor.readings.count(ReadingFilter(state="anomalous")) == first.anomalies_detected
+    monitor.clock.advance(timedelta(minutes=1))
+    monitor.stream_tick(batch_size=50)
+    second = monitor.analyse()
+    assert second.delta_percentage == pytest.approx(second.percentage - first.percentage)
+    assert monitor.metrics.latest(2) == [second, first]
+    assert events[-1].topic == "metrics"
+
+
+def test_training_needs_enough_readings():
+    monitor, _ = make_monitor()
+    with pytest.raises(ValueError, match="at least 10"):
+        monitor.train()
+
+
+def test_reset_empties_everything_and_repopulates():
+    monitor, events = make_monitor(reset_count=500)
+    monitor.generate_history(100)
+    monitor.train()
+    monitor.analyse()
+    assert monitor.reset() == 500
+    assert monitor.readings.count() == 500
+    assert monitor.metrics.latest(1) == []
+    assert any(event.topic == "reset" for event in events)
+
+
+def test_a_model_trained_elsewhere_is_picked_up_on_the_next_batch():
+    monitor, _ = make_monitor()
+    monitor.generate_history(1000)
+    other = Monitor(
+        readings=monitor.readings,
+        metrics=monitor.metrics,
+        models=monitor.models,
+        feed=monitor.feed,
+        clock=monitor.clock,
+    )
+    assert monitor.current_model() is None
+    other.train()
+    assert monitor.stream_tick(batch_size=3).scored

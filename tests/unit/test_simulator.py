@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from energy_core.catalogue import VARIABLE_NAMES, variable
+from energy_core.readings import validate
+from energy_core.simulator import KINDS_BY_VARIABLE, AnomalyKind, Simulator
+from tests.strategies import BASE, seeds
+
+
+@given(seed=seeds, meters=st.integers(1, 4), count=st.integers(0, 200))
+def test_same_seed_gives_the_same_history_and_stream(seed, meters, count):
+    first = Simulator(meters=meters, seed=seed, anomaly_ratio=0.05)
+    second = Simulator(meters=meters, seed=seed, anomaly_ratio=0.05)
+    assert first.history(count, end=BASE) == second.history(count, end=BASE)
+    assert first.next_batch(7, at=BASE) == second.next_batch(7, at=BASE)
+
+
+@given(seed=seeds, meters=st.integers(1, 5), count=st.integers(1, 300))
+def test_history_has_the_requested_count_in_time_order_ending_at_end(seed, meters, count):
+    readings = Simulator(meters=meters, seed=seed).history(count, end=BASE)
+    assert len(readings) == count
+    times = [reading.timestamp for reading in readings]
+    assert times == sorted(times)
+    assert times[-1] == BASE
+
+
+@given(seed=seeds, meters=st.integers(1, 4), ratio=st.floats(0.0, 0.5))
+def test_every_simulated_reading_is_within_physical_bounds(seed, meters, ratio):
+    for reading in Simulator(meters=meters, seed=seed, anomaly_ratio=ratio).history(300, end=BASE):
+        validate(reading)
+
+
+@given(seed=seeds, meters=st.integers(1, 4))
+def test_normal_readings_obey_the_physics(seed, meters):
+    simulator = Simulator(meters=meters, seed=seed, anomaly_ratio=0.0)
+    profiles = {profile.meter_id: profile for profile in simulator.profiles}
+    for reading in simulator.history(500, end=BASE):
+        profile = profiles[reading.meter_id]
+        apparent = reading["voltage"] * reading["current"] * reading["power_factor"] / 1000.0
+        assert reading["active_power"] == pytest.approx(apparent, rel=0.03)
+        assert abs(reading["voltage"] / profile.nominal_voltage - 1.0) <= 0.1
+        assert abs(reading["frequency"] - profile.nominal_frequency) <= 0.2
+        assert 0.5 <= reading["power_factor"] <= 1.0
+        low = profile.ambient_temperature - 2.0
+        high = profile.ambient_temperature + 1.25 * profile.thermal_rise + 2.0
+        assert low <= reading["motor_temperature"] <= high
+        assert reading.is_anomaly is False and reading.anomaly_kind is None
+
+
+def test_temperature_lags_the_load():
+    simulator = Simulator(meters=1, seed=3, anomaly_ratio=0.0)
+    profile = simulator.profiles[0]
+    readings = simulator.history(24 * 60, end=BASE, cadence=timedelta(minutes=1))
+    power = np.array([reading["active_power"] for reading in readings])
+    temperature = np.array([reading["motor_temperature"] for reading in readings])
+    peak_power, peak_temperature = int(np.argmax(power)), int(np.argmax(temperature))
+    lag_minutes = (peak_temperature - peak_power) % len(readings)
+    # The thermal lag delays the temperature peak behind the load peak, by minutes not hours.
+    assert 1 <= lag_minutes <= 4 * profile.thermal_time_constant_s / 60
+
+
+@given(seed=seeds, ratio=st.sampled_from([0.01, 0.05, 0.12, 0.3]))
+def test_per_variable_anomaly_rate_converges_to_the_ratio(seed, ratio):
+    readings = Simulator(meters=2, seed=seed, anomaly_ratio=ratio).history(4000, end=BASE)
+    hits = sum(
+        len(reading.anomaly_kind.split("+")) if reading.anomaly_kind else 0 for reading in readings
+    )
+    # Kinds of one reading are distinct, but two variables may share a sensor-fault kind,
+    # so count per-reading anomaly instead: P(anomalous) = 1 - (1 - ratio)^k.
+    expected_reading_rate = 1.0 - (1.0 - ratio) ** len(VARIABLE_NAMES)
+    observed_reading_rate = np.mean([bool(reading.is_anomaly) for reading in readings])
+    standard_error = np.sqrt(expected_reading_rate * (1 - expected_reading_rate) / len(readings))
+    assert abs(observed_reading_rate - expected_reading_rate) <= 5 * standard_error + 1e-9
+    assert hits >= int(observed_reading_rate * len(readings))
+
+
+def test_labels_name_the_injected_kinds_and_only_applicable_ones():
+    readings = Simulator(meters=2, seed=11, anomaly_ratio=0.1).history(5000, end=BASE)
+    seen = Counter(
+        kind
+        for reading in readings
+        if reading.anomaly_kind
+        for kind in reading.anomaly_kind.split("+")
+    )
+    assert set(seen) == {kind.value for kind in AnomalyKind}
+    assert all(reading.is_anomaly == (reading.anomaly_kind is not None) for reading in readings)
+
+
+def test_restricting_kinds_injects_only_those():
+    simulator = Simulator(seed=5, anomaly_ratio=0.2, kinds=[AnomalyKind.VOLTAGE_SAG])
+    readings = simulator.history(2000, end=BASE)
+    kinds = {reading.anomaly_kind for reading in readings if reading.is_anomaly}
+    assert kinds == {"voltage_sag"}
+    nominal = simulator.profiles[0].nominal_voltage
+    for reading in readings:
+        if reading.is_anomaly:
+            assert reading["voltage"] < 0.9 * nominal
+
+
+def test_every_kind_applies_to_at_least_one_variable():
+    applicable = {kind for kinds in KINDS_BY_VARIABLE.values() for kind in kinds}
+    assert applicable == set(AnomalyKind)
+    assert set(KINDS_BY_VARIABLE) == set(VARIABLE_NAMES)
+
+
+def test_stream_batches_rotate_over_the_meters_and_stay_in_the_interval():
+    simulator = Simulator(meters=3, seed=1)
+    batch = simulator.next_batch(6, at=BASE, interval=timedelta(seconds=1))
+    assert Counter(reading.meter_id for reading in batch) == Counter(
+        {meter: 2 for meter in simulator.meter_ids}
+    )
+    assert all(BASE - timedelta(seconds=1) < r.timestamp <= BASE for r in batch)
+
+
+def test_stuck_sensor_repeats_the_previous_value():
+    simulator = Simulator(seed=2, anomaly_ratio=0.2, kinds=[AnomalyKind.STUCK_SENSOR])
+    readings = simulator.history(500, end=BASE)
+    repeats = 0
+    for previous, current in itertools.pairwise(readings):
+        if current.is_anomaly:
+            repeats += any(current[name] == previous[name] for name in VARIABLE_NAMES)
+    assert repeats == sum(1 for reading in readings[1:] if reading.is_anomaly)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [({"meters": 0}, "meters"), ({"anomaly_ratio": 1.5}, "anomaly_ratio")],
+)
+def test_invalid_settings_are_refused_with_their_name(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        Simulator(**arguments)
+
+
+def test_frequency_is_fifty_or_sixty_hertz_per_meter():
+    simulator = Simulator(meters=20, seed=4)
+    assert {profile.nominal_frequency for profile in simulator.profiles} == {50.0, 60.0}
+    assert variable("frequency").within_bounds(60.0)
