@@ -1,0 +1,74 @@
+"""Settings from the environment and a `.env` file at the working directory.
+
+`DATABASE_URL` keeps the original's name; everything else is prefixed `ENERGY_`
+(e.g. `ENERGY_PORT=8090`, `ENERGY_LANGUAGE=en`).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from energy_core import HealthThresholds, MonitorSettings
+
+
+class Settings(BaseSettings):
+    """Every setting of the application, with its default."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ENERGY_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "ENERGY_DATABASE_URL"),
+        description="postgresql://user:password@host:port/database; unset: in-memory demo",
+    )
+    host: str = Field("127.0.0.1", description="address the dashboard and API bind to")
+    port: int = Field(8080, ge=1, le=65535)
+    language: Literal["es", "en"] = "es"
+
+    meters: int = Field(3, ge=1, description="simulated meters")
+    anomaly_ratio: float = Field(
+        0.02, ge=0.0, le=1.0, description="probability that a variable of a reading is hit"
+    )
+    seed: int | None = Field(None, description="simulator seed, for reproducible demos")
+    max_readings: int | None = Field(
+        20_000, ge=1, description="retention: most readings kept (max-registros)"
+    )
+    max_age_hours: float | None = Field(None, gt=0, description="retention by age")
+    stream_interval_s: float = Field(1.0, gt=0, description="seconds between simulated batches")
+    stream_batch_size: int = Field(5, ge=1)
+    train_interval_s: float = Field(300.0, gt=0, description="seconds between retrain cycles")
+    analysis_interval_s: float = Field(10.0, gt=0, description="seconds between analyses (demo)")
+    demo_history: int = Field(10_000, ge=0, description="readings the demo seeds at start")
+    contamination: float | Literal["auto"] | None = Field(
+        None, description="detector contamination; unset: the labels' rate, else auto"
+    )
+    caution_percent: float = Field(5.0, ge=0, le=100)
+    critical_percent: float = Field(15.0, ge=0, le=100)
+    models_dir: Path = Path("models")
+
+    ingest_token: SecretStr | None = None
+    admin_password: SecretStr | None = None
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def thresholds(self) -> HealthThresholds:
+        return HealthThresholds(caution=self.caution_percent, critical=self.critical_percent)
+
+    def monitor_settings(self) -> MonitorSettings:
+        return MonitorSettings(
+            max_readings=self.max_readings,
+            max_age=timedelta(hours=self.max_age_hours) if self.max_age_hours else None,
+            thresholds=self.thresholds,
+            contamination=self.contamination,
+        )
