@@ -180,13 +180,22 @@ class Monitor:
         chunk: int = 10_000,
         progress: Callable[[int], None] | None = None,
     ) -> int:
-        """Simulate ``count`` readings ending now, stored in chunks; returns how many."""
-        readings = self.simulator.history(
-            count, end=self.clock.now(), cadence=self.settings.history_cadence
-        )
+        """Simulate ``count`` readings ending now, stored chunk by chunk (each chunk is one
+        transaction, so an interruption never leaves half a chunk); returns how many."""
+        meters = len(self.simulator.profiles)
+        cadence = self.settings.history_cadence
+        end = self.clock.now()
+        total_steps = -(-count // meters)
+        steps_per_chunk = max(1, chunk // meters)
+        surplus = total_steps * meters - count  # the oldest readings that exceed ``count``
         stored = 0
-        for start in range(0, len(readings), chunk):
-            stored += len(self.ingest(readings[start : start + chunk]).stored)
+        for first in range(0, total_steps, steps_per_chunk):
+            steps = min(steps_per_chunk, total_steps - first)
+            chunk_end = end - cadence * (total_steps - first - steps)
+            readings = self.simulator.history(steps * meters, end=chunk_end, cadence=cadence)
+            if first == 0:
+                readings = readings[surplus:]
+            stored += len(self.ingest(readings).stored)
             if progress:
                 progress(stored)
         return stored

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -58,7 +59,27 @@ def bootstrap(
     return Application(settings=settings, monitor=monitor, mode="memory")
 
 
+class DatabaseError(RuntimeError):
+    """The database cannot be used; the message is one line naming host and database."""
+
+
 def _postgres_application(
     settings: Settings, clock: Clock | None, simulator: Simulator
 ) -> Application:
-    raise NotImplementedError("PostgreSQL storage is not wired yet")
+    raise DatabaseError("PostgreSQL storage is not available in this build yet")
+
+
+def prepare_database(url: str) -> str:
+    """Apply the schema migrations; return the revision the database is at."""
+    raise DatabaseError("PostgreSQL storage is not available in this build yet")
+
+
+class AlreadyRunningError(RuntimeError):
+    """Another process holds the loop this one wanted to run."""
+
+
+@contextmanager
+def single_loop_lock(application: Application, name: str) -> Iterator[None]:
+    """Hold the one lock that lets a single ``name`` loop run across processes."""
+    raise DatabaseError("PostgreSQL storage is not available in this build yet")
+    yield

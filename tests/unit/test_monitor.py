@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from datetime import timedelta
 
@@ -146,3 +147,16 @@ def test_a_model_trained_elsewhere_is_picked_up_on_the_next_batch():
     assert monitor.current_model() is None
     other.train()
     assert monitor.stream_tick(batch_size=3).scored
+
+
+@given(count=st.integers(0, 500), chunk=st.integers(1, 120))
+def test_history_in_chunks_has_the_count_and_one_reading_per_meter_per_cadence(count, chunk):
+    monitor, _ = make_monitor(max_readings=None)
+    assert monitor.generate_history(count, chunk=chunk) == count
+    stored = monitor.readings.window(ReadingFilter())
+    assert len(stored) == count
+    if count:
+        assert stored[-1].timestamp == BASE
+        per_meter = [r.timestamp for r in stored if r.meter_id == "meter-01"]
+        gaps = {b - a for a, b in itertools.pairwise(per_meter)}
+        assert gaps <= {monitor.settings.history_cadence}

@@ -1,0 +1,331 @@
+"""`smartenergy` / `python -m energy_ui`: every workflow as a subcommand.
+
+Exit codes: 0 done, 1 a clear error (one line on stderr), 2 a usage error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from energy_core import NoModelError, ReadingFilter, RejectedBatchError
+from energy_ui.bootstrap import Application, DatabaseError, bootstrap, prepare_database
+from energy_ui.csv_io import CsvFormatError, ImportSummary, export_readings, read_csv_batches
+from energy_ui.settings import Settings
+
+app = typer.Typer(
+    name="smartenergy",
+    help="SmartEnergy: telemetría eléctrica en vivo con detección de anomalías / "
+    "live electrical telemetry with anomaly detection.",
+    no_args_is_help=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+INTERRUPTED = 130
+NEEDS_DATABASE = (
+    "`{command}` needs shared storage: set DATABASE_URL=postgresql://user:password@host:5432/db "
+    "in the environment or a .env file / `{command}` necesita una base de datos compartida."
+)
+
+
+class CommandError(Exception):
+    """An error to show as one line and exit 1."""
+
+
+@contextmanager
+def _errors_as_one_line() -> Iterator[None]:
+    try:
+        yield
+    except (CommandError, DatabaseError, NoModelError, RejectedBatchError, CsvFormatError) as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(1) from None
+    except ValueError as error:
+        err.print(f"[red]error:[/red] {error}", highlight=False)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        err.print("interrumpido / interrupted (only complete batches were stored)")
+        raise typer.Exit(INTERRUPTED) from None
+
+
+def _settings(**overrides: Any) -> Settings:
+    settings = Settings()
+    given = {key: value for key, value in overrides.items() if value is not None}
+    return settings.model_copy(update=given) if given else settings
+
+
+@contextmanager
+def _application(
+    command: str, settings: Settings, *, needs_database: bool = False
+) -> Iterator[Application]:
+    with _errors_as_one_line():
+        if needs_database and not settings.database_url:
+            raise CommandError(NEEDS_DATABASE.format(command=command))
+        application = bootstrap(settings)
+        try:
+            if application.mode == "memory" and not needs_database:
+                err.print(
+                    "[yellow]sin DATABASE_URL: en memoria, nada se conserva / "
+                    "no DATABASE_URL: in memory, nothing is kept[/yellow]"
+                )
+            yield application
+        finally:
+            application.close()
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+        disable=not err.is_terminal,
+    )
+
+
+@app.callback(invoke_without_command=True)
+def _default(ctx: typer.Context) -> None:
+    """With no command: serve the dashboard."""
+    if ctx.invoked_subcommand is None:
+        serve()
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address (default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default 8080)")] = None,
+) -> None:
+    """Serve the live dashboard (in-memory demo without DATABASE_URL)."""
+    from energy_ui.dashboard import serve as serve_dashboard
+
+    with _errors_as_one_line():
+        serve_dashboard(_settings(), host=host, port=port)
+
+
+@app.command("seed-db")
+def seed_db() -> None:
+    """Create the tables if missing (apply the schema migrations)."""
+    settings = _settings()
+    with _errors_as_one_line():
+        if not settings.database_url:
+            raise CommandError(NEEDS_DATABASE.format(command="seed-db"))
+        revision = prepare_database(settings.database_url)
+    out.print(f"esquema al día / schema up to date (revision {revision})")
+
+
+@app.command("reset-db")
+def reset_db(
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask to confirm")] = False,
+    count: Annotated[int, typer.Option(min=0, help="readings to repopulate")] = 10_000,
+) -> None:
+    """Empty registros and metricas, then repopulate simulated readings."""
+    settings = _settings()
+    if not yes and not typer.confirm(
+        "¿Vaciar registros y metricas? / Empty registros and metricas?", default=False
+    ):
+        err.print("cancelado / cancelled")
+        raise typer.Exit(1)
+    with _application("reset-db", settings) as application, _progress() as progress:
+        task = progress.add_task("reset", total=count)
+        application.monitor.readings.clear()
+        application.monitor.metrics.clear()
+        stored = application.monitor.generate_history(
+            count, progress=lambda done: progress.update(task, completed=done)
+        )
+    out.print(f"{stored} lecturas / readings stored")
+
+
+@app.command()
+def simulate(
+    count: Annotated[int, typer.Option(min=1, help="readings to generate")] = 10_000,
+    max_registros: Annotated[int | None, typer.Option(help="retention: most readings kept")] = None,
+    meters: Annotated[int | None, typer.Option(min=1)] = None,
+    anomaly_ratio: Annotated[float | None, typer.Option(min=0.0, max=1.0)] = None,
+) -> None:
+    """Generate a historical batch of simulated readings ending now."""
+    settings = _settings(max_readings=max_registros, meters=meters, anomaly_ratio=anomaly_ratio)
+    with _application("simulate", settings) as application, _progress() as progress:
+        task = progress.add_task("simulate", total=count)
+        stored = application.monitor.generate_history(
+            count, progress=lambda done: progress.update(task, completed=done)
+        )
+        total = application.monitor.readings.count()
+    out.print(f"{stored} lecturas generadas / readings generated; {total} almacenadas / stored")
+
+
+@app.command()
+def stream(
+    interval: Annotated[float, typer.Option(min=0.01, help="seconds between batches")] = 1.0,
+    batch_size: Annotated[int, typer.Option(min=1)] = 5,
+    anomaly_ratio: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.12,
+    max_registros: Annotated[int, typer.Option(min=1, help="hard limit, oldest first")] = 20_000,
+    meters: Annotated[int | None, typer.Option(min=1)] = None,
+    batches: Annotated[int | None, typer.Option(help="stop after this many batches")] = None,
+) -> None:
+    """Continuous generator: a batch every interval, scored on ingest when a model exists."""
+    settings = _settings(max_readings=max_registros, meters=meters, anomaly_ratio=anomaly_ratio)
+    with _application("stream", settings, needs_database=True) as application:
+        monitor = application.monitor
+        sent = 0
+        next_at = time.monotonic()
+        out.print(f"streaming cada / every {interval} s — Ctrl-C para parar / to stop")
+        while batches is None or sent < batches:
+            report = monitor.stream_tick(batch_size, timedelta(seconds=interval))
+            sent += 1
+            flagged = sum(1 for reading in report.stored if reading.is_flagged)
+            out.print(
+                f"lote / batch {sent}: {len(report.stored)} lecturas / readings, "
+                f"{flagged} anómalas / flagged" + ("" if report.scored else " (sin modelo)"),
+                highlight=False,
+            )
+            next_at += interval
+            time.sleep(max(0.0, next_at - time.monotonic()))
+
+
+@app.command()
+def train() -> None:
+    """Train the detector on the stored readings and store the model version."""
+    with _application("train", _settings()) as application:
+        with out.status("entrenando / training…"):
+            info = application.monitor.train()
+        out.print(
+            f"modelo / model v{info.version}: {info.rows} lecturas / readings, "
+            f"contamination {info.contamination}"
+        )
+
+
+@app.command()
+def detect() -> None:
+    """Analyse with the current model and write a row to metricas."""
+    with _application("detect", _settings()) as application:
+        snapshot = application.monitor.analyse()
+    table = Table(title="metricas")
+    table.add_column("total")
+    table.add_column("anomalías / anomalies")
+    table.add_column("%")
+    table.add_column("estado / health")
+    table.add_column("precision / recall / F1")
+    quality = (
+        f"{snapshot.precision:.3f} / {snapshot.recall:.3f} / {snapshot.f1:.3f}"
+        if snapshot.precision is not None
+        and snapshot.recall is not None
+        and snapshot.f1 is not None
+        else "—"
+    )
+    table.add_row(
+        str(snapshot.total_readings),
+        str(snapshot.anomalies_detected),
+        f"{snapshot.percentage:.2f}",
+        f"{snapshot.health.value} / {snapshot.health.label('en')}",
+        quality,
+    )
+    out.print(table)
+
+
+@app.command("auto-train")
+def auto_train(
+    interval: Annotated[float, typer.Option(min=1.0, help="seconds between cycles")] = 300.0,
+    cycles: Annotated[int | None, typer.Option(help="stop after this many cycles")] = None,
+) -> None:
+    """Retrain and recompute metrics in a loop; only one loop may run at a time."""
+    from energy_ui.bootstrap import single_loop_lock
+
+    settings = _settings()
+    with _application("auto-train", settings, needs_database=True) as application:
+        with single_loop_lock(application, "auto-train"):
+            done = 0
+            while cycles is None or done < cycles:
+                started = time.monotonic()
+                info = application.monitor.train()
+                snapshot = application.monitor.analyse()
+                done += 1
+                out.print(
+                    f"ciclo / cycle {done}: modelo / model v{info.version}, "
+                    f"{snapshot.percentage:.2f} % {snapshot.health.value}",
+                    highlight=False,
+                )
+                if cycles is not None and done >= cycles:
+                    break
+                time.sleep(max(0.0, interval - (time.monotonic() - started)))
+
+
+@app.command("import")
+def import_csv(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    batch_size: Annotated[int, typer.Option(min=1)] = 5_000,
+) -> None:
+    """Import real readings from a CSV (meter_id, timestamp and every variable)."""
+    summary = ImportSummary()
+    with _application("import", _settings(), needs_database=True) as application:
+        size = file.stat().st_size
+        with file.open(encoding="utf-8", newline="") as stream, _progress() as progress:
+            task = progress.add_task(file.name, total=size)
+            for accepted, rejected, lines in read_csv_batches(stream, batch_size=batch_size):
+                if accepted:
+                    summary.accepted += len(application.monitor.ingest(accepted).stored)
+                summary.rejected.extend(rejected)
+                summary.lines += lines
+                progress.update(task, completed=stream.tell() if not stream.closed else size)
+    for rejection in summary.rejected[:50]:
+        err.print(f"line {rejection}".replace("reading ", "", 1), highlight=False)
+    if len(summary.rejected) > 50:
+        err.print(f"… and {len(summary.rejected) - 50} more")
+    out.print(
+        f"{summary.lines} líneas / lines: {summary.accepted} aceptadas / accepted, "
+        f"{len({r.index for r in summary.rejected})} rechazadas / rejected"
+    )
+    if summary.rejected:
+        raise typer.Exit(1)
+
+
+def _moment(text: str | None, option: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"not an ISO 8601 date or time: {text!r}", param_hint=option)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+@app.command()
+def export(
+    output: Annotated[Path, typer.Argument(dir_okay=False, help="file to write")],
+    file_format: Annotated[
+        Literal["csv", "parquet"] | None, typer.Option("--format", help="csv or parquet")
+    ] = None,
+    start: Annotated[str | None, typer.Option(help="from (ISO 8601, UTC if no zone)")] = None,
+    end: Annotated[str | None, typer.Option(help="until, exclusive")] = None,
+    meter: Annotated[list[str] | None, typer.Option(help="meter id (repeatable)")] = None,
+    state: Annotated[Literal["normal", "anomalous"] | None, typer.Option()] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="most recent N")] = None,
+) -> None:
+    """Export the filtered readings to CSV or Parquet."""
+    chosen = file_format or ("parquet" if output.suffix == ".parquet" else "csv")
+    where = ReadingFilter(
+        start=_moment(start, "--start"),
+        end=_moment(end, "--end"),
+        meter_ids=tuple(meter or ()),
+        state=state,
+    )
+    with _application("export", _settings()) as application:
+        readings = application.monitor.readings.window(where, limit=limit)
+        written = export_readings(readings, output, chosen)
+    out.print(f"{written} lecturas / readings → {output}")
+
+
+def main() -> None:
+    app()
