@@ -244,22 +244,24 @@ def auto_train(
     from energy_ui.bootstrap import single_loop_lock
 
     settings = _settings()
-    with _application("auto-train", settings, needs_database=True) as application:
-        with single_loop_lock(application, "auto-train"):
-            done = 0
-            while cycles is None or done < cycles:
-                started = time.monotonic()
-                info = application.monitor.train()
-                snapshot = application.monitor.analyse()
-                done += 1
-                out.print(
-                    f"ciclo / cycle {done}: modelo / model v{info.version}, "
-                    f"{snapshot.percentage:.2f} % {snapshot.health.value}",
-                    highlight=False,
-                )
-                if cycles is not None and done >= cycles:
-                    break
-                time.sleep(max(0.0, interval - (time.monotonic() - started)))
+    with (
+        _application("auto-train", settings, needs_database=True) as application,
+        single_loop_lock(application, "auto-train"),
+    ):
+        done = 0
+        while cycles is None or done < cycles:
+            started = time.monotonic()
+            info = application.monitor.train()
+            snapshot = application.monitor.analyse()
+            done += 1
+            out.print(
+                f"ciclo / cycle {done}: modelo / model v{info.version}, "
+                f"{snapshot.percentage:.2f} % {snapshot.health.value}",
+                highlight=False,
+            )
+            if cycles is not None and done >= cycles:
+                break
+            time.sleep(max(0.0, interval - (time.monotonic() - started)))
 
 
 @app.command("import")
@@ -297,7 +299,9 @@ def _moment(text: str | None, option: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise typer.BadParameter(f"not an ISO 8601 date or time: {text!r}", param_hint=option)
+        raise typer.BadParameter(
+            f"not an ISO 8601 date or time: {text!r}", param_hint=option
+        ) from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 

@@ -52,7 +52,7 @@ def test_batches_carry_their_own_line_numbers():
 
 
 def test_missing_columns_are_named_on_line_one():
-    with pytest.raises(CsvFormatError, match="line 1: missing column.*frequency"):
+    with pytest.raises(CsvFormatError, match=r"line 1: missing column.*frequency"):
         batches("meter_id,timestamp,voltage\nm,2025-01-01,230\n")
     with pytest.raises(CsvFormatError, match="empty"):
         batches("")
