@@ -63,6 +63,11 @@ class DatabaseError(RuntimeError):
     """The database cannot be used; the message is one line naming host and database."""
 
 
+def unavailable_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean "the database is unreachable right now" (retry later)."""
+    return (DatabaseError,)
+
+
 def _postgres_application(
     settings: Settings, clock: Clock | None, simulator: Simulator
 ) -> Application:

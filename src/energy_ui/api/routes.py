@@ -1,0 +1,231 @@
+"""Routes: ingest readings, read readings and metrics, health."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+
+from energy_core import ReadingFilter
+from energy_core.validation import ReadingIn, parse_readings
+from energy_ui.api.schemas import (
+    Health,
+    IngestResult,
+    MetricOut,
+    Problem,
+    ReadingOut,
+    ReadingPage,
+    RejectionOut,
+)
+from energy_ui.bootstrap import Application, unavailable_errors
+
+MAX_BODY_BYTES = 10 * 1024 * 1024
+MAX_READINGS_PER_REQUEST = 10_000
+RETRY_AFTER_S = 5
+
+bearer = HTTPBearer(auto_error=False, description="ENERGY_INGEST_TOKEN")
+
+
+def _unavailable() -> HTTPException:
+    return HTTPException(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        "database unavailable, retry later / base de datos no disponible",
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
+def _parse_body(body: bytes, content_type: str) -> list[tuple[int, object]]:
+    """A JSON array (or one object), or NDJSON: one reading per line."""
+    text = body.decode("utf-8", errors="strict")
+    if "ndjson" in content_type or "jsonl" in content_type:
+        items: list[tuple[int, object]] = []
+        for index, line in enumerate(line for line in text.splitlines() if line.strip()):
+            try:
+                items.append((index, json.loads(line)))
+            except json.JSONDecodeError as error:
+                raise HTTPException(
+                    status.HTTP_400_BAD_REQUEST, f"line {index + 1}: invalid JSON: {error.msg}"
+                ) from None
+        return items
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST,
+            f"invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}",
+        ) from None
+    if isinstance(parsed, dict):
+        parsed = [parsed]
+    if not isinstance(parsed, list):
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST, "expected a JSON array of readings (or NDJSON)"
+        )
+    return list(enumerate(parsed))
+
+
+def create_api_router(application: Application) -> APIRouter:
+    """All API routes, bound to one application."""
+    router = APIRouter()
+    monitor = application.monitor
+    problems: dict[int | str, dict[str, Any]] = {
+        401: {"model": Problem, "description": "missing or wrong bearer token"},
+        403: {"model": Problem, "description": "ingest closed: no ENERGY_INGEST_TOKEN set"},
+        503: {"model": Problem, "description": "database unavailable; see Retry-After"},
+    }
+
+    def require_token(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> None:
+        token = application.settings.ingest_token
+        if token is None or not token.get_secret_value():
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                "ingest is closed: set ENERGY_INGEST_TOKEN to open it",
+            )
+        given = credentials.credentials if credentials else ""
+        if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "missing or wrong bearer token",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    @router.post(
+        "/api/v1/readings",
+        response_model=IngestResult,
+        tags=["readings"],
+        summary="Ingest readings (JSON array or NDJSON)",
+        dependencies=[Depends(require_token)],
+        responses={
+            **problems,
+            400: {"model": Problem, "description": "not JSON"},
+            413: {"model": Problem, "description": "too large"},
+            422: {"model": IngestResult, "description": "every reading was rejected"},
+        },
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {"type": "array", "items": ReadingIn.model_json_schema()}
+                    },
+                    "application/x-ndjson": {"schema": {"type": "string"}},
+                },
+            }
+        },
+    )
+    async def ingest(request: Request) -> Any:
+        """Validate each reading against the variable catalogue; store the valid ones scored
+        by the current model and push them live; report every rejected one by index."""
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            raise HTTPException(
+                status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"body over {MAX_BODY_BYTES} bytes"
+            )
+        try:
+            items = _parse_body(body, request.headers.get("content-type", ""))
+        except UnicodeDecodeError:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, "body is not UTF-8") from None
+        if len(items) > MAX_READINGS_PER_REQUEST:
+            raise HTTPException(
+                status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+                f"at most {MAX_READINGS_PER_REQUEST} readings per request",
+            )
+        accepted, rejected = parse_readings(items, now=monitor.clock.now())
+        flagged, version = 0, None
+        if accepted:
+            try:
+                report = await run_in_threadpool(monitor.ingest, accepted)
+            except unavailable_errors() as _:
+                raise _unavailable() from None
+            flagged = sum(1 for reading in report.stored if reading.is_flagged)
+            model = monitor.current_model() if report.scored else None
+            version = model[1].version if model else None
+        result = IngestResult(
+            accepted=len(accepted),
+            rejected=[RejectionOut.of(rejection) for rejection in rejected],
+            flagged=flagged,
+            model_version=version,
+        )
+        if rejected and not accepted:
+            return JSONResponse(result.model_dump(mode="json"), status_code=422)
+        return result
+
+    @router.get(
+        "/api/v1/readings",
+        response_model=ReadingPage,
+        tags=["readings"],
+        summary="Stored readings, filtered, newest first, paged by time",
+        responses={503: problems[503]},
+    )
+    def list_readings(
+        start: Annotated[datetime | None, Query(description="from, inclusive (ISO 8601)")] = None,
+        end: Annotated[datetime | None, Query(description="until, exclusive")] = None,
+        meter: Annotated[list[str] | None, Query(description="meter id, repeatable")] = None,
+        state: Annotated[Literal["normal", "anomalous"] | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> ReadingPage:
+        where = ReadingFilter(
+            start=_utc(start), end=_utc(end), meter_ids=tuple(meter or ()), state=state
+        )
+        try:
+            found = monitor.readings.latest(limit + 1, where)
+        except unavailable_errors() as _:
+            raise _unavailable() from None
+        page = found[:limit]
+        next_end = page[-1].timestamp if len(found) > limit else None
+        return ReadingPage(items=[ReadingOut.of(r) for r in page], next_end=next_end)
+
+    @router.get(
+        "/api/v1/metrics/latest",
+        response_model=MetricOut,
+        tags=["metrics"],
+        summary="The latest analysis (a row of metricas)",
+        responses={404: {"model": Problem, "description": "no analysis yet"}, 503: problems[503]},
+    )
+    def latest_metrics() -> MetricOut:
+        try:
+            latest = monitor.metrics.latest(1)
+        except unavailable_errors() as _:
+            raise _unavailable() from None
+        if not latest:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no analysis yet: train, then detect")
+        return MetricOut.of(latest[0])
+
+    @router.get(
+        "/healthz",
+        response_model=Health,
+        tags=["health"],
+        summary="Database reachable, model present",
+        responses={503: {"model": Health, "description": "database unreachable"}},
+    )
+    def healthz() -> Any:
+        try:
+            version = monitor.models.latest_version()
+            monitor.readings.last_id()
+        except unavailable_errors() as _:
+            body = Health(
+                status="degraded",
+                storage=application.mode,
+                database="unavailable",
+                model_version=None,
+            )
+            return JSONResponse(body.model_dump(), status_code=503)
+        database = "ok" if application.mode == "postgres" else "not used"
+        return Health(
+            status="ok", storage=application.mode, database=database, model_version=version
+        )
+
+    return router
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -1,0 +1,110 @@
+"""What the HTTP API answers, as documented pydantic models (they shape the OpenAPI schema)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from energy_core import MetricSnapshot, Reading
+from energy_core.monitor import Rejection
+
+
+class RejectionOut(BaseModel):
+    index: int = Field(description="position of the reading in the request (0-based)")
+    field: str = Field(description="which field was refused")
+    reason: str
+    value: Any = Field(None, description="the refused value, when short")
+
+    @classmethod
+    def of(cls, rejection: Rejection) -> RejectionOut:
+        value = rejection.value if len(repr(rejection.value)) <= 200 else None
+        return cls(
+            index=rejection.index, field=rejection.field, reason=rejection.reason, value=value
+        )
+
+
+class IngestResult(BaseModel):
+    accepted: int = Field(description="readings validated, scored and stored")
+    rejected: list[RejectionOut] = Field(description="one entry per problem found")
+    flagged: int = Field(0, description="accepted readings the current model flagged")
+    model_version: int | None = Field(None, description="model that scored them, if any")
+
+
+class ReadingOut(BaseModel):
+    id: int | None
+    meter_id: str
+    timestamp: datetime
+    values: dict[str, float]
+    is_anomaly: bool | None
+    anomaly_kind: str | None
+    score: float | None
+    is_flagged: bool | None
+    top_variables: list[str]
+
+    @classmethod
+    def of(cls, reading: Reading) -> ReadingOut:
+        return cls(
+            id=reading.id,
+            meter_id=reading.meter_id,
+            timestamp=reading.timestamp,
+            values=dict(reading.values),
+            is_anomaly=reading.is_anomaly,
+            anomaly_kind=reading.anomaly_kind,
+            score=reading.score,
+            is_flagged=reading.is_flagged,
+            top_variables=list(reading.top_variables),
+        )
+
+
+class ReadingPage(BaseModel):
+    items: list[ReadingOut] = Field(description="newest first")
+    next_end: datetime | None = Field(
+        None, description="pass as `end` to get the next (older) page; null on the last page"
+    )
+
+
+class MetricOut(BaseModel):
+    id: int | None
+    computed_at: datetime
+    window_start: datetime | None
+    window_end: datetime | None
+    total_readings: int
+    anomalies_detected: int
+    percentage: float
+    health: str = Field(description="Normal, Precaución or Crítico")
+    precision: float | None
+    recall: float | None
+    f1: float | None
+    model_version: int | None
+    delta_percentage: float | None
+
+    @classmethod
+    def of(cls, snapshot: MetricSnapshot) -> MetricOut:
+        return cls(
+            id=snapshot.id,
+            computed_at=snapshot.computed_at,
+            window_start=snapshot.window_start,
+            window_end=snapshot.window_end,
+            total_readings=snapshot.total_readings,
+            anomalies_detected=snapshot.anomalies_detected,
+            percentage=snapshot.percentage,
+            health=snapshot.health.value,
+            precision=snapshot.precision,
+            recall=snapshot.recall,
+            f1=snapshot.f1,
+            model_version=snapshot.model_version,
+            delta_percentage=snapshot.delta_percentage,
+        )
+
+
+class Health(BaseModel):
+    status: str = Field(description="ok, or degraded when the database is unreachable")
+    storage: str = Field(description="memory or postgres")
+    database: str = Field(description="ok, unavailable, or not used")
+    model_version: int | None
+
+
+class Problem(BaseModel):
+    detail: str

@@ -1,0 +1,168 @@
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from energy_adapters.memory import ManualClock
+from energy_core import Simulator
+from energy_ui.api import create_api_router
+from energy_ui.bootstrap import bootstrap
+from energy_ui.settings import Settings
+from tests.strategies import BASE
+
+TOKEN = "s3cret-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def reading(meter="m-1", seconds=0, **values):
+    base = {
+        "voltage": 230.0,
+        "current": 10.0,
+        "active_power": 2.0,
+        "power_factor": 0.9,
+        "frequency": 50.0,
+        "motor_temperature": 40.0,
+    }
+    moment = (BASE - timedelta(seconds=seconds)).isoformat()
+    return {"meter_id": meter, "timestamp": moment, **base, **values}
+
+
+@pytest.fixture
+def application(monkeypatch):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    settings = Settings(_env_file=None, ingest_token=TOKEN, max_readings=None, meters=2, seed=3)
+    app = bootstrap(settings, clock=ManualClock(BASE), simulator=Simulator(meters=2, seed=3))
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def client(application):
+    api = FastAPI()
+    api.include_router(create_api_router(application))
+    return TestClient(api)
+
+
+def test_ingest_is_closed_without_a_token(monkeypatch):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    application = bootstrap(Settings(_env_file=None))
+    api = FastAPI()
+    api.include_router(create_api_router(application))
+    response = TestClient(api).post("/api/v1/readings", json=[reading()], headers=AUTH)
+    assert response.status_code == 403
+    assert "ENERGY_INGEST_TOKEN" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}])
+def test_ingest_needs_the_right_bearer_token(client, headers):
+    response = client.post("/api/v1/readings", json=[reading()], headers=headers)
+    assert response.status_code == 401
+
+
+def test_valid_readings_are_stored_and_invalid_ones_reported_by_index_and_field(
+    client, application
+):
+    batch = [
+        reading(seconds=2),
+        reading(seconds=1, voltage=-3.0),
+        reading(seconds=1, frequency="fast"),
+        reading(seconds=0),
+        {**reading(), "colour": "red"},
+    ]
+    response = client.post("/api/v1/readings", json=batch, headers=AUTH)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["accepted"] == 2
+    assert [(r["index"], r["field"]) for r in body["rejected"]] == [
+        (1, "voltage"),
+        (2, "frequency"),
+        (4, "colour"),
+    ]
+    assert "greater than or equal to 0" in body["rejected"][0]["reason"]
+    assert application.monitor.readings.count() == 2
+
+
+def test_ndjson_is_accepted(client, application):
+    lines = "\n".join(json.dumps(reading(seconds=s)) for s in range(3))
+    response = client.post(
+        "/api/v1/readings",
+        content=lines,
+        headers={**AUTH, "Content-Type": "application/x-ndjson"},
+    )
+    assert response.json()["accepted"] == 3
+    assert application.monitor.readings.count() == 3
+
+
+def test_a_request_with_only_rejections_is_422_and_stores_nothing(client, application):
+    response = client.post("/api/v1/readings", json=[reading(voltage=float("1e9"))], headers=AUTH)
+    assert response.status_code == 422
+    assert application.monitor.readings.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"), [("{not json", "invalid JSON"), ('"text"', "expected a JSON array")]
+)
+def test_malformed_bodies_are_400_with_where(client, body, fragment):
+    response = client.post(
+        "/api/v1/readings", content=body, headers={**AUTH, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert fragment in response.json()["detail"]
+
+
+def test_future_timestamps_are_refused(client):
+    response = client.post("/api/v1/readings", json=[reading(seconds=-3600)], headers=AUTH)
+    assert response.json()["rejected"][0]["field"] == "timestamp"
+
+
+def test_accepted_readings_are_scored_when_a_model_exists(client, application):
+    application.monitor.generate_history(500)
+    info = application.monitor.train()
+    response = client.post("/api/v1/readings", json=[reading(voltage=120.0)], headers=AUTH)
+    body = response.json()
+    assert body["model_version"] == info.version
+    assert body["flagged"] == 1
+    stored = application.monitor.readings.latest(1, None)[0]
+    assert stored.is_flagged and "voltage" in stored.top_variables
+
+
+def test_readings_are_listed_filtered_and_paged(client, application):
+    application.monitor.generate_history(30)
+    first = client.get("/api/v1/readings", params={"limit": 10, "meter": "meter-01"}).json()
+    assert len(first["items"]) == 10
+    assert {item["meter_id"] for item in first["items"]} == {"meter-01"}
+    second = client.get(
+        "/api/v1/readings", params={"limit": 10, "meter": "meter-01", "end": first["next_end"]}
+    ).json()
+    assert len(second["items"]) == 5 and second["next_end"] is None
+    assert second["items"][0]["timestamp"] < first["items"][-1]["timestamp"]
+
+
+def test_latest_metrics_and_health(client, application):
+    assert client.get("/api/v1/metrics/latest").status_code == 404
+    health = client.get("/healthz").json()
+    assert health == {
+        "status": "ok",
+        "storage": "memory",
+        "database": "not used",
+        "model_version": None,
+    }
+    application.monitor.generate_history(300)
+    application.monitor.train()
+    snapshot = application.monitor.analyse()
+    body = client.get("/api/v1/metrics/latest").json()
+    assert body["total_readings"] == snapshot.total_readings
+    assert body["health"] == snapshot.health.value
+    assert client.get("/healthz").json()["model_version"] == 1
+
+
+def test_openapi_documents_every_route_and_the_reading_schema(client):
+    schema = client.get("/openapi.json").json()
+    assert {"/api/v1/readings", "/api/v1/metrics/latest", "/healthz"} <= set(schema["paths"])
+    body = schema["paths"]["/api/v1/readings"]["post"]["requestBody"]["content"]
+    properties = body["application/json"]["schema"]["items"]["properties"]
+    assert properties["voltage"]["maximum"] == 1000.0
