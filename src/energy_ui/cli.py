@@ -293,6 +293,20 @@ def import_csv(
         raise typer.Exit(1)
 
 
+@app.command()
+def mqtt() -> None:
+    """Subscribe to the MQTT readings topic (ENERGY_MQTT_URL, ENERGY_MQTT_TOPIC) and ingest."""
+    import asyncio
+
+    from energy_ui.mqtt import MqttIngestor
+
+    settings = _settings()
+    with _application("mqtt", settings, needs_database=True) as application:
+        ingestor = MqttIngestor(application.monitor, settings)
+        out.print(f"MQTT {ingestor.broker} → {settings.mqtt_topic} — Ctrl-C para parar / to stop")
+        asyncio.run(ingestor.run())
+
+
 def _moment(text: str | None, option: str) -> datetime | None:
     if text is None:
         return None

@@ -53,6 +53,18 @@ class Settings(BaseSettings):
     critical_percent: float = Field(15.0, ge=0, le=100)
     models_dir: Path = Path("models")
 
+    mqtt_url: str = Field(
+        "mqtt://127.0.0.1:1883",
+        description="broker: mqtt://[user:password@]host[:port], or mqtts:// for TLS",
+    )
+    mqtt_topic: str = Field(
+        "smartenergy/+/readings", description="topic filter; '+' is the meter id"
+    )
+    mqtt_username: str | None = None
+    mqtt_password: SecretStr | None = None
+    mqtt_ca_file: Path | None = Field(None, description="CA bundle for TLS brokers")
+    mqtt_client_id: str | None = None
+
     ingest_token: SecretStr | None = None
     admin_password: SecretStr | None = None
 
