@@ -19,6 +19,7 @@ COMMANDS = [
     "auto-train",
     "import",
     "export",
+    "mqtt",
 ]
 
 
@@ -36,7 +37,9 @@ def test_every_command_has_help(command):
     assert "Usage" in result.output
 
 
-@pytest.mark.parametrize("arguments", [["stream", "--batches", "1"], ["auto-train"], ["seed-db"]])
+@pytest.mark.parametrize(
+    "arguments", [["stream", "--batches", "1"], ["auto-train"], ["seed-db"], ["mqtt"]]
+)
 def test_shared_storage_commands_refuse_without_database_url(arguments):
     result = runner.invoke(app, arguments)
     assert result.exit_code == 1
