@@ -40,9 +40,13 @@ def read_csv_batches(
     optional columns are taken as absent.
     """
     reader = csv.DictReader(stream)
-    if reader.fieldnames is None:
+    try:
+        header = reader.fieldnames
+    except csv.Error as error:
+        raise CsvFormatError(f"line 1: malformed header: {error}") from None
+    if header is None:
         raise CsvFormatError("the file is empty: expected a header line")
-    missing = [name for name in REQUIRED_COLUMNS if name not in reader.fieldnames]
+    missing = [name for name in REQUIRED_COLUMNS if name not in header]
     if missing:
         raise CsvFormatError(
             f"line 1: missing column(s) {', '.join(missing)}; "
@@ -51,7 +55,15 @@ def read_csv_batches(
     pending: list[tuple[int, object]] = []
     malformed: list[Rejection] = []
     lines = 0
-    for row in reader:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:
+            lines += 1
+            malformed.append(Rejection(reader.line_num, "line", None, f"malformed CSV: {error}"))
+            continue
         lines += 1
         extra = row.pop(None, None)  # type: ignore[call-overload]
         if extra:
