@@ -17,8 +17,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from energy_core import NoModelError, ReadingFilter, RejectedBatchError
-from energy_ui.bootstrap import Application, DatabaseError, bootstrap, prepare_database
+from energy_core import IngestReport, NoModelError, Reading, ReadingFilter, RejectedBatchError
+from energy_core.buffer import RetryBuffer
+from energy_ui.bootstrap import (
+    Application,
+    DatabaseError,
+    bootstrap,
+    prepare_database,
+    unavailable_errors,
+)
 from energy_ui.csv_io import CsvFormatError, ImportSummary, export_readings, read_csv_batches
 from energy_ui.settings import Settings
 
@@ -177,22 +184,42 @@ def stream(
 ) -> None:
     """Continuous generator: a batch every interval, scored on ingest when a model exists."""
     settings = _settings(max_readings=max_registros, meters=meters, anomaly_ratio=anomaly_ratio)
+    step = timedelta(seconds=interval)
     with _application("stream", settings, needs_database=True) as application:
         monitor = application.monitor
+        buffer = RetryBuffer(settings.buffer_max_readings)
+        reports: list[IngestReport] = []
+
+        def store(batch: list[Reading]) -> None:
+            reports.append(monitor.ingest(batch))
+
         sent = 0
         next_at = time.monotonic()
         out.print(f"streaming cada / every {interval} s — Ctrl-C para parar / to stop")
         while batches is None or sent < batches:
-            report = monitor.stream_tick(batch_size, timedelta(seconds=interval))
+            at = monitor.clock.now()
+            dropped = buffer.add(monitor.simulator.next_batch(batch_size, at=at, interval=step))
             sent += 1
-            flagged = sum(1 for reading in report.stored if reading.is_flagged)
-            out.print(
-                f"lote / batch {sent}: {len(report.stored)} lecturas / readings, "
-                f"{flagged} anómalas / flagged" + ("" if report.scored else " (sin modelo)"),
-                highlight=False,
-            )
+            buffer.flush(store, unavailable_errors())
+            for report in reports:
+                flagged = sum(1 for reading in report.stored if reading.is_flagged)
+                out.print(
+                    f"lote / batch {sent}: {len(report.stored)} lecturas / readings, "
+                    f"{flagged} anómalas / flagged" + ("" if report.scored else " (sin modelo)"),
+                    highlight=False,
+                )
+            reports.clear()
+            if buffer.pending or dropped:
+                err.print(
+                    f"[yellow]base de datos no disponible / database unavailable: "
+                    f"{buffer.pending} en espera / waiting, {buffer.dropped} descartadas / "
+                    f"dropped[/yellow]",
+                    highlight=False,
+                )
             next_at += interval
             time.sleep(max(0.0, next_at - time.monotonic()))
+        if buffer.pending:
+            err.print(f"[red]{buffer.pending} lecturas sin guardar / readings not stored[/red]")
 
 
 @app.command()

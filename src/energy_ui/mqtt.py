@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 import aiomqtt
 
 from energy_core import Monitor
+from energy_core.buffer import RetryBuffer
 from energy_core.monitor import Rejection
 from energy_core.validation import parse_readings
 from energy_ui.bootstrap import unavailable_errors
@@ -63,6 +64,7 @@ class Broker:
 class MqttCounters:
     messages: int = 0
     accepted: int = 0
+    stored: int = 0
     rejected_messages: int = 0
     connections: int = 0
     errors: list[str] = field(default_factory=list)
@@ -104,6 +106,7 @@ class MqttIngestor:
         self.settings = settings
         self.broker = Broker.from_settings(settings)
         self.counters = MqttCounters()
+        self.buffer = RetryBuffer(settings.buffer_max_readings)
         self.connected = asyncio.Event()
 
     def handle(self, topic: str, payload: bytes) -> Verdict:
@@ -128,14 +131,21 @@ class MqttIngestor:
         accepted, invalid = parse_readings(items, now=self.monitor.clock.now())
         rejections.extend(invalid)
         if accepted:
-            self.monitor.ingest(accepted)
             self.counters.accepted += len(accepted)
+            self.buffer.add(accepted)
+        self.flush()
         if rejections:
             self.counters.rejected_messages += 1
             log.warning(
                 "MQTT %s: %d rejected: %s", topic, len(rejections), "; ".join(map(str, rejections))
             )
         return Verdict(meter=meter, accepted=len(accepted), rejections=rejections)
+
+    def flush(self) -> int:
+        """Store what waits in the buffer; keeps it when the database is away."""
+        written = self.buffer.flush(self.monitor.ingest, unavailable_errors())
+        self.counters.stored += written
+        return written
 
     def _client(self) -> aiomqtt.Client:
         context = None
@@ -153,7 +163,21 @@ class MqttIngestor:
         )
 
     async def run(self) -> None:
-        """Subscribe and ingest until cancelled; reconnect with backoff when the broker goes."""
+        """Subscribe and ingest until cancelled; reconnect with backoff when the broker goes.
+        Readings that arrive while the database is away wait in a bounded buffer."""
+        retry = asyncio.create_task(self._retry_pending())
+        try:
+            await self._subscribe_forever()
+        finally:
+            retry.cancel()
+
+    async def _retry_pending(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            if self.buffer.pending:
+                await asyncio.to_thread(self.flush)
+
+    async def _subscribe_forever(self) -> None:
         delay = 0.5
         while True:
             try:
@@ -178,12 +202,9 @@ class MqttIngestor:
     async def _receive(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
         payload = message.payload
         raw = payload if isinstance(payload, bytes) else str(payload or "").encode()
-        try:
-            verdict = await asyncio.to_thread(self.handle, str(message.topic), raw)
-        except unavailable_errors() as error:
-            log.warning("MQTT %s: storage unavailable, message dropped: %s", message.topic, error)
-            self.counters.errors.append(f"storage unavailable: {error}")
-            return
+        verdict = await asyncio.to_thread(self.handle, str(message.topic), raw)
+        if self.buffer.pending:
+            log.warning("MQTT: storage unavailable, %d readings waiting", self.buffer.pending)
         if verdict.rejections:
             await client.publish(
                 ERRORS_TOPIC.format(meter=verdict.meter), verdict.error_payload(), qos=0

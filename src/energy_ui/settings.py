@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     mqtt_ca_file: Path | None = Field(None, description="CA bundle for TLS brokers")
     mqtt_client_id: str | None = None
 
+    buffer_max_readings: int = Field(
+        100_000, ge=1, description="readings kept while the database is away (oldest dropped)"
+    )
+
     ingest_token: SecretStr | None = None
     admin_password: SecretStr | None = None
 
