@@ -138,12 +138,33 @@ class CompiledForest:
         self.levels = int(state["levels"])
         self.n_features_in = int(state["n_features_in"])
         self.denominator = float(state["denominator"])
+        self._validate()
+
+    def _validate(self) -> None:
+        """Refuse a state whose indices would leave the arrays (scoring does not check)."""
         nodes = len(self.feature)
         if any(
             len(array) != nodes
             for array in (self.threshold, self.left, self.missing_left, self.path_length)
         ):
             raise ValueError("compiled forest arrays differ in length")
+        if self.levels < 0 or self.n_features_in < 1:
+            raise ValueError("compiled forest needs levels >= 0 and n_features_in >= 1")
+        if nodes == 0 or len(self.roots) == 0:
+            raise ValueError("compiled forest holds no tree")
+        own = np.arange(nodes, dtype=np.intp)
+        inner = self.left != own
+        if (
+            self.roots.min() < 0
+            or self.roots.max() >= nodes
+            or self.feature.min() < 0
+            or self.feature.max() >= self.n_features_in
+            or self.left.min() < 0
+            or (self.left + inner).max() >= nodes
+        ):
+            raise ValueError("compiled forest indices out of range")
+        if np.any(self.threshold[~inner] != np.inf):
+            raise ValueError("compiled forest leaves must have an infinite threshold")
 
     def __repr__(self) -> str:
         return (
@@ -176,21 +197,28 @@ class CompiledForest:
         rows, width = X32.shape
         values = X32.ravel()
         row_offsets = (np.arange(rows, dtype=np.intp) * width)[np.newaxis, :]
-        # (trees × rows): each row's current node in each tree.
+        # (trees × rows): each row's current node in each tree, and work buffers reused
+        # level after level. Indices are in range by construction (checked on load), so
+        # take(mode="clip") skips the bounds check and writes into the buffers directly.
         nodes = np.repeat(self.roots[:, np.newaxis], rows, axis=1)
+        cells = np.empty_like(nodes)
+        x = np.empty(nodes.shape, dtype=np.float32)
+        threshold = np.empty(nodes.shape, dtype=np.float32)
+        right = np.empty(nodes.shape, dtype=np.bool_)
         has_nan = bool(np.isnan(values).any())
         for _ in range(self.levels):
-            cells = self.feature[nodes]
+            np.take(self.feature, nodes, out=cells, mode="clip")
             cells += row_offsets
-            x = values[cells]
-            right = x > self.threshold[nodes]
+            np.take(values, cells, out=x, mode="clip")
+            np.take(self.threshold, nodes, out=threshold, mode="clip")
+            np.greater(x, threshold, out=right)
             if has_nan:
                 right |= np.isnan(x) & ~self.missing_left[nodes]
-            nodes = self.left[nodes]
+            np.take(self.left, nodes, out=nodes, mode="clip")
             nodes += right
         # Summing over axis 0 adds tree after tree, the order scikit-learn accumulates in,
         # so the sums agree to the last bit.
-        summed: FloatArray = self.path_length[nodes].sum(axis=0)
+        summed: FloatArray = np.take(self.path_length, nodes, mode="clip").sum(axis=0)
         return summed
 
 

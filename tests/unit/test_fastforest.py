@@ -122,3 +122,16 @@ def test_a_state_missing_a_field_is_refused():
     del state["roots"]
     with pytest.raises(ValueError, match="roots"):
         CompiledForest.__new__(CompiledForest).__setstate__(state)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("left", 10**6), ("feature", 3), ("roots", -1)],
+)
+def test_a_state_whose_indices_leave_the_arrays_is_refused(field, value):
+    forest = IsolationForest(n_estimators=2, random_state=0).fit(np.eye(3))
+    state = compile_forest(forest).__getstate__()
+    state[field] = state[field].copy()
+    state[field][-1] = value
+    with pytest.raises(ValueError, match="out of range"):
+        CompiledForest.__new__(CompiledForest).__setstate__(state)
