@@ -142,12 +142,10 @@ class CompiledForest:
 
     def _validate(self) -> None:
         """Refuse a state whose indices would leave the arrays (scoring does not check)."""
+        arrays = (self.feature, self.threshold, self.left, self.missing_left, self.path_length)
         nodes = len(self.feature)
-        if any(
-            len(array) != nodes
-            for array in (self.threshold, self.left, self.missing_left, self.path_length)
-        ):
-            raise ValueError("compiled forest arrays differ in length")
+        if self.roots.ndim != 1 or any(array.shape != (nodes,) for array in arrays):
+            raise ValueError("compiled forest arrays must be flat and of one length")
         if self.levels < 0 or self.n_features_in < 1:
             raise ValueError("compiled forest needs levels >= 0 and n_features_in >= 1")
         if nodes == 0 or len(self.roots) == 0:
