@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as npst
 
 from energy_core.catalogue import VARIABLES
 from energy_core.readings import Reading
@@ -42,3 +44,29 @@ def readings(draw: st.DrawFn) -> Reading:
 
 reading_batches = st.lists(readings(), min_size=0, max_size=40)
 seeds = st.integers(min_value=0, max_value=2**32 - 1)
+
+
+# --- isolation forests (energy_core.fastforest) ----------------------------------------
+@st.composite
+def forest_problems(
+    draw: st.DrawFn, *, allow_nan: bool = False
+) -> tuple[np.ndarray, np.ndarray, dict[str, object]]:
+    """Training data, data to score and ``IsolationForest`` settings covering sub-sampled
+    rows and columns, bootstrap, ties and wide-ranged values (float32 rounding)."""
+    width = draw(st.integers(1, 4))
+    rows = draw(st.integers(2, 80))
+    values = st.one_of(
+        st.floats(-1e6, 1e6),
+        st.integers(-3, 3).map(float),  # ties: leaves holding several samples
+        *([st.just(float("nan"))] if allow_nan else []),
+    )
+    train = draw(npst.arrays(np.float64, (rows, width), elements=values))
+    query = draw(npst.arrays(np.float64, (draw(st.integers(1, 30)), width), elements=values))
+    settings = {
+        "n_estimators": draw(st.integers(1, 25)),
+        "max_samples": draw(st.one_of(st.just("auto"), st.integers(1, rows), st.floats(0.5, 1.0))),
+        "max_features": draw(st.one_of(st.integers(1, width), st.floats(0.1, 1.0))),
+        "bootstrap": draw(st.booleans()),
+        "random_state": draw(st.integers(0, 2**31 - 1)),
+    }
+    return train, query, settings

@@ -17,6 +17,7 @@ from sklearn.ensemble import IsolationForest
 from sklearn.preprocessing import StandardScaler
 
 from energy_core.catalogue import VARIABLE_NAMES
+from energy_core.fastforest import CompiledForest, compile_forest
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -69,6 +70,10 @@ class IsolationForestDetector:
     ``contamination``: ``None`` takes the training labels' anomaly rate when labels are given,
     else ``fallback_contamination``; a float or ``"auto"`` is used as given.
 
+    Scoring goes through ``compiled_``, the fitted forest compiled into flat arrays
+    (``energy_core.fastforest``): the same scores as ``forest_.score_samples`` without its
+    per-call overhead, so a batch of a few readings scores in well under a millisecond.
+
     Explanation method (``explain``): for each reading, each feature in turn is replaced by
     its training median and the reading is scored again; the features whose repair lowers
     the anomaly score the most are its top contributors. It asks the fitted model itself,
@@ -107,6 +112,7 @@ class IsolationForestDetector:
             max_samples=self.max_samples,
             random_state=self.random_state,
         ).fit(self.scaler_.transform(X))
+        self.compiled_ = compile_forest(self.forest_)
         # IsolationForest flags decision_function < 0, i.e. -score_samples > -offset_.
         self.threshold_ = float(-self.forest_.offset_)
         self.medians_ = np.median(X, axis=0)
@@ -123,7 +129,7 @@ class IsolationForestDetector:
         self._check_is_fitted()
         if len(X) == 0:
             return np.empty(0)
-        scores: FloatArray = -self.forest_.score_samples(self.scaler_.transform(X))
+        scores: FloatArray = -self._compiled().score_samples(self.scaler_.transform(X))
         return scores
 
     def predict(self, X: FloatArray) -> BoolArray:
@@ -159,6 +165,13 @@ class IsolationForestDetector:
         if not np.all(np.isfinite(X)):
             raise ValueError("features must be finite numbers (no NaN or infinity)")
         return X
+
+    def _compiled(self) -> CompiledForest:
+        compiled: CompiledForest | None = getattr(self, "compiled_", None)
+        if compiled is None:
+            # A detector stored before compiled_ existed: compile once, on first use.
+            compiled = self.compiled_ = compile_forest(self.forest_)
+        return compiled
 
     def _check_is_fitted(self) -> None:
         if not self.is_fitted:

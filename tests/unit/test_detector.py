@@ -97,3 +97,55 @@ def test_detector_accepts_any_feature_subset(simulated):
     X, y = simulated
     detector = IsolationForestDetector(features=("voltage", "current")).fit(X[:, :2], y)
     assert detector.score(X[:10, :2]).shape == (10,)
+
+
+class ScoredByScikitLearn(IsolationForestDetector):
+    """The detector as it scored before compilation: through the forest itself."""
+
+    def score(self, X):
+        return -self.forest_.score_samples(self.scaler_.transform(self._check(X)))
+
+
+def test_compiled_scores_equal_the_forests_own(simulated):
+    X, y = simulated
+    detector = IsolationForestDetector().fit(X, y)
+    reference = ScoredByScikitLearn().fit(X, y)
+    assert np.max(np.abs(reference.score(X) - detector.score(X))) <= 1e-9
+    assert np.array_equal(reference.predict(X), detector.predict(X))
+    assert reference.threshold_ == detector.threshold_
+
+
+def test_explanations_are_unchanged_by_compilation(simulated):
+    X, y = simulated
+    detector = IsolationForestDetector().fit(X, y)
+    reference = ScoredByScikitLearn().fit(X, y)
+    flagged = X[detector.predict(X)][:200]
+    assert len(flagged) > 50
+    assert reference.explain(flagged) == detector.explain(flagged)
+
+
+def test_a_detector_stored_before_compilation_existed_still_scores(simulated):
+    X, y = simulated
+    detector = IsolationForestDetector().fit(X, y)
+    expected = detector.score(X[:100])
+    del detector.compiled_
+    assert expected.tolist() == detector.score(X[:100]).tolist()
+    assert hasattr(detector, "compiled_")
+
+
+SKOPS_TRUSTED = [
+    "energy_core.detector.IsolationForestDetector",
+    "energy_core.fastforest.CompiledForest",
+    "sklearn.tree._tree.Tree",
+]
+
+
+def test_a_detector_stored_with_skops_scores_the_same(simulated):
+    sio = pytest.importorskip("skops.io")
+    X, y = simulated
+    detector = IsolationForestDetector().fit(X, y)
+    data = sio.dumps(detector)
+    assert sorted(SKOPS_TRUSTED) == sorted(sio.get_untrusted_types(data=data))
+    restored = sio.loads(data, trusted=SKOPS_TRUSTED)
+    assert detector.score(X).tolist() == restored.score(X).tolist()
+    assert detector.explain(X[:20]) == restored.explain(X[:20])
