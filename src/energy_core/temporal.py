@@ -206,10 +206,14 @@ class TemporalDetector:
         *,
         features: Sequence[str] = VARIABLE_NAMES,
         short_window: int = 10,
-        long_window: int = 30,
+        long_window: int = 60,
         seasonal_lags: Sequence[int] = (),
         quantile: float = 0.99,
-        margin: float = 2.5,
+        point_quantile: float = 0.9,
+        point_margin: float = 3.0,
+        stuck_quantile: float = 0.99,
+        stuck_margin: float = 6.0,
+        margin: float = 2.0,
         explained_variance: float = 0.85,
         views: Sequence[str] = ("point", "stuck", "collective"),
         random_state: int | None = 0,
@@ -219,6 +223,10 @@ class TemporalDetector:
         self.long_window = long_window
         self.seasonal_lags = tuple(seasonal_lags)
         self.quantile = quantile
+        self.point_quantile = point_quantile
+        self.point_margin = point_margin
+        self.stuck_quantile = stuck_quantile
+        self.stuck_margin = stuck_margin
         self.margin = margin
         self.explained_variance = explained_variance
         self.views = tuple(views)
@@ -263,7 +271,16 @@ class TemporalDetector:
         self.feature_levels_ = np.array([_quantile(Z[:, j], q) for j in range(Z.shape[1])])
         # Stuck: the longest run of each variable in training; constant variables excluded.
         runs = F[:, self.kinds_ == "run"]
-        self.longest_run_ = np.nanmax(runs, axis=0) if len(runs) else np.ones(runs.shape[1])
+        # A run alarms above 1.5 readings plus ``stuck_margin`` times the usual excess run
+        # (its training quantile minus 1): a value that never repeats in training alarms on
+        # its first repeat, a quantised one only when held far longer than usual.
+        usual = np.maximum(np.quantile(runs, self.stuck_quantile, axis=0), 1.0)
+        self.run_level_ = 1.5 + self.stuck_margin * (usual - 1.0)
+        # Jumps: each feature in units of its own training quantile, robust to a few per cent
+        # of anomalies in the training part (a lower quantile, a larger margin).
+        self.jump_levels_ = np.array(
+            [_quantile(Z[:, j], self.point_quantile) for j in range(Z.shape[1])]
+        )
         self.varies_ = np.ptp(X, axis=0) > 0
         # PCA on standardised slow features.
         slow = np.isin(self.kinds_, ("mean", "std", "median"))
@@ -281,11 +298,9 @@ class TemporalDetector:
         self.t2_level_ = _quantile(t2, q)
         self.q_level_ = _quantile(q_stat, q) if np.nanmax(q_stat, initial=0.0) > 1e-9 else 0.0
         # Alarm levels of each view on the training part.
-        self.point_level_ = 1.0
         self.robust_level_ = 1.0
         self.pca_level_ = 1.0
         views = self._views(F, S)
-        self.point_level_ = _quantile(views["point"], q)
         self.robust_level_ = _quantile(views["robust"], q)
         self.pca_level_ = _quantile(views["pca"], q)
         self.threshold_ = 1.0
@@ -353,7 +368,7 @@ class TemporalDetector:
         F = self._features(X, context, groups).values
         ratios = self._z(F) / self.feature_levels_
         stuck = self.kinds_ == "run"
-        ratios[:, stuck] = F[:, stuck] / (self.longest_run_ + 0.5)
+        ratios[:, stuck] = F[:, stuck] / self.run_level_
         ratios[:, stuck] *= self.varies_[self.origins_[stuck]]
         result = np.zeros((len(X), len(self.features)))
         for variable in range(len(self.features)):
@@ -374,14 +389,17 @@ class TemporalDetector:
             return np.empty(0), np.empty((0, len(self.feature_names_)))
         F = self._features(X, context, groups).values
         views = self._views(F, self._standardise_slow(F))
-        score = np.zeros(len(X))
+        alarms = np.zeros(len(X))
         if "point" in self.views:
-            score = np.maximum(score, views["point"] / (self.point_level_ * self.margin))
+            alarms = np.maximum(alarms, views["point"] / self.point_margin)
         if "stuck" in self.views:
-            score = np.maximum(score, views["stuck"])
+            alarms = np.maximum(alarms, views["stuck"])
         collective = self._collective(views)
-        if collective is not None:
-            score = np.maximum(score, collective / self.margin)
+        level = collective / self.margin if collective is not None else np.zeros(len(X))
+        # Rows where a point or stuck view alarms rank above every quiet row; the others are
+        # ranked by the collective view alone, so that the noise of single readings does not
+        # shuffle the ranking of slow faults.
+        score = np.where(alarms > 1.0, np.maximum(alarms, level), level)
         return score, F
 
     def _collective(self, views: dict[str, FloatArray]) -> FloatArray | None:
@@ -401,14 +419,14 @@ class TemporalDetector:
         jump = self.kinds_ == "jump"
         level = (self.kinds_ == "median") | np.char.startswith(self.kinds_.astype(str), "lag")
         stuck = self.kinds_ == "run"
-        runs = F[:, stuck] / (self.longest_run_ + 0.5)
+        runs = F[:, stuck] / self.run_level_
         runs = runs * self.varies_[self.origins_[stuck]]
         t2, q_stat = self._t2_q(slow)
         pca = t2 / self.t2_level_ if hasattr(self, "t2_level_") else t2
         if getattr(self, "q_level_", 0.0) > 0:
             pca = pca + q_stat / self.q_level_
         return {
-            "point": np.nanmax(Z[:, jump], axis=1, initial=0.0),
+            "point": np.nanmax(Z[:, jump] / self.jump_levels_[jump], axis=1, initial=0.0),
             "robust": np.nanmax(Z[:, level], axis=1, initial=0.0),
             "stuck": np.nanmax(runs, axis=1, initial=0.0),
             "pca": pca,
