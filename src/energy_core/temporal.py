@@ -12,7 +12,8 @@ Features (per original variable, per meter, computed on rows in time order):
   a dip stands out whatever the slow level is doing);
 - ``median``: the rolling median of the last ``short_window`` readings (a level shift that
   lasts);
-- ``mean`` and ``std``: the rolling mean and standard deviation over ``long_window`` readings;
+- ``mean`` and ``std``: the rolling mean and standard deviation over ``long_window`` readings
+  of the ``median`` series (so one wild reading does not smear over the next rows);
 - ``run``: how many consecutive readings carried exactly the same value (a stuck sensor);
 - ``lag<k>``: the rolling median minus the rolling median ``k`` readings earlier, for each
   ``k`` in ``seasonal_lags`` (e.g. one day and one week of readings: same time yesterday or
@@ -141,16 +142,29 @@ def sequence_features(
     short_window: int,
     long_window: int,
     seasonal_lags: Sequence[int] = (),
+    jump_limits: tuple[FloatArray, FloatArray] | None = None,
 ) -> FeatureBlock:
     """The engineered features of one meter's rows ``X`` (time order); NaN where the history
-    is too short (the detector replaces those by neutral values)."""
+    is too short (the detector replaces those by neutral values).
+
+    ``jump_limits``: per variable, the centre and the largest ordinary distance of a jump;
+    readings beyond it are left out of the slow ``mean``/``std`` statistics.
+    """
     median = _rolling(X, short_window, "median", include_current=True)
     previous = _rolling(X, short_window, "median", include_current=False)
+    jump = X - previous
+    steady = X
+    if jump_limits is not None:
+        # A reading whose jump alarms the point view is replaced by the median before it
+        # for the slow statistics, so that one wild reading does not smear over the next
+        # ``long_window`` rows of ``mean`` and ``std``.
+        wild = np.abs(np.nan_to_num(jump - jump_limits[0])) > jump_limits[1]
+        steady = np.where(wild, previous, X)
     parts: list[tuple[str, FloatArray]] = [
-        ("jump", X - previous),
+        ("jump", jump),
         ("median", median),
-        ("mean", _rolling(X, long_window, "mean", include_current=True)),
-        ("std", _rolling(X, long_window, "std", include_current=True)),
+        ("mean", _rolling(steady, long_window, "mean", include_current=True)),
+        ("std", _rolling(steady, long_window, "std", include_current=True)),
         ("run", run_lengths(X)),
     ]
     for lag in seasonal_lags:
@@ -257,6 +271,13 @@ class TemporalDetector:
         X = self._check(X)
         if len(X) < 2:
             raise ValueError(f"need at least 2 rows to fit, got {len(X)}")
+        self.jump_limits_: tuple[FloatArray, FloatArray] | None = None
+        first = self._features(X, None, groups)
+        jumps = np.asarray(first.kinds) == "jump"
+        centre, scale = _robust_centre_scale(first.values[:, jumps])
+        Z = np.nan_to_num(np.abs(first.values[:, jumps] - centre) / scale)
+        levels = np.array([_quantile(Z[:, j], self.point_quantile) for j in range(Z.shape[1])])
+        self.jump_limits_ = (centre, scale * levels * self.point_margin)
         block = self._features(X, None, groups)
         F = block.values
         self.feature_names_ = block.names
@@ -489,6 +510,7 @@ class TemporalDetector:
             short_window=self.short_window,
             long_window=self.long_window,
             seasonal_lags=self.seasonal_lags,
+            jump_limits=getattr(self, "jump_limits_", None),
         )
         skip = 0 if previous is None else len(previous)
         return FeatureBlock(block.names, block.kinds, block.origins, block.values[skip:])
