@@ -456,7 +456,8 @@ class _Table:
             raw = series[row]
             reason = "is empty" if raw is None or str(raw).strip() == "" else f"is {raw!r}"
             raise EvaluationError(
-                f"{self.name}, line {row + 2}, column {column!r}: value {reason}, not a finite number"
+                f"{self.name}, line {row + 2}, column {column!r}:"
+                f" value {reason}, not a finite number"
             )
         return values
 

@@ -250,7 +250,9 @@ class TemporalDetector:
     @property
     def context_rows(self) -> int:
         """How many previous rows of a meter are enough context to score its next batch."""
-        return max(self.short_window, self.long_window, *self.seasonal_lags, 1)
+        # Slow statistics and lags are taken over short medians. A stuck run longer than
+        # this is counted from the start of the context only.
+        return self.short_window + max(self.long_window, *self.seasonal_lags, 1)
 
     @property
     def is_fitted(self) -> bool:
