@@ -1,0 +1,533 @@
+"""A detector that sees time: temporal features, several views, a calibrated threshold.
+
+Why: a detector that looks at one reading at a time cannot see a stuck meter (it repeats a
+plausible value), a slow collective fault (every single reading is plausible, their run is
+not) or a reading that is normal for noon but not for midnight. ``TemporalDetector`` turns
+each meter's ordered readings into features that carry their recent past, scores them with
+three views, and calibrates one threshold from the training scores alone.
+
+Features (per original variable, per meter, computed on rows in time order):
+
+- ``jump``: the value minus the median of the ``short_window`` readings before it (a spike or
+  a dip stands out whatever the slow level is doing);
+- ``median``: the rolling median of the last ``short_window`` readings (a level shift that
+  lasts);
+- ``mean`` and ``std``: the rolling mean and standard deviation over ``long_window`` readings
+  of the ``median`` series (so one wild reading does not smear over the next rows);
+- ``run``: how many consecutive readings carried exactly the same value (a stuck sensor);
+- ``lag<k>``: the rolling median minus the rolling median ``k`` readings earlier, for each
+  ``k`` in ``seasonal_lags`` (e.g. one day and one week of readings: same time yesterday or
+  last week). Use ``seasonal_lags_for`` to derive them from the cadence.
+
+Views, each in units of its own alarm level (a view alarms above 1):
+
+- **point**: robust z-score (median / MAD of the training part) of every ``jump`` feature,
+  the largest, divided by its training ``quantile`` times ``margin``;
+- **stuck**: a run longer than the longest run of that variable in the training part;
+- **collective**: the geometric mean of two families, each divided by its training
+  ``quantile``: the largest robust z-score of the ``median`` and ``lag`` features, and
+  PCA T² + Q on the standardised ``mean``/``std``/``median`` features; divided by ``margin``.
+
+The score is the largest view, so **higher = more anomalous** and ``threshold_`` is ``1.0``:
+a reading is flagged when some view exceeds its own calibrated level. All scaling, PCA and
+quantiles are fitted on the training part only; labels are never used.
+
+Context (the design the live app uses): temporal features need the readings just before a
+batch. ``fit`` takes rows in time order (several meters at once with ``groups``, one key per
+row); ``score``/``predict``/``explain`` take the new batch plus ``context``: the previous rows
+of the same meter (an array) or, with ``groups``, a mapping from each meter to its previous
+rows. ``context_rows`` says how many previous rows are enough. Without context the first rows
+of a batch are scored with whatever history the batch itself holds.
+
+Explanations name the ORIGINAL variables: a variable's contribution is the largest of its
+features' robust z-scores in units of that feature's training quantile.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Self
+
+import numpy as np
+import numpy.typing as npt
+from numpy.lib.stride_tricks import sliding_window_view
+from sklearn.decomposition import PCA
+
+from energy_core.catalogue import VARIABLE_NAMES
+from energy_core.detector import NotFittedError
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+Context = FloatArray | Mapping[Hashable, FloatArray] | None
+
+_EPS = 1e-12
+_DAY = timedelta(days=1)
+
+
+def seasonal_lags_for(
+    cadence: timedelta, training_rows: int, periods: Sequence[timedelta] = (_DAY, 7 * _DAY)
+) -> tuple[int, ...]:
+    """Lags in rows for each period (a day, a week) that fits the cadence and the training part.
+
+    A lag is kept when it is a whole number of at least 2 readings and the training part
+    holds at least twice as many rows, so that half of the training rows can learn it.
+    """
+    seconds = cadence.total_seconds()
+    if seconds <= 0:
+        return ()
+    lags: list[int] = []
+    for period in periods:
+        rows = period.total_seconds() / seconds
+        lag = round(rows)
+        if lag >= 2 and abs(rows - lag) < 0.01 * rows and training_rows >= 2 * lag:
+            lags.append(lag)
+    return tuple(lags)
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureBlock:
+    """Engineered features of one sequence: ``values`` columns named ``names``, each derived
+    from the variable ``origins[j]`` (an index into the detector's ``features``)."""
+
+    names: tuple[str, ...]
+    kinds: tuple[str, ...]
+    origins: tuple[int, ...]
+    values: FloatArray
+
+
+def _rolling(X: FloatArray, window: int, statistic: str, include_current: bool) -> FloatArray:
+    """Trailing rolling statistic over ``window`` rows per column; NaN where no row is there.
+
+    Partial windows at the start use the rows available.
+    """
+    rows, width = X.shape
+    padded = np.vstack([np.full((window, width), np.nan), X])
+    # windows[i] covers padded rows i .. i + window - 1, i.e. original rows i - window .. i - 1.
+    windows = sliding_window_view(padded, window, axis=0)[: rows + 1]
+    chosen = windows[1:] if include_current else windows[:-1]
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        # An empty window (the very first row) is expected: its NaN is handled by the caller.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if statistic == "median":
+            result = np.nanmedian(chosen, axis=2)
+        elif statistic == "mean":
+            result = np.nanmean(chosen, axis=2)
+        else:
+            result = np.nanstd(chosen, axis=2)
+    out: FloatArray = np.asarray(result, dtype=np.float64)
+    return out
+
+
+def run_lengths(X: FloatArray) -> FloatArray:
+    """Per column, how many consecutive rows (this one included) carried exactly this value."""
+    rows, width = X.shape
+    result = np.ones((rows, width))
+    if rows == 0:
+        return result
+    same = np.vstack([np.zeros((1, width), dtype=bool), X[1:] == X[:-1]])
+    for column in range(width):
+        run_id = np.cumsum(~same[:, column])
+        starts = np.flatnonzero(~same[:, column])
+        result[:, column] = np.arange(rows) - starts[run_id - 1] + 1
+    return result
+
+
+def sequence_features(
+    X: FloatArray,
+    variables: Sequence[str],
+    *,
+    short_window: int,
+    long_window: int,
+    seasonal_lags: Sequence[int] = (),
+    jump_limits: tuple[FloatArray, FloatArray] | None = None,
+) -> FeatureBlock:
+    """The engineered features of one meter's rows ``X`` (time order); NaN where the history
+    is too short (the detector replaces those by neutral values).
+
+    ``jump_limits``: per variable, the centre and the largest ordinary distance of a jump;
+    readings beyond it are left out of the slow ``mean``/``std`` statistics.
+    """
+    median = _rolling(X, short_window, "median", include_current=True)
+    previous = _rolling(X, short_window, "median", include_current=False)
+    jump = X - previous
+    steady = X
+    if jump_limits is not None:
+        # A reading whose jump alarms the point view is replaced by the median before it
+        # for the slow statistics, so that one wild reading does not smear over the next
+        # ``long_window`` rows of ``mean`` and ``std``.
+        wild = np.abs(np.nan_to_num(jump - jump_limits[0])) > jump_limits[1]
+        steady = np.where(wild, previous, X)
+    parts: list[tuple[str, FloatArray]] = [
+        ("jump", jump),
+        ("median", median),
+        ("mean", _rolling(steady, long_window, "mean", include_current=True)),
+        ("std", _rolling(steady, long_window, "std", include_current=True)),
+        ("run", run_lengths(X)),
+    ]
+    for lag in seasonal_lags:
+        shifted = np.full_like(median, np.nan)
+        if lag < len(median):
+            shifted[lag:] = median[:-lag]
+        parts.append((f"lag{lag}", median - shifted))
+    names: list[str] = []
+    kinds: list[str] = []
+    origins: list[int] = []
+    for kind, _ in parts:
+        for index, name in enumerate(variables):
+            names.append(f"{name}|{kind}")
+            kinds.append(kind)
+            origins.append(index)
+    values = np.hstack([block for _, block in parts]) if parts else np.empty((len(X), 0))
+    return FeatureBlock(tuple(names), tuple(kinds), tuple(origins), values)
+
+
+def _robust_centre_scale(train: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Per column median and a robust scale: 1.4826·MAD, floored by a tenth of the standard
+    deviation (quantised signals have MAD 0) and by a tiny absolute value."""
+    centre = np.nanmedian(train, axis=0)
+    mad = 1.4826 * np.nanmedian(np.abs(train - centre), axis=0)
+    spread = np.nanstd(train, axis=0)
+    floor = 1e-9 * (1.0 + np.abs(centre))
+    scale: FloatArray = np.maximum(np.maximum(mad, 0.1 * spread), floor)
+    return np.nan_to_num(centre), scale
+
+
+def _quantile(values: FloatArray, q: float) -> float:
+    finite = values[np.isfinite(values)]
+    if len(finite) == 0:
+        return 1.0
+    return max(float(np.quantile(finite, q)), _EPS)
+
+
+class TemporalDetector:
+    """Temporal features → point, stuck and collective views; see the module docstring.
+
+    Settings (keyword-only, stored as given): ``features`` (original variable names, the
+    catalogue by default), ``short_window`` and ``long_window`` (rows), ``seasonal_lags``
+    (rows), ``quantile`` of the training scores and ``margin`` above it that make a view's
+    alarm level, ``explained_variance`` kept by the PCA, ``views`` to switch views off for
+    ablations (any of ``"point"``, ``"stuck"``, ``"collective"``; a collective view can be
+    narrowed to one family with ``"robust"`` or ``"pca"``).
+    """
+
+    threshold_: float
+
+    def __init__(
+        self,
+        *,
+        features: Sequence[str] = VARIABLE_NAMES,
+        short_window: int = 10,
+        long_window: int = 60,
+        seasonal_lags: Sequence[int] = (),
+        quantile: float = 0.99,
+        point_quantile: float = 0.9,
+        point_margin: float = 3.0,
+        stuck_quantile: float = 0.99,
+        stuck_margin: float = 6.0,
+        margin: float = 2.0,
+        explained_variance: float = 0.85,
+        views: Sequence[str] = ("point", "stuck", "collective"),
+        random_state: int | None = 0,
+    ) -> None:
+        self.features = tuple(features)
+        self.short_window = short_window
+        self.long_window = long_window
+        self.seasonal_lags = tuple(seasonal_lags)
+        self.quantile = quantile
+        self.point_quantile = point_quantile
+        self.point_margin = point_margin
+        self.stuck_quantile = stuck_quantile
+        self.stuck_margin = stuck_margin
+        self.margin = margin
+        self.explained_variance = explained_variance
+        self.views = tuple(views)
+        self.random_state = random_state
+
+    # --- public API ----------------------------------------------------------------------
+    @property
+    def context_rows(self) -> int:
+        """How many previous rows of a meter are enough context to score its next batch."""
+        # Slow statistics and lags are taken over short medians. A stuck run longer than
+        # this is counted from the start of the context only.
+        return self.short_window + max(self.long_window, *self.seasonal_lags, 1)
+
+    @property
+    def is_fitted(self) -> bool:
+        return hasattr(self, "centre_")
+
+    def fit(
+        self,
+        X: FloatArray,
+        y: BoolArray | None = None,
+        *,
+        groups: Sequence[Hashable] | npt.NDArray[np.generic] | None = None,
+    ) -> Self:
+        """Learn scaling, PCA and alarm levels from ``X`` (rows in time order per group).
+
+        ``y`` is accepted for the protocol's sake and ignored: the detector is unsupervised.
+        """
+        del y
+        X = self._check(X)
+        if len(X) < 2:
+            raise ValueError(f"need at least 2 rows to fit, got {len(X)}")
+        self.jump_limits_: tuple[FloatArray, FloatArray] | None = None
+        first = self._features(X, None, groups)
+        jumps = np.asarray(first.kinds) == "jump"
+        centre, scale = _robust_centre_scale(first.values[:, jumps])
+        Z = np.nan_to_num(np.abs(first.values[:, jumps] - centre) / scale)
+        levels = np.array([_quantile(Z[:, j], self.point_quantile) for j in range(Z.shape[1])])
+        self.jump_limits_ = (centre, scale * levels * self.point_margin)
+        block = self._features(X, None, groups)
+        F = block.values
+        self.feature_names_ = block.names
+        self.kinds_ = np.asarray(block.kinds)
+        self.origins_ = np.asarray(block.origins, dtype=np.intp)
+        centre, scale = _robust_centre_scale(F)
+        self.centre_ = centre
+        self.scale_ = scale
+        Z = self._z(F)
+        q = self.quantile
+        # Per-feature alarm units for explanations: a feature's z at its training quantile.
+        self.feature_levels_ = np.array([_quantile(Z[:, j], q) for j in range(Z.shape[1])])
+        # Stuck: the longest run of each variable in training; constant variables excluded.
+        runs = F[:, self.kinds_ == "run"]
+        # A run alarms above 1.5 readings plus ``stuck_margin`` times the usual excess run
+        # (its training quantile minus 1): a value that never repeats in training alarms on
+        # its first repeat, a quantised one only when held far longer than usual.
+        usual = np.maximum(np.quantile(runs, self.stuck_quantile, axis=0), 1.0)
+        self.run_level_ = 1.5 + self.stuck_margin * (usual - 1.0)
+        # Jumps: each feature in units of its own training quantile, robust to a few per cent
+        # of anomalies in the training part (a lower quantile, a larger margin).
+        self.jump_levels_ = np.array(
+            [_quantile(Z[:, j], self.point_quantile) for j in range(Z.shape[1])]
+        )
+        self.varies_ = np.ptp(X, axis=0) > 0
+        # PCA on standardised slow features.
+        slow = np.isin(self.kinds_, ("mean", "std", "median"))
+        self.slow_ = slow
+        self.slow_mean_ = np.nanmean(F[:, slow], axis=0)
+        self.slow_std_ = np.maximum(
+            np.nanstd(F[:, slow], axis=0), 1e-9 * (1.0 + np.abs(self.slow_mean_))
+        )
+        S = self._standardise_slow(F)
+        components: float | int = self.explained_variance
+        if S.shape[1] < 2 or len(S) < 3:
+            components = min(S.shape[1], max(len(S) - 1, 1))
+        self.pca_ = PCA(n_components=components, random_state=self.random_state).fit(S)
+        t2, q_stat = self._t2_q(S)
+        self.t2_level_ = _quantile(t2, q)
+        self.q_level_ = _quantile(q_stat, q) if np.nanmax(q_stat, initial=0.0) > 1e-9 else 0.0
+        # Alarm levels of each view on the training part.
+        self.robust_level_ = 1.0
+        self.pca_level_ = 1.0
+        views = self._views(F, S)
+        self.robust_level_ = _quantile(views["robust"], q)
+        self.pca_level_ = _quantile(views["pca"], q)
+        self.threshold_ = 1.0
+        self.n_training_rows_ = len(X)
+        return self
+
+    def score(
+        self,
+        X: FloatArray,
+        *,
+        context: Context = None,
+        groups: Sequence[Hashable] | npt.NDArray[np.generic] | None = None,
+    ) -> FloatArray:
+        """Anomaly score per row of ``X`` in units of the alarm threshold (higher = more
+        anomalous; above ``threshold_`` = 1 is an alarm). ``context``: see the module doc."""
+        return self._score_and_block(X, context, groups)[0]
+
+    def predict(
+        self,
+        X: FloatArray,
+        *,
+        context: Context = None,
+        groups: Sequence[Hashable] | npt.NDArray[np.generic] | None = None,
+    ) -> BoolArray:
+        """True where a row is anomalous at the detector's own threshold."""
+        flags: BoolArray = self.score(X, context=context, groups=groups) > self.threshold_
+        return flags
+
+    def explain(
+        self,
+        X: FloatArray,
+        top: int = 3,
+        *,
+        context: Context = None,
+        groups: Sequence[Hashable] | npt.NDArray[np.generic] | None = None,
+    ) -> list[tuple[str, ...]]:
+        """Per row, up to ``top`` ORIGINAL variables whose features stand out the most.
+
+        A variable is named when one of its features exceeds its training quantile; when none
+        does, the single most unusual variable is named.
+        """
+        X = self._check(X)
+        self._check_is_fitted()
+        if len(X) == 0:
+            return []
+        contributions = self.contributions(X, context=context, groups=groups)
+        result: list[tuple[str, ...]] = []
+        for row in contributions:
+            order = np.argsort(-row, kind="stable")
+            chosen = [i for i in order[:top] if row[i] > 1.0] or [int(order[0])]
+            result.append(tuple(self.features[i] for i in chosen))
+        return result
+
+    def contributions(
+        self,
+        X: FloatArray,
+        *,
+        context: Context = None,
+        groups: Sequence[Hashable] | npt.NDArray[np.generic] | None = None,
+    ) -> FloatArray:
+        """Per row and ORIGINAL variable: its most unusual feature, in units of that feature's
+        training quantile (above 1: beyond what training showed)."""
+        X = self._check(X)
+        self._check_is_fitted()
+        F = self._features(X, context, groups).values
+        ratios = self._z(F) / self.feature_levels_
+        stuck = self.kinds_ == "run"
+        ratios[:, stuck] = F[:, stuck] / self.run_level_
+        ratios[:, stuck] *= self.varies_[self.origins_[stuck]]
+        result = np.zeros((len(X), len(self.features)))
+        for variable in range(len(self.features)):
+            columns = self.origins_ == variable
+            result[:, variable] = np.nanmax(ratios[:, columns], axis=1, initial=0.0)
+        return result
+
+    # --- internals -----------------------------------------------------------------------
+    def _score_and_block(
+        self,
+        X: FloatArray,
+        context: Context,
+        groups: Sequence[Hashable] | npt.NDArray[np.generic] | None,
+    ) -> tuple[FloatArray, FloatArray]:
+        X = self._check(X)
+        self._check_is_fitted()
+        if len(X) == 0:
+            return np.empty(0), np.empty((0, len(self.feature_names_)))
+        F = self._features(X, context, groups).values
+        views = self._views(F, self._standardise_slow(F))
+        alarms = np.zeros(len(X))
+        if "point" in self.views:
+            alarms = np.maximum(alarms, views["point"] / self.point_margin)
+        if "stuck" in self.views:
+            alarms = np.maximum(alarms, views["stuck"])
+        collective = self._collective(views)
+        level = collective / self.margin if collective is not None else np.zeros(len(X))
+        # Rows where a point or stuck view alarms rank above every quiet row; the others are
+        # ranked by the collective view alone, so that the noise of single readings does not
+        # shuffle the ranking of slow faults.
+        score = np.where(alarms > 1.0, np.maximum(alarms, level), level)
+        return score, F
+
+    def _collective(self, views: dict[str, FloatArray]) -> FloatArray | None:
+        robust = views["robust"] / self.robust_level_
+        pca = views["pca"] / self.pca_level_
+        if "collective" in self.views:
+            result: FloatArray = np.sqrt(np.maximum(robust, 0.0) * np.maximum(pca, 0.0))
+            return result
+        if "robust" in self.views:
+            return robust
+        if "pca" in self.views:
+            return pca
+        return None
+
+    def _views(self, F: FloatArray, slow: FloatArray) -> dict[str, FloatArray]:
+        Z = self._z(F)
+        jump = self.kinds_ == "jump"
+        level = (self.kinds_ == "median") | np.char.startswith(self.kinds_.astype(str), "lag")
+        stuck = self.kinds_ == "run"
+        runs = F[:, stuck] / self.run_level_
+        runs = runs * self.varies_[self.origins_[stuck]]
+        t2, q_stat = self._t2_q(slow)
+        pca = t2 / self.t2_level_ if hasattr(self, "t2_level_") else t2
+        if getattr(self, "q_level_", 0.0) > 0:
+            pca = pca + q_stat / self.q_level_
+        return {
+            "point": np.nanmax(Z[:, jump] / self.jump_levels_[jump], axis=1, initial=0.0),
+            "robust": np.nanmax(Z[:, level], axis=1, initial=0.0),
+            "stuck": np.nanmax(runs, axis=1, initial=0.0),
+            "pca": pca,
+        }
+
+    def _standardise_slow(self, F: FloatArray) -> FloatArray:
+        S: FloatArray = np.nan_to_num((F[:, self.slow_] - self.slow_mean_) / self.slow_std_)
+        return S
+
+    def _t2_q(self, S: FloatArray) -> tuple[FloatArray, FloatArray]:
+        scores = self.pca_.transform(S)
+        variances = np.maximum(self.pca_.explained_variance_, 1e-12)
+        t2: FloatArray = np.sum(scores**2 / variances, axis=1)
+        residual = S - self.pca_.inverse_transform(scores)
+        q_stat: FloatArray = np.sum(residual**2, axis=1)
+        return t2, q_stat
+
+    def _z(self, F: FloatArray) -> FloatArray:
+        # Missing history (NaN) is neutral: z = 0.
+        Z: FloatArray = np.nan_to_num(np.abs(F - self.centre_) / self.scale_)
+        return Z
+
+    def _features(
+        self,
+        X: FloatArray,
+        context: Context,
+        groups: Sequence[Hashable] | npt.NDArray[np.generic] | None,
+    ) -> FeatureBlock:
+        """Features of ``X``'s rows, each group computed on its context followed by its rows."""
+        if groups is None:
+            if isinstance(context, Mapping):
+                raise ValueError("a context mapping needs groups: one key per row of X")
+            return self._with_context(X, context)
+        keys = np.asarray(groups, dtype=object)
+        if len(keys) != len(X):
+            raise ValueError(f"groups has {len(keys)} keys for {len(X)} rows")
+        if context is not None and not isinstance(context, Mapping):
+            raise ValueError("with groups, context must map each group key to its previous rows")
+        result: FloatArray | None = None
+        names: tuple[str, ...] = ()
+        kinds: tuple[str, ...] = ()
+        origins: tuple[int, ...] = ()
+        for key in dict.fromkeys(keys.tolist()):
+            rows = np.flatnonzero(keys == key)
+            previous = context.get(key) if context is not None else None
+            block = self._with_context(X[rows], previous)
+            if result is None:
+                result = np.empty((len(X), block.values.shape[1]))
+                names, kinds, origins = block.names, block.kinds, block.origins
+            result[rows] = block.values
+        assert result is not None
+        return FeatureBlock(names, kinds, origins, result)
+
+    def _with_context(self, X: FloatArray, context: FloatArray | None) -> FeatureBlock:
+        previous = self._check(context)[-self.context_rows :] if context is not None else None
+        rows = X if previous is None else np.vstack([previous, X])
+        block = sequence_features(
+            rows,
+            self.features,
+            short_window=self.short_window,
+            long_window=self.long_window,
+            seasonal_lags=self.seasonal_lags,
+            jump_limits=getattr(self, "jump_limits_", None),
+        )
+        skip = 0 if previous is None else len(previous)
+        return FeatureBlock(block.names, block.kinds, block.origins, block.values[skip:])
+
+    def _check(self, X: FloatArray | None) -> FloatArray:
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != len(self.features):
+            raise ValueError(
+                f"expected a matrix of {len(self.features)} columns ({', '.join(self.features)}),"
+                f" got shape {X.shape}"
+            )
+        if not np.all(np.isfinite(X)):
+            raise ValueError("features must be finite numbers (no NaN or infinity)")
+        return X
+
+    def _check_is_fitted(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError("this detector is not fitted yet: call fit() first")

@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from energy_core.catalogue import VARIABLE_NAMES
+from energy_core.detector import Detector, NotFittedError
+from energy_core.detectors import make_detector
+from energy_core.drill import run_drill
+from energy_core.readings import feature_matrix, labels
+from energy_core.simulator import AnomalyKind, Simulator
+from energy_core.temporal import TemporalDetector, run_lengths, seasonal_lags_for
+
+
+def test_run_lengths_count_consecutive_equal_values():
+    X = np.array([[1.0], [1.0], [2.0], [2.0], [2.0], [1.0]])
+    assert run_lengths(X)[:, 0].tolist() == [1, 2, 1, 2, 3, 1]
+
+
+def test_seasonal_lags_follow_the_cadence_and_the_training_length():
+    assert seasonal_lags_for(timedelta(hours=1), 1000) == (24, 168)
+    assert seasonal_lags_for(timedelta(minutes=5), 3400) == (288,)
+    assert seasonal_lags_for(timedelta(seconds=1), 400) == ()
+
+
+def meter_rows(seed=3, count=6000):
+    simulator = Simulator(meters=1, seed=seed, anomaly_ratio=0.02)
+    readings = simulator.history(count, end=datetime(2024, 1, 5, tzinfo=UTC))
+    return feature_matrix(readings), labels(readings), readings
+
+
+def test_the_temporal_detector_is_a_detector_and_must_be_fitted_first():
+    detector = TemporalDetector()
+    with pytest.raises(NotFittedError):
+        detector.score(np.zeros((3, len(VARIABLE_NAMES))))
+    X, _, _ = meter_rows()
+    assert isinstance(detector.fit(X[:500]), Detector)
+
+
+def test_scoring_with_context_equals_scoring_the_whole_sequence():
+    X, _, _ = meter_rows()
+    detector = TemporalDetector().fit(X[:3000])
+    whole = detector.score(X)
+    batched = np.concatenate(
+        [detector.score(X[:4000]), detector.score(X[4000:], context=X[3000:4000])]
+    )
+    assert np.allclose(whole, batched)
+
+
+def test_groups_keep_each_meters_history_apart():
+    X, _, _ = meter_rows()
+    detector = TemporalDetector().fit(X[:3000])
+    alone = detector.score(X[4000:4100], context=X[:4000])
+    keys = np.array(["a", "b"] * 100)
+    mixed = np.empty((200, X.shape[1]))
+    mixed[0::2] = X[4000:4100]
+    mixed[1::2] = X[4000:4100] * 1.5
+    scores = detector.score(mixed, groups=keys, context={"a": X[:4000], "b": X[:4000] * 1.5})
+    assert np.allclose(alone, scores[0::2])
+
+
+def test_it_finds_the_simulators_faults_stuck_sensors_included():
+    X, y, readings = meter_rows()
+    detector = TemporalDetector().fit(X[:3000])
+    scores = detector.score(X[3000:], context=X[:3000])
+    flags = detector.predict(X[3000:], context=X[:3000])
+    # Measured with seed 3: ROC-AUC 0.99, recall 0.98, false alarms 0.1 %.
+    assert roc_auc_score(y[3000:], scores) >= 0.95
+    assert flags[y[3000:]].mean() >= 0.9
+    assert flags[~y[3000:]].mean() <= 0.01
+    stuck = np.array([r.anomaly_kind == "stuck_sensor" for r in readings[3000:]])
+    assert flags[stuck].mean() >= 0.8
+
+
+def test_explanations_name_original_variables_and_the_faulty_one_first():
+    X, y, _ = meter_rows()
+    detector = TemporalDetector().fit(X[:3000])
+    at = next(i for i in range(3500, 4000) if not y[i - 12 : i + 1].any())
+    row = X[at : at + 1].copy()
+    row[0, VARIABLE_NAMES.index("frequency")] += 3.0
+    top = detector.explain(row, context=X[3000:at])[0]
+    assert top[0] == "frequency"
+    assert set(top) <= set(VARIABLE_NAMES)
+
+
+def test_the_threshold_comes_from_training_and_clean_data_rarely_alarms():
+    simulator = Simulator(meters=1, seed=5, anomaly_ratio=0.0)
+    X = feature_matrix(simulator.history(4000, end=datetime(2024, 1, 5, tzinfo=UTC)))
+    detector = TemporalDetector().fit(X[:2000])
+    assert detector.threshold_ == 1.0
+    assert detector.predict(X[2000:], context=X[:2000]).mean() <= 0.01
+
+
+def test_any_numeric_columns_work_not_only_the_catalogue():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(500, 2))
+    X[450:460, 1] += 20.0
+    detector = make_detector("temporal", ("pressure", "flow")).fit(X[:300])
+    flags = detector.predict(X[300:], context=X[:300])
+    assert flags[150:160].all()
+    assert {"flow"} == set(detector.explain(X[455:456], context=X[:455])[0])
+
+
+def test_the_fire_drill_reports_every_kind_and_catches_them():
+    report = run_drill(training_readings=2000, drill_readings=1000, meters=1)
+    assert [k.value for k in AnomalyKind] == [r.kind for r in report.results]
+    for result in report.results:
+        assert result.anomalous > 0
+        assert result.recall >= 0.8, result
+        assert result.false_alarm_rate <= 0.02, result
