@@ -41,8 +41,10 @@ class Detector(Protocol):
         """Names of the columns ``X`` carries, in order."""
         ...
 
-    threshold_: float
-    """Scores above this are anomalies (set by ``fit``)."""
+    @property
+    def threshold_(self) -> float:
+        """Scores above this are anomalies (set by ``fit``)."""
+        ...
 
     def fit(self, X: FloatArray, y: BoolArray | None = None) -> Self: ...
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TypeGuard
 
 import numpy as np
+import numpy.typing as npt
 
 from energy_core.catalogue import VARIABLE_NAMES
 from energy_core.detector import Contamination, Detector, IsolationForestDetector
+from energy_core.detectors import DEFAULT_DETECTOR, ContextualDetector, make_detector
 from energy_core.metrics import HealthThresholds, MetricSnapshot, analyse
 from energy_core.ports import (
     ChangeEvent,
@@ -26,6 +29,11 @@ from energy_core.readings import InvalidReadingError, Reading, feature_matrix, l
 from energy_core.simulator import Simulator
 
 DetectorFactory = Callable[[], Detector]
+
+
+def is_contextual(detector: Detector) -> TypeGuard[ContextualDetector]:
+    """Whether ``detector`` scores a batch from each meter's previous readings."""
+    return int(getattr(detector, "context_rows", 0)) > 0
 
 
 class SystemClock:
@@ -83,8 +91,10 @@ class MonitorSettings:
     max_age: timedelta | None = None
     """Retention by age: readings older than this are dropped."""
     thresholds: HealthThresholds = field(default_factory=HealthThresholds)
+    detector: str = DEFAULT_DETECTOR
+    """Which detector ``train`` fits (``energy_core.detectors.DETECTORS``)."""
     contamination: Contamination | None = None
-    """``None``: the observed label rate when training data is labelled, else ``"auto"``."""
+    """IsolationForest only. ``None``: the labels' rate when training data is labelled."""
     train_limit: int = 50_000
     """Train on at most this many of the most recent readings."""
     analysis_limit: int = 50_000
@@ -127,7 +137,12 @@ class Monitor:
         self._model: tuple[Detector, ModelInfo] | None = None
 
     def _default_detector(self) -> Detector:
-        return IsolationForestDetector(contamination=self.settings.contamination, random_state=0)
+        if self.settings.detector == "isolation_forest":
+            # Kept out of the registry's adapter so the stored model stays the plain detector.
+            return IsolationForestDetector(
+                contamination=self.settings.contamination, random_state=0
+            )
+        return make_detector(self.settings.detector)
 
     # --- the current model, cached until another version appears -----------------------
     def current_model(self) -> tuple[Detector, ModelInfo] | None:
@@ -146,7 +161,25 @@ class Monitor:
         model = self.current_model()
         if model is None or not readings:
             return list(readings)
-        return score_with(model[0], readings)
+        detector = model[0]
+        if not is_contextual(detector):
+            return score_with(detector, readings)
+        return score_with(detector, readings, context=self._context(detector, readings))
+
+    def _context(
+        self, detector: ContextualDetector, readings: Sequence[Reading]
+    ) -> dict[str, npt.NDArray[np.float64]]:
+        """The stored readings just before the batch, per meter, as the detector's features."""
+        first_seen: dict[str, datetime] = {}
+        for reading in readings:
+            earliest = first_seen.get(reading.meter_id, reading.timestamp)
+            first_seen[reading.meter_id] = min(earliest, reading.timestamp)
+        context = {}
+        for meter, first in first_seen.items():
+            where = ReadingFilter(end=first, meter_ids=(meter,))
+            previous = self.readings.latest(detector.context_rows, where)
+            context[meter] = feature_matrix(reversed(previous), detector.features)
+        return context
 
     def ingest(self, readings: Sequence[Reading]) -> IngestReport:
         """Validate, score with the current model, store, apply retention and announce.
@@ -221,7 +254,10 @@ class Monitor:
             )
         detector = self._detector_factory()
         X = feature_matrix(training, detector.features)
-        detector.fit(X, labels(training))
+        if is_contextual(detector):
+            detector.fit(X, labels(training), groups=meter_groups(training))
+        else:
+            detector.fit(X, labels(training))
         info = ModelInfo(
             trained_at=self.clock.now(),
             rows=len(training),
@@ -272,19 +308,49 @@ class Monitor:
         return self.generate_history(count) if count else 0
 
 
-def score_with(detector: Detector, readings: Sequence[Reading]) -> list[Reading]:
-    """``readings`` carrying ``detector``'s score, flag and, when flagged, top variables."""
+def _hashable_keys(
+    context: Mapping[str, npt.NDArray[np.float64]] | None,
+) -> dict[Hashable, npt.NDArray[np.float64]]:
+    keyed: dict[Hashable, npt.NDArray[np.float64]] = {}
+    keyed.update(context or {})
+    return keyed
+
+
+def meter_groups(readings: Sequence[Reading]) -> npt.NDArray[np.str_]:
+    """Each reading's meter, the group key of contextual detectors."""
+    return np.array([reading.meter_id for reading in readings])
+
+
+def score_with(
+    detector: Detector,
+    readings: Sequence[Reading],
+    *,
+    context: Mapping[str, npt.NDArray[np.float64]] | None = None,
+) -> list[Reading]:
+    """``readings`` carrying ``detector``'s score, flag and, when flagged, top variables.
+
+    A contextual detector sees each meter's readings in order (the batch is in time order),
+    after ``context``: that meter's previous readings as feature rows.
+    """
     if not readings:
         return []
-    features = tuple(detector.features) or VARIABLE_NAMES
-    X = feature_matrix(readings, features)
-    scores = detector.score(X)
+    X = feature_matrix(readings, tuple(detector.features) or VARIABLE_NAMES)
+    groups = meter_groups(readings)
+    if is_contextual(detector):
+        scores = detector.score(X, context=_hashable_keys(context), groups=groups)
+    else:
+        scores = detector.score(X)
     flags = scores > detector.threshold_
     explanations: dict[int, tuple[str, ...]] = {}
     flagged_rows = np.flatnonzero(flags)
     if len(flagged_rows):
-        for row, top in zip(flagged_rows, detector.explain(X[flagged_rows]), strict=True):
-            explanations[int(row)] = top
+        if is_contextual(detector):
+            # Explaining needs the whole sequence: the flagged rows' features carry their past.
+            every = detector.explain(X, context=_hashable_keys(context), groups=groups)
+            tops = [every[row] for row in flagged_rows]
+        else:
+            tops = detector.explain(X[flagged_rows])
+        explanations = {int(row): top for row, top in zip(flagged_rows, tops, strict=True)}
     return [
         reading.scored(float(scores[row]), bool(flags[row]), explanations.get(row, ()))
         for row, reading in enumerate(readings)

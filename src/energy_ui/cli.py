@@ -26,6 +26,7 @@ from energy_ui.bootstrap import (
     prepare_database,
     unavailable_errors,
 )
+from energy_ui.cli_evaluate import drill, evaluate
 from energy_ui.csv_io import CsvFormatError, ImportSummary, export_readings, read_csv_batches
 from energy_ui.settings import Settings
 
@@ -229,8 +230,8 @@ def train() -> None:
         with out.status("entrenando / training…"):
             info = application.monitor.train()
         out.print(
-            f"modelo / model v{info.version}: {info.rows} lecturas / readings, "
-            f"contamination {info.contamination}"
+            f"modelo / model v{info.version} ({info.detector}): {info.rows} lecturas / readings",
+            highlight=False,
         )
 
 
@@ -370,6 +371,10 @@ def export(
         readings = application.monitor.readings.window(where, limit=limit)
         written = export_readings(readings, output, chosen)
     out.print(f"{written} lecturas / readings → {output}")
+
+
+app.command()(evaluate)
+app.command()(drill)
 
 
 def main() -> None:

@@ -55,25 +55,27 @@ def read_csv_batches(
     pending: list[tuple[int, object]] = []
     malformed: list[Rejection] = []
     lines = 0
+    line = 1
     while True:
         try:
             row = next(reader)
         except StopIteration:
             break
         except csv.Error as error:
+            # A malformed record may not advance the reader's own count: keep lines distinct.
+            line = max(reader.line_num, line + 1)
             lines += 1
-            malformed.append(Rejection(reader.line_num, "line", None, f"malformed CSV: {error}"))
+            malformed.append(Rejection(line, "line", None, f"malformed CSV: {error}"))
             continue
+        line = max(reader.line_num, line + 1)
         lines += 1
         extra = row.pop(None, None)  # type: ignore[call-overload]
         if extra:
-            malformed.append(
-                Rejection(reader.line_num, "line", extra, "more cells than the header has")
-            )
+            malformed.append(Rejection(line, "line", extra, "more cells than the header has"))
         else:
             # Empty cells of optional columns are absent values, not empty strings.
             cells = {key: value for key, value in row.items() if value not in ("", None)}
-            pending.append((reader.line_num, cells))
+            pending.append((line, cells))
         if lines % batch_size == 0:
             accepted, rejected = parse_readings(pending, now=now)
             yield accepted, sorted(malformed + rejected, key=_by_line), lines

@@ -14,6 +14,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from energy_core import HealthThresholds, MonitorSettings
+from energy_core.detectors import DEFAULT_DETECTOR, DETECTORS
 
 
 class Settings(BaseSettings):
@@ -46,8 +47,16 @@ class Settings(BaseSettings):
     train_interval_s: float = Field(300.0, gt=0, description="seconds between retrain cycles")
     analysis_interval_s: float = Field(10.0, gt=0, description="seconds between analyses (demo)")
     demo_history: int = Field(10_000, ge=0, description="readings the demo seeds at start")
+    detector: str = Field(
+        DEFAULT_DETECTOR, description=f"detector to train: {', '.join(sorted(DETECTORS))}"
+    )
     contamination: float | Literal["auto"] | None = Field(
-        None, description="detector contamination; unset: the labels' rate, else auto"
+        None, description="isolation_forest only; unset: the labels' rate, else auto"
+    )
+    history_cadence_s: float | None = Field(
+        None,
+        gt=0,
+        description="spacing of simulated history per meter; unset: the live stream's cadence",
     )
     caution_percent: float = Field(5.0, ge=0, le=100)
     critical_percent: float = Field(15.0, ge=0, le=100)
@@ -81,10 +90,28 @@ class Settings(BaseSettings):
     def thresholds(self) -> HealthThresholds:
         return HealthThresholds(caution=self.caution_percent, critical=self.critical_percent)
 
+    @field_validator("detector")
+    @classmethod
+    def _known_detector(cls, value: str) -> str:
+        if value not in DETECTORS:
+            raise ValueError(f"unknown detector {value!r}; known: {', '.join(sorted(DETECTORS))}")
+        return value
+
+    @property
+    def history_cadence(self) -> timedelta:
+        """Simulated history continues at the live stream's pace, so a model trained on it
+        sees the same cadence live (temporal features count readings, not seconds)."""
+        if self.history_cadence_s is not None:
+            return timedelta(seconds=self.history_cadence_s)
+        per_meter = self.stream_interval_s * self.meters / self.stream_batch_size
+        return timedelta(seconds=per_meter)
+
     def monitor_settings(self) -> MonitorSettings:
         return MonitorSettings(
             max_readings=self.max_readings,
             max_age=timedelta(hours=self.max_age_hours) if self.max_age_hours else None,
             thresholds=self.thresholds,
+            detector=self.detector,
             contamination=self.contamination,
+            history_cadence=self.history_cadence,
         )

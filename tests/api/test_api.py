@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from fastapi import FastAPI
@@ -139,7 +139,11 @@ def test_readings_are_listed_filtered_and_paged(client, application):
         "/api/v1/readings", params={"limit": 10, "meter": "meter-01", "end": first["next_end"]}
     ).json()
     assert len(second["items"]) == 5 and second["next_end"] is None
-    assert second["items"][0]["timestamp"] < first["items"][-1]["timestamp"]
+
+    def moment(item):
+        return datetime.fromisoformat(item["timestamp"])
+
+    assert moment(second["items"][0]) < moment(first["items"][-1])
 
 
 def test_latest_metrics_and_health(client, application):

@@ -20,6 +20,8 @@ COMMANDS = [
     "import",
     "export",
     "mqtt",
+    "evaluate",
+    "drill",
 ]
 
 
