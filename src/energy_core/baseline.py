@@ -17,7 +17,7 @@ import numpy.typing as npt
 from sklearn.ensemble import IsolationForest
 
 from energy_core.catalogue import VARIABLE_NAMES
-from energy_core.detector import NotFittedError
+from energy_core.detector import NotFittedError, check_matrix, explain_by_repair
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -120,29 +120,10 @@ class SkabIsolationForestDetector:
         del context, groups
         X = self._check(X)
         self._check_is_fitted()
-        rows, width = X.shape
-        if rows == 0:
-            return []
-        base = self.score(X)
-        repaired = np.repeat(X, width, axis=0)
-        columns = np.tile(np.arange(width), rows)
-        repaired[np.arange(rows * width), columns] = self.medians_[columns]
-        drops = base[:, None] - self.score(repaired).reshape(rows, width)
-        result: list[tuple[str, ...]] = []
-        for row in drops:
-            order = np.argsort(-row, kind="stable")
-            result.append(tuple(self.features[i] for i in order[:top] if row[i] > 0.0))
-        return result
+        return explain_by_repair(self.score, X, self.medians_, self.features, top)
 
     def _check(self, X: FloatArray) -> FloatArray:
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim != 2 or X.shape[1] != len(self.features):
-            raise ValueError(
-                f"expected a matrix of {len(self.features)} columns, got shape {X.shape}"
-            )
-        if not np.all(np.isfinite(X)):
-            raise ValueError("features must be finite numbers (no NaN or infinity)")
-        return X
+        return check_matrix(X, self.features)
 
     def _check_is_fitted(self) -> None:
         if not hasattr(self, "forest_"):

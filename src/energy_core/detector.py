@@ -8,7 +8,7 @@ returns ``self``; learned state ends in ``_``. Scores point one way everywhere:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal, Protocol, Self, runtime_checkable
 
 import numpy as np
@@ -64,6 +64,44 @@ def contamination_from_labels(y: BoolArray | None, fallback: Contamination) -> C
     if rate <= 0.0:
         return fallback
     return min(max(rate, _MIN_CONTAMINATION), _MAX_CONTAMINATION)
+
+
+def check_matrix(X: FloatArray | None, features: Sequence[str]) -> FloatArray:
+    """``X`` as a finite float matrix with one column per feature, or a ``ValueError`` saying
+    what was expected."""
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or X.shape[1] != len(features):
+        raise ValueError(
+            f"expected a matrix of {len(features)} columns ({', '.join(features)}),"
+            f" got shape {X.shape}"
+        )
+    if not np.all(np.isfinite(X)):
+        raise ValueError("features must be finite numbers (no NaN or infinity)")
+    return X
+
+
+def explain_by_repair(
+    score: Callable[[FloatArray], FloatArray],
+    X: FloatArray,
+    medians: FloatArray,
+    features: Sequence[str],
+    top: int,
+) -> list[tuple[str, ...]]:
+    """Per row, up to ``top`` features whose repair to its training median lowers ``score``
+    the most (only features whose repair lowers it at all)."""
+    rows, width = X.shape
+    if rows == 0:
+        return []
+    base = score(X)
+    repaired = np.repeat(X, width, axis=0)
+    columns = np.tile(np.arange(width), rows)
+    repaired[np.arange(rows * width), columns] = medians[columns]
+    drops = base[:, None] - score(repaired).reshape(rows, width)
+    result: list[tuple[str, ...]] = []
+    for row in drops:
+        order = np.argsort(-row, kind="stable")
+        result.append(tuple(features[i] for i in order[:top] if row[i] > 0.0))
+    return result
 
 
 class IsolationForestDetector:
@@ -143,30 +181,10 @@ class IsolationForestDetector:
         """Per row, up to ``top`` features whose repair to the median lowers the score most."""
         X = self._check(X)
         self._check_is_fitted()
-        rows, width = X.shape
-        if rows == 0:
-            return []
-        base = self.score(X)
-        repaired = np.repeat(X, width, axis=0)
-        columns = np.tile(np.arange(width), rows)
-        repaired[np.arange(rows * width), columns] = self.medians_[columns]
-        drops = base[:, None] - self.score(repaired).reshape(rows, width)
-        result: list[tuple[str, ...]] = []
-        for row in drops:
-            order = np.argsort(-row, kind="stable")
-            result.append(tuple(self.features[i] for i in order[:top] if row[i] > 0.0))
-        return result
+        return explain_by_repair(self.score, X, self.medians_, self.features, top)
 
     def _check(self, X: FloatArray) -> FloatArray:
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim != 2 or X.shape[1] != len(self.features):
-            raise ValueError(
-                f"expected a matrix of {len(self.features)} columns ({', '.join(self.features)}),"
-                f" got shape {X.shape}"
-            )
-        if not np.all(np.isfinite(X)):
-            raise ValueError("features must be finite numbers (no NaN or infinity)")
-        return X
+        return check_matrix(X, self.features)
 
     def _compiled(self) -> CompiledForest:
         compiled: CompiledForest | None = getattr(self, "compiled_", None)

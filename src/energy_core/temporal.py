@@ -57,7 +57,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from sklearn.decomposition import PCA
 
 from energy_core.catalogue import VARIABLE_NAMES
-from energy_core.detector import NotFittedError
+from energy_core.detector import NotFittedError, check_matrix
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -518,15 +518,7 @@ class TemporalDetector:
         return FeatureBlock(block.names, block.kinds, block.origins, block.values[skip:])
 
     def _check(self, X: FloatArray | None) -> FloatArray:
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim != 2 or X.shape[1] != len(self.features):
-            raise ValueError(
-                f"expected a matrix of {len(self.features)} columns ({', '.join(self.features)}),"
-                f" got shape {X.shape}"
-            )
-        if not np.all(np.isfinite(X)):
-            raise ValueError("features must be finite numbers (no NaN or infinity)")
-        return X
+        return check_matrix(X, self.features)
 
     def _check_is_fitted(self) -> None:
         if not self.is_fitted:
