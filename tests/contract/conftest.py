@@ -18,6 +18,7 @@ from energy_adapters.memory import (
     MemoryModelStore,
     MemoryReadingRepository,
 )
+from energy_adapters.model_files import FileModelStore
 
 
 @dataclass
@@ -40,7 +41,37 @@ def memory_stores(request: pytest.FixtureRequest) -> Iterator[Stores]:
     )
 
 
-ADAPTERS: dict[str, Callable[[pytest.FixtureRequest], Any]] = {"memory": memory_stores}
+@contextmanager
+def files_model_stores(request: pytest.FixtureRequest) -> Iterator[Stores]:
+    """In memory, except models: skops files in a temporary directory."""
+    directory = request.getfixturevalue("tmp_path") / "models"
+    yield Stores(
+        readings=MemoryReadingRepository(),
+        metrics=MemoryMetricRepository(),
+        models=FileModelStore(directory),
+        feed=MemoryChangeFeed(),
+    )
+
+
+@contextmanager
+def postgres_stores(request: pytest.FixtureRequest) -> Iterator[Stores]:
+    """Every port on PostgreSQL (a session database, emptied before each test)."""
+    request.applymarker(pytest.mark.postgres)
+    built = request.getfixturevalue("pg_stores")
+    yield Stores(
+        readings=built.readings,
+        metrics=built.metrics,
+        models=built.models,
+        feed=built.feed,
+        settle=built.feed.sync,
+    )
+
+
+ADAPTERS: dict[str, Callable[[pytest.FixtureRequest], Any]] = {
+    "memory": memory_stores,
+    "files": files_model_stores,
+    "postgres": postgres_stores,
+}
 
 
 @pytest.fixture(params=sorted(ADAPTERS))

@@ -1,0 +1,217 @@
+"""SQL that keeps the per-minute rollups and the per-meter counters true.
+
+Every write to ``registros`` runs one of these in its own transaction:
+- :data:`ADD_FROM_ID_RANGE` / :data:`ADD_FROM_IDS` after a batch was copied in,
+- :data:`LOCK_REMOVED_MINUTES` … :data:`RECOUNT_REMOVED_FROM_COUNTERS` after a deletion,
+- :data:`APPLY_FLAG_CHANGES` after scores were rewritten.
+
+Rows are always touched in key order so concurrent writers queue instead of deadlocking.
+Minutes are epoch-aligned with ``date_bin``, which, unlike ``date_trunc``, never depends on
+the session's time zone.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import TextClause, text
+
+from energy_adapters.postgres.schema import rollup_columns
+from energy_core.catalogue import VARIABLE_NAMES
+
+EPOCH_SQL = "timestamptz '1970-01-01 00:00:00+00'"
+
+
+def minute_of(column: str) -> str:
+    """SQL for the epoch-aligned minute holding ``column``'s timestamp."""
+    return f"date_bin('1 minute', {column}, {EPOCH_SQL})"
+
+
+MINUTE_OF_TIMESTAMP = minute_of("timestamp")
+
+_VARIABLE_COLUMNS = [column for name in VARIABLE_NAMES for column in rollup_columns(name)]
+_COLUMN_LIST = ", ".join(_VARIABLE_COLUMNS)
+_AGGREGATES = ", ".join(f"min({name}), max({name}), sum({name})" for name in VARIABLE_NAMES)
+_MERGE = ", ".join(
+    f"{low} = least(m.{low}, excluded.{low}), "
+    f"{high} = greatest(m.{high}, excluded.{high}), "
+    f"{total} = m.{total} + excluded.{total}"
+    for low, high, total in (rollup_columns(name) for name in VARIABLE_NAMES)
+)
+
+
+def _add_batch(selection: str) -> TextClause:
+    return text(
+        f"""
+        WITH batch AS (
+            SELECT {MINUTE_OF_TIMESTAMP} AS minute, meter_id, count(*) AS readings,
+                   count(*) FILTER (WHERE is_flagged) AS flagged, {_AGGREGATES}
+            FROM registros
+            WHERE {selection}
+            GROUP BY 1, 2
+        ), rolled_up AS (
+            INSERT INTO registros_por_minuto AS m
+                (minute, meter_id, readings, flagged, {_COLUMN_LIST})
+            SELECT * FROM batch ORDER BY minute, meter_id
+            ON CONFLICT (minute, meter_id) DO UPDATE SET
+                readings = m.readings + excluded.readings,
+                flagged = m.flagged + excluded.flagged,
+                {_MERGE}
+        )
+        INSERT INTO registros_contadores AS c (meter_id, readings, flagged)
+        SELECT meter_id, sum(readings), sum(flagged) FROM batch GROUP BY meter_id ORDER BY meter_id
+        ON CONFLICT (meter_id) DO UPDATE SET
+            readings = c.readings + excluded.readings,
+            flagged = c.flagged + excluded.flagged
+        """
+    )
+
+
+# A batch whose reserved ids are contiguous reads back as one range of the primary key.
+ADD_FROM_ID_RANGE = _add_batch("id BETWEEN :first_id AND :last_id")
+ADD_FROM_IDS = _add_batch("id = ANY(:ids)")
+
+# --- deletions --------------------------------------------------------------------------
+# The deleting statement fills ``removed_by_minute`` (see CREATE_REMOVED_BY_MINUTE) from its
+# RETURNING rows; the statements below then settle rollups and counters from it.
+CREATE_REMOVED_BY_MINUTE = text(
+    """
+    CREATE TEMP TABLE IF NOT EXISTS removed_by_minute (
+        minute timestamptz NOT NULL,
+        meter_id text NOT NULL,
+        readings bigint NOT NULL,
+        flagged bigint NOT NULL
+    ) ON COMMIT DELETE ROWS
+    """
+)
+
+
+def delete_readings_where(condition: str) -> TextClause:
+    """Delete the readings matching ``condition`` and record per minute what went."""
+    return text(
+        f"""
+        WITH gone AS (
+            DELETE FROM registros WHERE {condition}
+            RETURNING meter_id, timestamp, is_flagged
+        )
+        INSERT INTO removed_by_minute (minute, meter_id, readings, flagged)
+        SELECT {MINUTE_OF_TIMESTAMP}, meter_id, count(*), count(*) FILTER (WHERE is_flagged)
+        FROM gone
+        GROUP BY 1, 2
+        """
+    )
+
+
+REMOVED_COUNT = text("SELECT coalesce(sum(readings), 0) FROM removed_by_minute")
+
+# A writer adding to one of these minutes now waits for this transaction, and the
+# recount below, in a later statement, sees whatever such a writer committed before.
+LOCK_REMOVED_MINUTES = text(
+    """
+    SELECT count(*) FROM (
+        SELECT 1 FROM registros_por_minuto m
+        JOIN removed_by_minute r USING (minute, meter_id)
+        ORDER BY m.minute, m.meter_id
+        FOR UPDATE OF m
+    ) locked
+    """
+)
+DROP_EMPTIED_MINUTES = text(
+    """
+    DELETE FROM registros_por_minuto m
+    USING removed_by_minute r
+    WHERE m.minute = r.minute AND m.meter_id = r.meter_id AND m.readings <= r.readings
+    """
+)
+RECOUNT_PARTLY_REMOVED_MINUTES = text(
+    f"""
+    INSERT INTO registros_por_minuto AS m (minute, meter_id, readings, flagged, {_COLUMN_LIST})
+    SELECT r.minute, r.meter_id, count(*), count(*) FILTER (WHERE g.is_flagged), {_AGGREGATES}
+    FROM removed_by_minute r
+    JOIN registros_por_minuto kept ON kept.minute = r.minute AND kept.meter_id = r.meter_id
+    JOIN registros g ON g.meter_id = r.meter_id
+        AND g.timestamp >= r.minute AND g.timestamp < r.minute + interval '1 minute'
+    GROUP BY r.minute, r.meter_id
+    ORDER BY r.minute, r.meter_id
+    ON CONFLICT (minute, meter_id) DO UPDATE SET
+        readings = excluded.readings,
+        flagged = excluded.flagged,
+        {", ".join(f"{column} = excluded.{column}" for column in _VARIABLE_COLUMNS)}
+    """
+)
+RECOUNT_REMOVED_FROM_COUNTERS = text(
+    """
+    WITH removed AS (
+        SELECT meter_id, sum(readings) AS readings, sum(flagged) AS flagged
+        FROM removed_by_minute GROUP BY meter_id
+    ), updated AS (
+        UPDATE registros_contadores c
+        SET readings = c.readings - removed.readings, flagged = c.flagged - removed.flagged
+        FROM removed
+        WHERE c.meter_id = removed.meter_id
+        RETURNING c.meter_id, c.readings
+    )
+    DELETE FROM registros_contadores c
+    USING updated
+    WHERE c.meter_id = updated.meter_id AND updated.readings <= 0
+    """
+)
+
+# --- score updates ----------------------------------------------------------------------
+CREATE_SCORE_UPDATES = text(
+    """
+    CREATE TEMP TABLE IF NOT EXISTS score_updates (
+        id bigint NOT NULL,
+        score double precision,
+        is_flagged boolean,
+        top_variables text[] NOT NULL,
+        meter_id text,
+        minute timestamptz,
+        was_flagged boolean
+    ) ON COMMIT DELETE ROWS
+    """
+)
+SCORE_UPDATE_COLUMNS = ("id", "score", "is_flagged", "top_variables")
+# Lock the rows first (in id order), so the flags read next are the ones being replaced.
+LOCK_SCORED_READINGS = text(
+    """
+    SELECT count(*) FROM (
+        SELECT 1 FROM registros WHERE id IN (SELECT id FROM score_updates)
+        ORDER BY id FOR UPDATE
+    ) locked
+    """
+)
+READ_PREVIOUS_FLAGS = text(
+    f"""
+    UPDATE score_updates u
+    SET meter_id = r.meter_id, minute = {minute_of("r.timestamp")},
+        was_flagged = coalesce(r.is_flagged, false)
+    FROM registros r
+    WHERE r.id = u.id
+    """
+)
+WRITE_SCORES = text(
+    """
+    UPDATE registros r
+    SET score = u.score, is_flagged = u.is_flagged, top_variables = u.top_variables
+    FROM score_updates u
+    WHERE r.id = u.id
+    """
+)
+APPLY_FLAG_CHANGES = text(
+    """
+    WITH changes AS (
+        SELECT minute, meter_id,
+               sum(coalesce(is_flagged, false)::int - was_flagged::int) AS delta
+        FROM score_updates
+        WHERE meter_id IS NOT NULL
+        GROUP BY minute, meter_id
+        HAVING sum(coalesce(is_flagged, false)::int - was_flagged::int) <> 0
+    ), per_minute AS (
+        UPDATE registros_por_minuto m SET flagged = m.flagged + changes.delta
+        FROM changes
+        WHERE m.minute = changes.minute AND m.meter_id = changes.meter_id
+    )
+    UPDATE registros_contadores c SET flagged = c.flagged + per_meter.delta
+    FROM (SELECT meter_id, sum(delta) AS delta FROM changes GROUP BY meter_id) per_meter
+    WHERE c.meter_id = per_meter.meter_id
+    """
+)
