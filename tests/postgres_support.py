@@ -189,3 +189,57 @@ def throwaway_server() -> Iterator[ThrowawayServer]:
         yield server
     finally:
         server.remove()
+
+
+# --- checking the maintained rollups and counters against the raw rows ------------------
+def _rollup_check_sql() -> str:
+    from energy_core.catalogue import VARIABLE_NAMES
+
+    aggregates = ", ".join(
+        f"min({name}) AS {name}_min, max({name}) AS {name}_max, sum({name}) AS {name}_sum"
+        for name in VARIABLE_NAMES
+    )
+    differences = " OR ".join(
+        f"m.{name}_min IS DISTINCT FROM raw.{name}_min"
+        f" OR m.{name}_max IS DISTINCT FROM raw.{name}_max"
+        # Sums are added up in another order than a fresh aggregate: allow rounding.
+        f" OR abs(m.{name}_sum - raw.{name}_sum) > 1e-9 * greatest(1, abs(raw.{name}_sum))"
+        for name in VARIABLE_NAMES
+    )
+    return f"""
+        WITH raw AS (
+            SELECT date_bin('1 minute', timestamp, timestamptz '1970-01-01+00') AS minute,
+                   meter_id, count(*) AS readings, count(*) FILTER (WHERE is_flagged) AS flagged,
+                   {aggregates}
+            FROM registros GROUP BY 1, 2
+        )
+        SELECT coalesce(m.minute, raw.minute), coalesce(m.meter_id, raw.meter_id),
+               m.readings, raw.readings, m.flagged, raw.flagged
+        FROM registros_por_minuto m FULL JOIN raw USING (minute, meter_id)
+        WHERE m.readings IS DISTINCT FROM raw.readings
+           OR m.flagged IS DISTINCT FROM raw.flagged
+           OR {differences}
+        ORDER BY 1, 2
+        LIMIT 20
+    """
+
+
+_COUNTER_CHECK_SQL = """
+    WITH raw AS (
+        SELECT meter_id, count(*) AS readings, count(*) FILTER (WHERE is_flagged) AS flagged
+        FROM registros GROUP BY meter_id
+    )
+    SELECT coalesce(c.meter_id, raw.meter_id), c.readings, raw.readings, c.flagged, raw.flagged
+    FROM registros_contadores c FULL JOIN raw USING (meter_id)
+    WHERE c.readings IS DISTINCT FROM raw.readings OR c.flagged IS DISTINCT FROM raw.flagged
+    ORDER BY 1
+"""
+
+
+def bookkeeping_errors(engine: Engine) -> list[tuple[object, ...]]:
+    """Every per-minute rollup or per-meter counter that differs from a fresh count of
+    ``registros`` (empty when they are all true)."""
+    with engine.connect() as connection:
+        rollups = connection.execute(text(_rollup_check_sql())).all()
+        counters = connection.execute(text(_COUNTER_CHECK_SQL)).all()
+    return [("rollup", *row) for row in rollups] + [("counter", *row) for row in counters]

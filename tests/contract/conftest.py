@@ -56,7 +56,6 @@ def files_model_stores(request: pytest.FixtureRequest) -> Iterator[Stores]:
 @contextmanager
 def postgres_stores(request: pytest.FixtureRequest) -> Iterator[Stores]:
     """Every port on PostgreSQL (a session database, emptied before each test)."""
-    request.applymarker(pytest.mark.postgres)
     built = request.getfixturevalue("pg_stores")
     yield Stores(
         readings=built.readings,
@@ -74,7 +73,13 @@ ADAPTERS: dict[str, Callable[[pytest.FixtureRequest], Any]] = {
 }
 
 
-@pytest.fixture(params=sorted(ADAPTERS))
+# Markers by adapter, so that e.g. `-m "not postgres"` deselects the PostgreSQL runs.
+ADAPTER_MARKS: dict[str, tuple[pytest.MarkDecorator, ...]] = {"postgres": (pytest.mark.postgres,)}
+
+
+@pytest.fixture(
+    params=[pytest.param(name, marks=ADAPTER_MARKS.get(name, ())) for name in sorted(ADAPTERS)]
+)
 def stores(request: pytest.FixtureRequest) -> Iterator[Stores]:
     with ADAPTERS[request.param](request) as built:
         yield built

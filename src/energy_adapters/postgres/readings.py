@@ -7,11 +7,13 @@ transaction, so ``count()`` and wide ``downsample()`` never scan raw rows.
 
 from __future__ import annotations
 
+import contextlib
 import io
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+import psycopg2
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
@@ -106,8 +108,14 @@ def _copy_in(connection: Connection, statement: str, payload: bytes) -> None:
     cursor = connection.connection.cursor()
     try:
         cursor.copy_expert(statement, io.BytesIO(payload))  # type: ignore[attr-defined]
+    except (psycopg2.OperationalError, psycopg2.InterfaceError):
+        # SQLAlchemy did not see this error (COPY bypasses it): tell the pool the
+        # connection may be dead, so it is not handed out again.
+        connection.invalidate()
+        raise
     finally:
-        cursor.close()
+        with contextlib.suppress(psycopg2.Error):  # the connection may be gone
+            cursor.close()
 
 
 class PostgresReadingRepository:
@@ -186,6 +194,7 @@ class PostgresReadingRepository:
             connection.execute(rollups.DROP_EMPTIED_MINUTES)
             connection.execute(rollups.RECOUNT_PARTLY_REMOVED_MINUTES)
             connection.execute(rollups.RECOUNT_REMOVED_FROM_COUNTERS)
+            connection.execute(rollups.DROP_EMPTIED_COUNTERS)
         return removed
 
     def clear(self) -> None:

@@ -2,7 +2,7 @@
 
 Every write to ``registros`` runs one of these in its own transaction:
 - :data:`ADD_FROM_ID_RANGE` / :data:`ADD_FROM_IDS` after a batch was copied in,
-- :data:`LOCK_REMOVED_MINUTES` … :data:`RECOUNT_REMOVED_FROM_COUNTERS` after a deletion,
+- :data:`LOCK_REMOVED_MINUTES` … :data:`DROP_EMPTIED_COUNTERS` after a deletion,
 - :data:`APPLY_FLAG_CHANGES` after scores were rewritten.
 
 Rows are always touched in key order so concurrent writers queue instead of deadlocking.
@@ -139,21 +139,17 @@ RECOUNT_PARTLY_REMOVED_MINUTES = text(
 )
 RECOUNT_REMOVED_FROM_COUNTERS = text(
     """
-    WITH removed AS (
+    UPDATE registros_contadores c
+    SET readings = c.readings - removed.readings, flagged = c.flagged - removed.flagged
+    FROM (
         SELECT meter_id, sum(readings) AS readings, sum(flagged) AS flagged
-        FROM removed_by_minute GROUP BY meter_id
-    ), updated AS (
-        UPDATE registros_contadores c
-        SET readings = c.readings - removed.readings, flagged = c.flagged - removed.flagged
-        FROM removed
-        WHERE c.meter_id = removed.meter_id
-        RETURNING c.meter_id, c.readings
-    )
-    DELETE FROM registros_contadores c
-    USING updated
-    WHERE c.meter_id = updated.meter_id AND updated.readings <= 0
+        FROM removed_by_minute GROUP BY meter_id ORDER BY meter_id
+    ) removed
+    WHERE c.meter_id = removed.meter_id
     """
 )
+# A separate statement: one statement cannot update a row and then delete it.
+DROP_EMPTIED_COUNTERS = text("DELETE FROM registros_contadores WHERE readings <= 0")
 
 # --- score updates ----------------------------------------------------------------------
 CREATE_SCORE_UPDATES = text(

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import psycopg2
 import sqlalchemy.exc
 from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url, text
 
@@ -71,12 +72,20 @@ def _where(url: URL) -> str:
 
 
 def is_unavailability(error: BaseException) -> bool:
-    """Whether ``error`` says the server cannot be reached (rather than a query failing)."""
-    if isinstance(error, sqlalchemy.exc.DBAPIError) and error.connection_invalidated:
-        return True
-    if not isinstance(error, sqlalchemy.exc.OperationalError):
+    """Whether ``error`` says the server cannot be reached (rather than a query failing).
+
+    Understands SQLAlchemy's wrapped errors and psycopg2's own (raised by COPY, which runs
+    on the raw driver connection).
+    """
+    if isinstance(error, sqlalchemy.exc.DBAPIError):
+        if error.connection_invalidated:
+            return True
+        error = error.orig if error.orig is not None else error
+    if isinstance(error, psycopg2.InterfaceError):
+        return True  # "connection already closed"
+    if not isinstance(error, psycopg2.OperationalError):
         return False
-    code = getattr(error.orig, "pgcode", None)
+    code = error.pgcode
     return code is None or str(code).startswith(_UNAVAILABLE_SQLSTATES)
 
 
@@ -156,7 +165,7 @@ class Database:
     def _translated(self) -> Iterator[None]:
         try:
             yield
-        except sqlalchemy.exc.DBAPIError as error:
+        except (sqlalchemy.exc.DBAPIError, psycopg2.Error) as error:
             if is_unavailability(error):
                 raise unavailable(self.engine.url, error) from error
             raise
