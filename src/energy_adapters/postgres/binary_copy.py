@@ -7,6 +7,7 @@ Format: https://www.postgresql.org/docs/current/sql-copy.html (section "Binary F
 
 from __future__ import annotations
 
+import io
 import struct
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -27,8 +28,8 @@ COLUMNS: tuple[str, ...] = (
     "top_variables",
 )
 
-_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
-_TRAILER = struct.pack(">h", -1)
+HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+TRAILER = struct.pack(">h", -1)
 _NULL = struct.pack(">i", -1)
 _TRUE = struct.pack(">ib", 1, 1)
 _FALSE = struct.pack(">ib", 1, 0)
@@ -64,51 +65,87 @@ def microseconds_since_2000(moment: datetime) -> int:
     return (moment - _PG_EPOCH) // _MICROSECOND
 
 
-def encode_readings(readings: Iterable[Reading], ids: Iterable[int]) -> bytes:
+def encode_readings(readings: Sequence[Reading], ids: Sequence[int]) -> bytes:
     """``readings`` with their ``ids`` as one binary COPY payload for :data:`COLUMNS`."""
-    fixed = _FIXED.pack
-    score = _SCORE.pack
-    field_count = len(COLUMNS)
-    names = VARIABLE_NAMES
-    # Meter ids, anomaly kinds and top-variable tuples repeat a lot: encode each once.
-    texts: dict[str, bytes] = {}
-    arrays: dict[tuple[str, ...], bytes] = {}
-    parts = [_HEADER]
-    append = parts.append
-    for reading_id, reading in zip(ids, readings, strict=True):
-        values = reading.values
-        arguments: list[float | int] = [
-            field_count,
-            8,
-            reading_id,
-            8,
-            microseconds_since_2000(reading.timestamp),
-        ]
-        for name in names:
-            arguments.append(8)
-            arguments.append(values[name])
-        append(fixed(*arguments))
-        meter = texts.get(reading.meter_id)
-        if meter is None:
-            meter = texts[reading.meter_id] = _text_field(reading.meter_id)
-        append(meter)
-        append(_BOOLEANS[reading.is_anomaly])
-        kind = reading.anomaly_kind
-        if kind is None:
-            append(_NULL)
+    return HEADER + ReadingEncoder().rows(readings, ids) + TRAILER
+
+
+class ReadingEncoder:
+    """Encodes readings as binary COPY rows (without the payload's header and trailer).
+
+    Meter ids, anomaly kinds and top-variable tuples repeat a lot: each is encoded once
+    per encoder, so use one encoder for all the chunks of a payload.
+    """
+
+    def __init__(self) -> None:
+        self._texts: dict[str, bytes] = {}
+        self._arrays: dict[tuple[str, ...], bytes] = {}
+
+    def rows(self, readings: Sequence[Reading], ids: Sequence[int]) -> bytes:
+        fixed = _FIXED.pack
+        score = _SCORE.pack
+        field_count = len(COLUMNS)
+        names = VARIABLE_NAMES
+        texts = self._texts
+        arrays = self._arrays
+        parts: list[bytes] = []
+        append = parts.append
+        for reading_id, reading in zip(ids, readings, strict=True):
+            values = reading.values
+            arguments: list[float | int] = [
+                field_count,
+                8,
+                reading_id,
+                8,
+                microseconds_since_2000(reading.timestamp),
+            ]
+            for name in names:
+                arguments.append(8)
+                arguments.append(values[name])
+            append(fixed(*arguments))
+            meter = texts.get(reading.meter_id)
+            if meter is None:
+                meter = texts[reading.meter_id] = _text_field(reading.meter_id)
+            append(meter)
+            append(_BOOLEANS[reading.is_anomaly])
+            kind = reading.anomaly_kind
+            if kind is None:
+                append(_NULL)
+            else:
+                encoded_kind = texts.get(kind)
+                if encoded_kind is None:
+                    encoded_kind = texts[kind] = _text_field(kind)
+                append(encoded_kind)
+            append(_NULL if reading.score is None else score(8, reading.score))
+            append(_BOOLEANS[reading.is_flagged])
+            top = arrays.get(reading.top_variables)
+            if top is None:
+                top = arrays[reading.top_variables] = _text_array_field(reading.top_variables)
+            append(top)
+        return b"".join(parts)
+
+
+class ChunkReader(io.RawIOBase):
+    """A readable file over an iterator of byte chunks (what ``copy_expert`` reads from)."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._pending:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return b""
+            self._pending = chunk
+        if size is None or size < 0 or size >= len(self._pending):
+            data, self._pending = self._pending, b""
         else:
-            encoded_kind = texts.get(kind)
-            if encoded_kind is None:
-                encoded_kind = texts[kind] = _text_field(kind)
-            append(encoded_kind)
-        append(_NULL if reading.score is None else score(8, reading.score))
-        append(_BOOLEANS[reading.is_flagged])
-        top = arrays.get(reading.top_variables)
-        if top is None:
-            top = arrays[reading.top_variables] = _text_array_field(reading.top_variables)
-        append(top)
-    append(_TRAILER)
-    return b"".join(parts)
+            data, self._pending = self._pending[:size], self._pending[size:]
+        return data
 
 
 _SCORE_ROW = struct.Struct(">hiq")
@@ -117,7 +154,7 @@ _SCORE_ROW = struct.Struct(">hiq")
 def encode_scores(readings: Iterable[Reading]) -> bytes:
     """Each reading's id, score, flag and top variables as a binary COPY payload."""
     arrays: dict[tuple[str, ...], bytes] = {}
-    parts = [_HEADER]
+    parts = [HEADER]
     append = parts.append
     for reading in readings:
         if reading.id is None:
@@ -129,5 +166,5 @@ def encode_scores(readings: Iterable[Reading]) -> bytes:
         if top is None:
             top = arrays[reading.top_variables] = _text_array_field(reading.top_variables)
         append(top)
-    append(_TRAILER)
+    append(TRAILER)
     return b"".join(parts)

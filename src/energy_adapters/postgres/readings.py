@@ -8,8 +8,9 @@ transaction, so ``count()`` and wide ``downsample()`` never scan raw rows.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -32,7 +33,14 @@ from sqlalchemy import (
 )
 
 from energy_adapters.postgres import rollups
-from energy_adapters.postgres.binary_copy import COLUMNS, encode_readings, encode_scores
+from energy_adapters.postgres.binary_copy import (
+    COLUMNS,
+    HEADER,
+    TRAILER,
+    ChunkReader,
+    ReadingEncoder,
+    encode_scores,
+)
 from energy_adapters.postgres.filters import (
     meter_and_state_conditions,
     normalised,
@@ -72,12 +80,21 @@ _AFTER_VALUES = _FIRST_VALUE + len(VARIABLE_NAMES)
 _ORDER = (table.c.timestamp, table.c.id)
 _NEWEST_FIRST = (table.c.timestamp.desc(), table.c.id.desc())
 
+# Ids come from the table's own sequence, taken before the COPY so the payload carries
+# them. Usually they are one contiguous range (two numbers come back); when another writer
+# took some in between, the whole list comes back.
 _RESERVE_IDS = text(
-    f"SELECT nextval('{READINGS_ID_SEQUENCE}') AS id FROM generate_series(1, :n) ORDER BY id"
+    f"""
+    SELECT min(id), max(id),
+           CASE WHEN max(id) - min(id) + 1 = count(*) THEN NULL
+                ELSE array_agg(id ORDER BY id) END
+    FROM (SELECT nextval('{READINGS_ID_SEQUENCE}') AS id FROM generate_series(1, :n)) reserved
+    """
 )
 _COPY_READINGS = f"COPY registros ({', '.join(COLUMNS)}) FROM STDIN WITH (FORMAT binary)"
 _SCORE_COLUMNS = ", ".join(rollups.SCORE_UPDATE_COLUMNS)
 _COPY_SCORES = f"COPY score_updates ({_SCORE_COLUMNS}) FROM STDIN WITH (FORMAT binary)"
+_COPY_CHUNK = 1 << 16
 _TRUNCATE = text("TRUNCATE registros, registros_por_minuto, registros_contadores")
 # Retention from several processes at once would each see the same excess; take turns.
 _RETENTION_LOCK = lock_key("smartenergy:retention")
@@ -87,6 +104,44 @@ class Announcer(Protocol):
     """Announces a change from inside the caller's transaction (delivered on commit)."""
 
     def notify_within(self, connection: Connection, event: ChangeEvent) -> None: ...
+
+
+_STAMPED_FIELDS = tuple(field.name for field in dataclasses.fields(Reading) if field.name != "id")
+_ROWS_PER_CHUNK = 1_000
+
+
+def _with_ids(readings: Sequence[Reading], ids: Sequence[int]) -> list[Reading]:
+    """Copies of ``readings`` carrying ``ids``.
+
+    Equivalent to ``reading.with_id(id)``, which goes through ``dataclasses.replace`` and
+    costs about as much client time as storing the reading; this copies the fields as they are.
+    """
+    stamped = []
+    new, assign = object.__new__, object.__setattr__
+    for reading, reading_id in zip(readings, ids, strict=True):
+        copy = new(Reading)
+        for name in _STAMPED_FIELDS:
+            assign(copy, name, getattr(reading, name))
+        assign(copy, "id", reading_id)
+        stamped.append(copy)
+    return stamped
+
+
+def _payload(
+    batch: Sequence[Reading], ids: Sequence[int], stored: list[Reading]
+) -> Iterator[bytes]:
+    """The binary COPY payload of ``batch``, chunk by chunk; after sending each chunk, and
+    so while the server stores it, the chunk's readings get their ids into ``stored``."""
+    encoder = ReadingEncoder()
+    yield HEADER
+    for start in range(0, len(batch), _ROWS_PER_CHUNK):
+        chunk, chunk_ids = (
+            batch[start : start + _ROWS_PER_CHUNK],
+            ids[start : start + _ROWS_PER_CHUNK],
+        )
+        yield encoder.rows(chunk, chunk_ids)
+        stored.extend(_with_ids(chunk, chunk_ids))
+    yield TRAILER
 
 
 def _to_reading(row: Sequence[Any]) -> Reading:
@@ -103,11 +158,16 @@ def _to_reading(row: Sequence[Any]) -> Reading:
     )
 
 
-def _copy_in(connection: Connection, statement: str, payload: bytes) -> None:
-    """Run ``COPY … FROM STDIN`` with ``payload`` on ``connection``'s open transaction."""
+def _copy_in(connection: Connection, statement: str, payload: bytes | Iterable[bytes]) -> None:
+    """Run ``COPY … FROM STDIN`` with ``payload`` on ``connection``'s open transaction.
+
+    An iterable payload is encoded while it is sent: the server stores the first chunks
+    while the client encodes the next.
+    """
+    source = io.BytesIO(payload) if isinstance(payload, bytes) else ChunkReader(payload)
     cursor = connection.connection.cursor()
     try:
-        cursor.copy_expert(statement, io.BytesIO(payload))  # type: ignore[attr-defined]
+        cursor.copy_expert(statement, source, size=_COPY_CHUNK)  # type: ignore[attr-defined]
     except (psycopg2.OperationalError, psycopg2.InterfaceError):
         # SQLAlchemy did not see this error (COPY bypasses it): tell the pool the
         # connection may be dead, so it is not handed out again.
@@ -136,18 +196,26 @@ class PostgresReadingRepository:
         if not batch:
             return []
         with self._db.transaction() as connection:
-            ids = list(connection.execute(_RESERVE_IDS, {"n": len(batch)}).scalars())
-            _copy_in(connection, _COPY_READINGS, encode_readings(batch, ids))
-            if ids[-1] - ids[0] == len(ids) - 1:
-                connection.execute(
-                    rollups.ADD_FROM_ID_RANGE, {"first_id": ids[0], "last_id": ids[-1]}
-                )
-            else:  # another writer took ids in between
-                connection.execute(rollups.ADD_FROM_IDS, {"ids": ids})
+            first, last, scattered = connection.execute(_RESERVE_IDS, {"n": len(batch)}).one()
+            ids: Sequence[int] = range(first, last + 1) if scattered is None else scattered
+            stored: list[Reading] = []
+            _copy_in(connection, _COPY_READINGS, _payload(batch, ids, stored))
+            if scattered is None:
+                added = connection.execute(
+                    rollups.ADD_TO_MINUTES_FROM_ID_RANGE, {"first_id": first, "last_id": last}
+                ).all()
+            else:
+                added = connection.execute(
+                    rollups.ADD_TO_MINUTES_FROM_IDS, {"ids": list(scattered)}
+                ).all()
+            meters, counts, flagged = (list(column) for column in zip(*added, strict=True))
+            connection.execute(
+                rollups.ADD_TO_COUNTERS, {"meters": meters, "readings": counts, "flagged": flagged}
+            )
             if self._announcer is not None:
                 event = ChangeEvent("readings", count=len(batch), last_id=ids[-1])
                 self._announcer.notify_within(connection, event)
-        return [reading.with_id(reading_id) for reading, reading_id in zip(batch, ids, strict=True)]
+        return stored
 
     def update_scores(self, readings: Sequence[Reading]) -> None:
         """Rewrite score, flag and top variables by id; unknown ids are ignored."""
@@ -158,10 +226,16 @@ class PostgresReadingRepository:
         with self._db.transaction() as connection:
             connection.execute(rollups.CREATE_SCORE_UPDATES)
             _copy_in(connection, _COPY_SCORES, encode_scores(by_id.values()))
-            connection.execute(rollups.LOCK_SCORED_READINGS)
-            connection.execute(rollups.READ_PREVIOUS_FLAGS)
-            connection.execute(rollups.WRITE_SCORES)
-            connection.execute(rollups.APPLY_FLAG_CHANGES)
+            for statement in (
+                rollups.LOCK_SCORED_READINGS,
+                rollups.READ_PREVIOUS_FLAGS,
+                rollups.WRITE_SCORES,
+                rollups.LOCK_RESCORED_MINUTES,
+                rollups.APPLY_FLAG_CHANGES_TO_MINUTES,
+                rollups.LOCK_COUNTERS_OF_RESCORED,
+                rollups.APPLY_FLAG_CHANGES_TO_COUNTERS,
+            ):
+                connection.execute(statement)
 
     def delete_oldest(self, keep: int) -> int:
         """Keep the ``keep`` most recent readings (time order, ties by id)."""
@@ -187,14 +261,19 @@ class PostgresReadingRepository:
         if not isinstance(parameters, dict):
             parameters = {"cut_time": parameters.timestamp, "cut_id": parameters.id}
         connection.execute(rollups.CREATE_REMOVED_BY_MINUTE)
+        connection.execute(rollups.lock_readings_where(condition), parameters)
         connection.execute(rollups.delete_readings_where(condition), parameters)
         removed = int(connection.execute(rollups.REMOVED_COUNT).scalar_one())
         if removed:
-            connection.execute(rollups.LOCK_REMOVED_MINUTES)
-            connection.execute(rollups.DROP_EMPTIED_MINUTES)
-            connection.execute(rollups.RECOUNT_PARTLY_REMOVED_MINUTES)
-            connection.execute(rollups.RECOUNT_REMOVED_FROM_COUNTERS)
-            connection.execute(rollups.DROP_EMPTIED_COUNTERS)
+            for statement in (
+                rollups.LOCK_REMOVED_MINUTES,
+                rollups.DROP_EMPTIED_MINUTES,
+                rollups.RECOUNT_PARTLY_REMOVED_MINUTES,
+                rollups.LOCK_COUNTERS_OF_REMOVED,
+                rollups.RECOUNT_REMOVED_FROM_COUNTERS,
+                rollups.DROP_EMPTIED_COUNTERS,
+            ):
+                connection.execute(statement)
         return removed
 
     def clear(self) -> None:

@@ -1,11 +1,12 @@
 """SQL that keeps the per-minute rollups and the per-meter counters true.
 
-Every write to ``registros`` runs one of these in its own transaction:
-- :data:`ADD_FROM_ID_RANGE` / :data:`ADD_FROM_IDS` after a batch was copied in,
-- :data:`LOCK_REMOVED_MINUTES` … :data:`DROP_EMPTIED_COUNTERS` after a deletion,
-- :data:`APPLY_FLAG_CHANGES` after scores were rewritten.
+Every write to ``registros`` runs these in its own transaction. Locks are always taken in
+one order, so concurrent writers (other threads, other processes) queue instead of
+deadlocking: first the ``registros`` rows being changed, by (timestamp, id); then
+``registros_por_minuto`` rows, by (minute, meter_id); then ``registros_contadores`` rows,
+by meter_id. Counters are therefore written in a statement of their own, after the rollups
+(inside one statement PostgreSQL does not promise in which order CTEs run).
 
-Rows are always touched in key order so concurrent writers queue instead of deadlocking.
 Minutes are epoch-aligned with ``date_bin``, which, unlike ``date_trunc``, never depends on
 the session's time zone.
 """
@@ -37,8 +38,11 @@ _MERGE = ", ".join(
     for low, high, total in (rollup_columns(name) for name in VARIABLE_NAMES)
 )
 
+# --- a stored batch -----------------------------------------------------------------------
 
-def _add_batch(selection: str) -> TextClause:
+
+def _add_batch_to_minutes(selection: str) -> TextClause:
+    """Merge the batch's rows into their minutes; return per meter what the batch added."""
     return text(
         f"""
         WITH batch AS (
@@ -56,22 +60,30 @@ def _add_batch(selection: str) -> TextClause:
                 flagged = m.flagged + excluded.flagged,
                 {_MERGE}
         )
-        INSERT INTO registros_contadores AS c (meter_id, readings, flagged)
-        SELECT meter_id, sum(readings), sum(flagged) FROM batch GROUP BY meter_id ORDER BY meter_id
-        ON CONFLICT (meter_id) DO UPDATE SET
-            readings = c.readings + excluded.readings,
-            flagged = c.flagged + excluded.flagged
+        SELECT meter_id, sum(readings)::bigint, sum(flagged)::bigint
+        FROM batch GROUP BY meter_id ORDER BY meter_id
         """
     )
 
 
 # A batch whose reserved ids are contiguous reads back as one range of the primary key.
-ADD_FROM_ID_RANGE = _add_batch("id BETWEEN :first_id AND :last_id")
-ADD_FROM_IDS = _add_batch("id = ANY(:ids)")
+ADD_TO_MINUTES_FROM_ID_RANGE = _add_batch_to_minutes("id BETWEEN :first_id AND :last_id")
+ADD_TO_MINUTES_FROM_IDS = _add_batch_to_minutes("id = ANY(:ids)")
+ADD_TO_COUNTERS = text(
+    """
+    INSERT INTO registros_contadores AS c (meter_id, readings, flagged)
+    SELECT * FROM unnest(CAST(:meters AS text[]), CAST(:readings AS bigint[]),
+                         CAST(:flagged AS bigint[])) AS added (meter_id, readings, flagged)
+    ORDER BY meter_id
+    ON CONFLICT (meter_id) DO UPDATE SET
+        readings = c.readings + excluded.readings,
+        flagged = c.flagged + excluded.flagged
+    """
+)
 
-# --- deletions --------------------------------------------------------------------------
-# The deleting statement fills ``removed_by_minute`` (see CREATE_REMOVED_BY_MINUTE) from its
-# RETURNING rows; the statements below then settle rollups and counters from it.
+# --- deletions ----------------------------------------------------------------------------
+# The deleting statement fills ``removed_by_minute`` from its RETURNING rows; the
+# statements after it settle rollups and counters from that.
 CREATE_REMOVED_BY_MINUTE = text(
     """
     CREATE TEMP TABLE IF NOT EXISTS removed_by_minute (
@@ -82,6 +94,16 @@ CREATE_REMOVED_BY_MINUTE = text(
     ) ON COMMIT DELETE ROWS
     """
 )
+
+
+def lock_readings_where(condition: str) -> TextClause:
+    return text(
+        f"""
+        SELECT count(*) FROM (
+            SELECT 1 FROM registros WHERE {condition} ORDER BY timestamp, id FOR UPDATE
+        ) locked
+        """
+    )
 
 
 def delete_readings_where(condition: str) -> TextClause:
@@ -101,7 +123,6 @@ def delete_readings_where(condition: str) -> TextClause:
 
 
 REMOVED_COUNT = text("SELECT coalesce(sum(readings), 0) FROM removed_by_minute")
-
 # A writer adding to one of these minutes now waits for this transaction, and the
 # recount below, in a later statement, sees whatever such a writer committed before.
 LOCK_REMOVED_MINUTES = text(
@@ -137,13 +158,28 @@ RECOUNT_PARTLY_REMOVED_MINUTES = text(
         {", ".join(f"{column} = excluded.{column}" for column in _VARIABLE_COLUMNS)}
     """
 )
+
+
+def _lock_counters(meters_from: str) -> TextClause:
+    return text(
+        f"""
+        SELECT count(*) FROM (
+            SELECT 1 FROM registros_contadores
+            WHERE meter_id IN (SELECT meter_id FROM {meters_from})
+            ORDER BY meter_id FOR UPDATE
+        ) locked
+        """
+    )
+
+
+LOCK_COUNTERS_OF_REMOVED = _lock_counters("removed_by_minute")
 RECOUNT_REMOVED_FROM_COUNTERS = text(
     """
     UPDATE registros_contadores c
     SET readings = c.readings - removed.readings, flagged = c.flagged - removed.flagged
     FROM (
         SELECT meter_id, sum(readings) AS readings, sum(flagged) AS flagged
-        FROM removed_by_minute GROUP BY meter_id ORDER BY meter_id
+        FROM removed_by_minute GROUP BY meter_id
     ) removed
     WHERE c.meter_id = removed.meter_id
     """
@@ -151,7 +187,7 @@ RECOUNT_REMOVED_FROM_COUNTERS = text(
 # A separate statement: one statement cannot update a row and then delete it.
 DROP_EMPTIED_COUNTERS = text("DELETE FROM registros_contadores WHERE readings <= 0")
 
-# --- score updates ----------------------------------------------------------------------
+# --- rescoring ----------------------------------------------------------------------------
 CREATE_SCORE_UPDATES = text(
     """
     CREATE TEMP TABLE IF NOT EXISTS score_updates (
@@ -166,15 +202,8 @@ CREATE_SCORE_UPDATES = text(
     """
 )
 SCORE_UPDATE_COLUMNS = ("id", "score", "is_flagged", "top_variables")
-# Lock the rows first (in id order), so the flags read next are the ones being replaced.
-LOCK_SCORED_READINGS = text(
-    """
-    SELECT count(*) FROM (
-        SELECT 1 FROM registros WHERE id IN (SELECT id FROM score_updates)
-        ORDER BY id FOR UPDATE
-    ) locked
-    """
-)
+# Locked first, so the flags read next are the ones being replaced.
+LOCK_SCORED_READINGS = lock_readings_where("id IN (SELECT id FROM score_updates)")
 READ_PREVIOUS_FLAGS = text(
     f"""
     UPDATE score_updates u
@@ -192,22 +221,39 @@ WRITE_SCORES = text(
     WHERE r.id = u.id
     """
 )
-APPLY_FLAG_CHANGES = text(
+_FLAG_CHANGE = "coalesce(is_flagged, false)::int - was_flagged::int"
+LOCK_RESCORED_MINUTES = text(
     """
-    WITH changes AS (
-        SELECT minute, meter_id,
-               sum(coalesce(is_flagged, false)::int - was_flagged::int) AS delta
-        FROM score_updates
-        WHERE meter_id IS NOT NULL
-        GROUP BY minute, meter_id
-        HAVING sum(coalesce(is_flagged, false)::int - was_flagged::int) <> 0
-    ), per_minute AS (
-        UPDATE registros_por_minuto m SET flagged = m.flagged + changes.delta
-        FROM changes
-        WHERE m.minute = changes.minute AND m.meter_id = changes.meter_id
-    )
-    UPDATE registros_contadores c SET flagged = c.flagged + per_meter.delta
-    FROM (SELECT meter_id, sum(delta) AS delta FROM changes GROUP BY meter_id) per_meter
-    WHERE c.meter_id = per_meter.meter_id
+    SELECT count(*) FROM (
+        SELECT 1 FROM registros_por_minuto m
+        WHERE (m.minute, m.meter_id) IN (
+            SELECT minute, meter_id FROM score_updates WHERE meter_id IS NOT NULL
+        )
+        ORDER BY m.minute, m.meter_id
+        FOR UPDATE
+    ) locked
+    """
+)
+APPLY_FLAG_CHANGES_TO_MINUTES = text(
+    f"""
+    UPDATE registros_por_minuto m SET flagged = m.flagged + changes.delta
+    FROM (
+        SELECT minute, meter_id, sum({_FLAG_CHANGE}) AS delta
+        FROM score_updates WHERE meter_id IS NOT NULL
+        GROUP BY minute, meter_id HAVING sum({_FLAG_CHANGE}) <> 0
+    ) changes
+    WHERE m.minute = changes.minute AND m.meter_id = changes.meter_id
+    """
+)
+LOCK_COUNTERS_OF_RESCORED = _lock_counters("score_updates")
+APPLY_FLAG_CHANGES_TO_COUNTERS = text(
+    f"""
+    UPDATE registros_contadores c SET flagged = c.flagged + changes.delta
+    FROM (
+        SELECT meter_id, sum({_FLAG_CHANGE}) AS delta
+        FROM score_updates WHERE meter_id IS NOT NULL
+        GROUP BY meter_id HAVING sum({_FLAG_CHANGE}) <> 0
+    ) changes
+    WHERE c.meter_id = changes.meter_id
     """
 )
