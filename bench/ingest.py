@@ -26,11 +26,16 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pandas as pd
-from scratch_db import scratch_database, server_url
 from sqlalchemy import Engine, MetaData, Table, text
 from sqlalchemy.orm import Session, registry
+
+# Bench this checkout's sources, not whichever copy the environment has installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from scratch_db import scratch_database, server_url
 
 from energy_adapters.postgres import PostgresReadingRepository, describe_url, open_engine, upgrade
 from energy_adapters.postgres.binary_copy import (
