@@ -129,8 +129,10 @@ class PostgresChangeFeed:
         """Call ``listener`` for every event; waits (up to the connect timeout) until the
         listener connection is up, so events published right after are not missed."""
         with self._lock:
+            if self._closed:
+                raise RuntimeError("this change feed is closed")
             self._listeners.append(listener)
-            if self._thread is None and not self._closing.is_set():
+            if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name=f"change-feed:{self.channel}", daemon=True
                 )

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import psycopg2
+import sqlalchemy.exc
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
@@ -167,12 +168,13 @@ def _copy_in(connection: Connection, statement: str, payload: bytes | Iterable[b
     source = io.BytesIO(payload) if isinstance(payload, bytes) else ChunkReader(payload)
     cursor = connection.connection.cursor()
     try:
-        cursor.copy_expert(statement, source, size=_COPY_CHUNK)  # type: ignore[attr-defined]
-    except (psycopg2.OperationalError, psycopg2.InterfaceError):
-        # SQLAlchemy did not see this error (COPY bypasses it): tell the pool the
-        # connection may be dead, so it is not handed out again.
-        connection.invalidate()
-        raise
+        cursor.copy_expert(statement, source, size=_COPY_CHUNK)
+    except psycopg2.Error as error:
+        # COPY runs on the driver's cursor, out of SQLAlchemy's sight: tell the pool when
+        # the connection may be dead, and raise what SQLAlchemy would have raised.
+        if isinstance(error, psycopg2.OperationalError | psycopg2.InterfaceError):
+            connection.invalidate()
+        raise sqlalchemy.exc.DBAPIError.instance(statement, None, error, psycopg2.Error) from error
     finally:
         with contextlib.suppress(psycopg2.Error):  # the connection may be gone
             cursor.close()
