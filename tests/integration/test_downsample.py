@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from itertools import pairwise
 
 import pytest
 from hypothesis import given
@@ -94,3 +95,19 @@ def test_a_wide_window_is_answered_by_the_rollups_with_ragged_edges_from_raw_row
     assert len(found) > 50
     assert comparable(found) == comparable(memory.downsample("active_power", where, 100))
     assert postgres.count(where) == memory.count(where)
+
+
+@given(where=filters, limit=st.integers(min_value=1, max_value=3_000))
+def test_sample_picks_evenly_spaced_ranks_in_time_order(both, where, limit):
+    postgres, memory = both
+    matching = memory.window(where)
+    rank = {(reading.timestamp, reading.meter_id): index for index, reading in enumerate(matching)}
+    picked = [
+        rank[(reading.timestamp, reading.meter_id)] for reading in postgres.sample(where, limit)
+    ]
+    assert len(picked) == min(limit, len(matching))
+    assert picked == sorted(set(picked))
+    if len(picked) >= 2:
+        assert (picked[0], picked[-1]) == (0, len(matching) - 1)
+        gaps = [later - earlier for earlier, later in pairwise(picked)]
+        assert max(gaps) - min(gaps) <= 1

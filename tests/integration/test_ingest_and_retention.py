@@ -3,9 +3,11 @@ per-minute rollups the repository maintains stay equal to a fresh count of the r
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+import sqlalchemy.exc
 
 from energy_core import ReadingFilter, Simulator
 from tests.postgres_support import bookkeeping_errors
@@ -93,3 +95,17 @@ def test_counts_and_wide_downsampling_read_the_maintained_tables_not_raw_rows(pg
     # A state filter cannot be answered from rollups: raw rows, untouched by the tampering.
     normal = repository.downsample("voltage", ReadingFilter(state="normal"), 50)
     assert max(bucket.maximum for bucket in normal) == max(b.maximum for b in honest)
+
+
+def test_a_batch_the_database_refuses_stores_nothing_and_leaves_the_books_true(pg_stores):
+    repository = pg_stores.readings
+    good = Simulator(meters=2, seed=6).history(200, end=BASE)
+    repository.add_many(good[:100])
+    # PostgreSQL text cannot hold NUL: the COPY fails at the last row of the batch.
+    broken = [*good[100:], replace(good[-1], meter_id="meter\x00-01")]
+    with pytest.raises(sqlalchemy.exc.DataError):
+        repository.add_many(broken)
+    assert repository.count() == 100
+    assert bookkeeping_errors(pg_stores.engine) == []
+    assert len(repository.add_many(good[100:])) == 100
+    assert repository.count() == 200

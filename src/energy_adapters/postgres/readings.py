@@ -249,19 +249,23 @@ class PostgresReadingRepository:
                 return 0
             # Walk the (timestamp, id) index to the last reading to drop: no sort, and only
             # as far as the excess, which at every batch is about the batch's size.
-            cut = connection.execute(
+            cut_time, cut_id = connection.execute(
                 select(table.c.timestamp, table.c.id).order_by(*_ORDER).offset(excess - 1).limit(1)
             ).one()
-            return self._delete(connection, "(timestamp, id) <= (:cut_time, :cut_id)", cut)
+            return self._delete(
+                connection,
+                "(timestamp, id) <= (:cut_time, :cut_id)",
+                {"cut_time": cut_time, "cut_id": cut_id},
+            )
 
     def delete_before(self, cutoff: datetime) -> int:
         with self._db.transaction() as connection:
             connection.execute(select(func.pg_advisory_xact_lock(_RETENTION_LOCK)))
             return self._delete(connection, "timestamp < :cutoff", {"cutoff": utc(cutoff)})
 
-    def _delete(self, connection: Connection, condition: str, parameters: Any) -> int:
-        if not isinstance(parameters, dict):
-            parameters = {"cut_time": parameters.timestamp, "cut_id": parameters.id}
+    def _delete(self, connection: Connection, condition: str, parameters: dict[str, Any]) -> int:
+        """Delete the readings matching ``condition``, settle rollups and counters, and
+        return how many went. The caller holds the retention lock."""
         connection.execute(rollups.CREATE_REMOVED_BY_MINUTE)
         connection.execute(rollups.lock_readings_where(condition), parameters)
         connection.execute(rollups.delete_readings_where(condition), parameters)
