@@ -18,6 +18,7 @@ from energy_adapters.memory import (
     MemoryModelStore,
     MemoryReadingRepository,
 )
+from energy_adapters.model_files import FileModelStore
 
 
 @dataclass
@@ -40,10 +41,45 @@ def memory_stores(request: pytest.FixtureRequest) -> Iterator[Stores]:
     )
 
 
-ADAPTERS: dict[str, Callable[[pytest.FixtureRequest], Any]] = {"memory": memory_stores}
+@contextmanager
+def files_model_stores(request: pytest.FixtureRequest) -> Iterator[Stores]:
+    """In memory, except models: skops files in a temporary directory."""
+    directory = request.getfixturevalue("tmp_path") / "models"
+    yield Stores(
+        readings=MemoryReadingRepository(),
+        metrics=MemoryMetricRepository(),
+        models=FileModelStore(directory),
+        feed=MemoryChangeFeed(),
+    )
 
 
-@pytest.fixture(params=sorted(ADAPTERS))
+@contextmanager
+def postgres_stores(request: pytest.FixtureRequest) -> Iterator[Stores]:
+    """Every port on PostgreSQL (a session database, emptied before each test)."""
+    built = request.getfixturevalue("pg_stores")
+    yield Stores(
+        readings=built.readings,
+        metrics=built.metrics,
+        models=built.models,
+        feed=built.feed,
+        settle=built.feed.sync,
+    )
+
+
+ADAPTERS: dict[str, Callable[[pytest.FixtureRequest], Any]] = {
+    "memory": memory_stores,
+    "files": files_model_stores,
+    "postgres": postgres_stores,
+}
+
+
+# Markers by adapter, so that e.g. `-m "not postgres"` deselects the PostgreSQL runs.
+ADAPTER_MARKS: dict[str, tuple[pytest.MarkDecorator, ...]] = {"postgres": (pytest.mark.postgres,)}
+
+
+@pytest.fixture(
+    params=[pytest.param(name, marks=ADAPTER_MARKS.get(name, ())) for name in sorted(ADAPTERS)]
+)
 def stores(request: pytest.FixtureRequest) -> Iterator[Stores]:
     with ADAPTERS[request.param](request) as built:
         yield built

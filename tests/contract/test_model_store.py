@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from energy_core import IsolationForestDetector, ModelInfo, Simulator, feature_matrix, labels
+from energy_core.detectors import DETECTORS, make_detector
 from tests.strategies import BASE
 
 
@@ -48,3 +49,24 @@ def test_saved_models_get_increasing_versions_and_score_identically(stores, trai
     assert [i.version for i in stores.models.versions()] == [1, 2]
     assert stores.models.info(1) == v1
     assert stores.models.load(99) is None
+
+
+@pytest.mark.parametrize("name", sorted(DETECTORS))
+def test_every_registered_detector_round_trips(stores, training, name):
+    X, y = training
+    groups = np.array(["meter-01"] * len(X))
+    detector = make_detector(name).fit(X, y, groups=groups)
+    info = ModelInfo(
+        trained_at=BASE,
+        rows=len(X),
+        features=tuple(detector.features),
+        contamination="auto",
+        threshold=detector.threshold_,
+        detector=name,
+    )
+    saved = stores.models.save(detector, info)
+    loaded, loaded_info = stores.models.load(saved.version)
+    assert loaded_info.detector == name
+    np.testing.assert_array_equal(
+        loaded.score(X[:200], groups=groups[:200]), detector.score(X[:200], groups=groups[:200])
+    )

@@ -1,0 +1,106 @@
+"""LISTEN/NOTIFY between connections: delivery, transactional announcements, no doubles."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from energy_adapters.memory import MemoryMetricRepository, MemoryModelStore
+from energy_adapters.postgres import PostgresChangeFeed, PostgresReadingRepository, open_engine
+from energy_core import ChangeEvent, Monitor, MonitorSettings, Simulator
+from tests.strategies import BASE
+
+pytestmark = pytest.mark.postgres
+
+
+class Inbox:
+    """Collects events from the listener thread; ``wait_for`` blocks until ``n`` arrived."""
+
+    def __init__(self) -> None:
+        self.events: list[ChangeEvent] = []
+        self._changed = threading.Condition()
+
+    def __call__(self, event: ChangeEvent) -> None:
+        with self._changed:
+            self.events.append(event)
+            self._changed.notify_all()
+
+    def wait_for(self, n: int, timeout: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: len(self.events) >= n, timeout)
+
+
+@pytest.fixture
+def other_engine(pg_database_url):
+    """A second engine: connections that share nothing with the first but the server."""
+    engine = open_engine(pg_database_url)
+    yield engine
+    engine.dispose()
+
+
+def test_an_event_published_on_one_connection_arrives_on_another_within_a_second(
+    pg_stores, other_engine
+):
+    inbox = Inbox()
+    pg_stores.feed.subscribe(inbox)
+    with PostgresChangeFeed(other_engine) as publisher:
+        publisher.publish(ChangeEvent("metrics", count=1, last_id=7))
+        assert inbox.wait_for(1, timeout=1.0)
+    assert inbox.events == [ChangeEvent("metrics", count=1, last_id=7)]
+
+
+def test_an_announcement_inside_a_rolled_back_transaction_is_never_delivered(
+    pg_stores, other_engine
+):
+    inbox = Inbox()
+    pg_stores.feed.subscribe(inbox)
+    with PostgresChangeFeed(other_engine) as publisher:
+        with pytest.raises(RuntimeError), other_engine.begin() as connection:
+            publisher.notify_within(connection, ChangeEvent("readings", count=3, last_id=3))
+            raise RuntimeError("the batch failed after announcing it")
+        with other_engine.begin() as connection:
+            publisher.notify_within(connection, ChangeEvent("readings", count=4, last_id=7))
+    assert pg_stores.feed.sync()
+    assert inbox.events == [ChangeEvent("readings", count=4, last_id=7)]
+
+
+def test_monitor_ingest_announces_each_batch_once_from_inside_its_transaction(
+    pg_stores, other_engine
+):
+    inbox = Inbox()
+    pg_stores.feed.subscribe(inbox)
+    # The writer is another "process": its own engine, feed and repository.
+    with PostgresChangeFeed(other_engine) as writer_feed:
+        monitor = Monitor(
+            readings=PostgresReadingRepository(other_engine, announcer=writer_feed),
+            metrics=MemoryMetricRepository(),
+            models=MemoryModelStore(),
+            feed=writer_feed,
+            settings=MonitorSettings(max_readings=None),
+        )
+        simulator = Simulator(meters=2, seed=9)
+        reports = [monitor.ingest(simulator.next_batch(25, at=BASE)) for _ in range(4)]
+    assert pg_stores.feed.sync()
+    assert inbox.events == [
+        ChangeEvent("readings", count=25, last_id=report.stored[-1].id) for report in reports
+    ]
+
+
+def test_unsubscribed_listeners_and_closed_feeds_hear_nothing_more(pg_stores, other_engine):
+    kept, dropped, witness = Inbox(), Inbox(), Inbox()
+    pg_stores.feed.subscribe(kept)
+    unsubscribe = pg_stores.feed.subscribe(dropped)
+    unsubscribe()
+    with PostgresChangeFeed(other_engine) as publisher:
+        publisher.publish(ChangeEvent("model", count=1, last_id=1))
+        assert kept.wait_for(1, timeout=5)
+        pg_stores.feed.close()
+        assert not pg_stores.feed.is_listening
+        with PostgresChangeFeed(other_engine) as still_open:
+            still_open.subscribe(witness)
+            publisher.publish(ChangeEvent("model", count=1, last_id=2))
+            # Once a feed that is still open heard it, the closed one would have too.
+            assert witness.wait_for(1, timeout=5)
+    assert dropped.events == []
+    assert kept.events == [ChangeEvent("model", count=1, last_id=1)]

@@ -1,0 +1,111 @@
+"""COPY ingest with retention at every batch, rescoring and age retention: the counts and
+per-minute rollups the repository maintains stay equal to a fresh count of the raw rows."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+import sqlalchemy.exc
+
+from energy_core import ReadingFilter, Simulator
+from tests.postgres_support import bookkeeping_errors
+from tests.strategies import BASE
+
+pytestmark = pytest.mark.postgres
+
+
+def test_50k_readings_in_batches_with_retention_keep_counts_and_rollups_true(pg_stores):
+    repository = pg_stores.readings
+    # A 7-second cadence, so retention's cut falls inside minutes, not on their edges.
+    history = Simulator(meters=5, seed=11, anomaly_ratio=0.03).history(
+        50_000, end=BASE, cadence=timedelta(seconds=7)
+    )
+    readings = [
+        reading.scored(0.5, index % 13 == 0, ("voltage",) if index % 13 == 0 else ())
+        for index, reading in enumerate(history)
+    ]
+    keep = 12_000
+    dropped = 0
+    for start in range(0, len(readings), 5_000):
+        stored = repository.add_many(readings[start : start + 5_000])
+        assert len(stored) == 5_000
+        dropped += repository.delete_oldest(keep)
+
+    assert dropped == 50_000 - keep
+    assert repository.count() == keep
+    kept = repository.window(ReadingFilter())
+    assert [(r.timestamp, r.meter_id) for r in kept] == [
+        (r.timestamp, r.meter_id) for r in readings[-keep:]
+    ]
+    assert bookkeeping_errors(pg_stores.engine) == []
+    flagged = sum(1 for reading in readings[-keep:] if reading.is_flagged)
+    assert repository.count(ReadingFilter(state="anomalous")) == flagged
+
+    # Rescoring flips flags both ways; the flagged counts follow.
+    rescored = [reading.scored(0.9, not reading.is_flagged, ("current",)) for reading in kept[::7]]
+    repository.update_scores(rescored)
+    assert bookkeeping_errors(pg_stores.engine) == []
+    flipped = sum(1 for reading in rescored if reading.is_flagged) - sum(
+        1 for reading in kept[::7] if reading.is_flagged
+    )
+    assert repository.count(ReadingFilter(state="anomalous")) == flagged + flipped
+
+    # Retention by age cuts inside a minute too.
+    cutoff = kept[5_000].timestamp + timedelta(seconds=3)
+    expected = sum(1 for reading in kept if reading.timestamp < cutoff)
+    assert repository.delete_before(cutoff) == expected
+    assert repository.count() == keep - expected
+    assert repository.time_range()[0] >= cutoff
+    assert bookkeeping_errors(pg_stores.engine) == []
+
+
+def test_deleting_everything_leaves_no_meters_and_no_rollups(pg_stores):
+    repository = pg_stores.readings
+    repository.add_many(Simulator(meters=2, seed=3).history(500, end=BASE))
+    assert repository.delete_oldest(0) == 500
+    assert repository.count() == 0
+    assert repository.meters() == []
+    assert repository.downsample("current", ReadingFilter(), 10) == []
+    assert bookkeeping_errors(pg_stores.engine) == []
+
+
+def test_ids_keep_increasing_after_clear_so_live_readers_miss_nothing(pg_stores):
+    repository = pg_stores.readings
+    first = repository.add_many(Simulator(seed=1).history(10, end=BASE))
+    repository.clear()
+    assert repository.since(0) == []
+    second = repository.add_many(Simulator(seed=2).history(10, end=BASE))
+    assert second[0].id > first[-1].id
+    assert repository.since(first[-1].id) == second
+
+
+def test_counts_and_wide_downsampling_read_the_maintained_tables_not_raw_rows(pg_stores):
+    repository = pg_stores.readings
+    repository.add_many(Simulator(meters=2, seed=4).history(2_000, end=BASE))
+    honest = repository.downsample("voltage", ReadingFilter(), 50)
+    # Tamper with the maintained tables only: answers that change were read from them.
+    with pg_stores.engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE registros_por_minuto SET voltage_max = 999.5")
+        connection.exec_driver_sql("UPDATE registros_contadores SET readings = readings + 1")
+    tampered = repository.downsample("voltage", ReadingFilter(), 50)
+    assert [bucket.maximum for bucket in tampered] == [999.5] * len(honest)
+    assert repository.count() == 2_002
+    # A state filter cannot be answered from rollups: raw rows, untouched by the tampering.
+    normal = repository.downsample("voltage", ReadingFilter(state="normal"), 50)
+    assert max(bucket.maximum for bucket in normal) == max(b.maximum for b in honest)
+
+
+def test_a_batch_the_database_refuses_stores_nothing_and_leaves_the_books_true(pg_stores):
+    repository = pg_stores.readings
+    good = Simulator(meters=2, seed=6).history(200, end=BASE)
+    repository.add_many(good[:100])
+    # PostgreSQL text cannot hold NUL: the COPY fails at the last row of the batch.
+    broken = [*good[100:], replace(good[-1], meter_id="meter\x00-01")]
+    with pytest.raises(sqlalchemy.exc.DataError):
+        repository.add_many(broken)
+    assert repository.count() == 100
+    assert bookkeeping_errors(pg_stores.engine) == []
+    assert len(repository.add_many(good[100:])) == 100
+    assert repository.count() == 200
