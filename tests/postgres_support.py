@@ -11,7 +11,6 @@ import contextlib
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -19,12 +18,12 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn
 
 import psycopg2
 import psycopg2.extensions
-import pytest
 from sqlalchemy import Engine, make_url, text
+
+from tests.services import free_port, unavailable
 
 SERVER_URL_VARIABLE = "ENERGY_TEST_DATABASE_URL"
 DEFAULT_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -33,17 +32,6 @@ ALL_TABLES = "registros, registros_por_minuto, registros_contadores, metricas, m
 
 def server_url() -> str:
     return os.environ.get(SERVER_URL_VARIABLE) or DEFAULT_SERVER_URL
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
-
-
-def unavailable(reason: str) -> NoReturn:
-    """Skip the test with ``reason``; fail it instead under CI."""
-    if in_ci():
-        pytest.fail(f"PostgreSQL is required under CI=true: {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 def admin_connection(url: str) -> psycopg2.extensions.connection:
@@ -106,12 +94,6 @@ def postgres_bin_dir() -> Path | None:
         glob.glob("/usr/lib/postgresql/*/bin"), key=lambda path: int(path.split("/")[-2])
     )
     return Path(candidates[-1]) if candidates else None
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class ThrowawayServer:

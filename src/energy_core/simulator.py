@@ -14,6 +14,7 @@ that apply to that variable. Every reading carries its ground truth.
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -95,6 +96,12 @@ def _circular_bump(hours: FloatArray, centre: float, width: float) -> FloatArray
     return result
 
 
+def profile_for(meter_id: str) -> MeterProfile:
+    """The profile of the meter called ``meter_id``: the same in every process and run, so a
+    model trained on one process's history knows the meters another process streams."""
+    return random_profile(meter_id, np.random.default_rng(zlib.crc32(meter_id.encode())))
+
+
 def random_profile(meter_id: str, rng: np.random.Generator) -> MeterProfile:
     """A plausible meter: 50 Hz/230 V or 60 Hz/220 V, 10–60 A rated, its own schedule."""
     sixty_hertz = bool(rng.random() < 0.4)
@@ -148,8 +155,7 @@ class Simulator:
         self._rng = np.random.default_rng(seed)
         width = max(2, len(str(meters)))
         self.profiles: tuple[MeterProfile, ...] = tuple(
-            random_profile(f"{meter_prefix}-{index:0{width}d}", self._rng)
-            for index in range(1, meters + 1)
+            profile_for(f"{meter_prefix}-{index:0{width}d}") for index in range(1, meters + 1)
         )
         self._thermal: dict[str, _ThermalState] = {}
         self._last_values: dict[str, dict[str, float]] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from energy_adapters.memory import (
     MemoryChangeFeed,
@@ -28,6 +28,8 @@ class Application:
     monitor: Monitor
     mode: Mode
     closers: list[Callable[[], None]] = field(default_factory=list)
+    engine: Any = None
+    """The SQLAlchemy engine on PostgreSQL (for advisory locks), else ``None``."""
 
     def close(self) -> None:
         while self.closers:
@@ -65,18 +67,57 @@ class DatabaseError(RuntimeError):
 
 def unavailable_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean "the database is unreachable right now" (retry later)."""
-    return (DatabaseError,)
+    from energy_adapters.postgres import DatabaseUnavailableError
+
+    return (DatabaseError, DatabaseUnavailableError)
 
 
 def _postgres_application(
     settings: Settings, clock: Clock | None, simulator: Simulator
 ) -> Application:
-    raise DatabaseError("PostgreSQL storage is not available in this build yet")
+    from energy_adapters.postgres import DatabaseUnavailableError, connect
+
+    assert settings.database_url is not None
+    try:
+        stores = connect(settings.database_url)
+    except DatabaseUnavailableError as error:
+        raise DatabaseError(str(error)) from None
+    monitor = Monitor(
+        readings=stores.readings,
+        metrics=stores.metrics,
+        models=stores.models,
+        feed=stores.feed,
+        clock=clock,
+        simulator=simulator,
+        settings=settings.monitor_settings(),
+    )
+    return Application(
+        settings=settings,
+        monitor=monitor,
+        mode="postgres",
+        closers=[stores.close],
+        engine=stores.engine,
+    )
 
 
 def prepare_database(url: str) -> str:
     """Apply the schema migrations; return the revision the database is at."""
-    raise DatabaseError("PostgreSQL storage is not available in this build yet")
+    from energy_adapters.postgres import (
+        DatabaseUnavailableError,
+        current_revision,
+        open_engine,
+        upgrade,
+    )
+
+    try:
+        engine = open_engine(url)
+        try:
+            upgrade(engine)
+            return str(current_revision(engine))
+        finally:
+            engine.dispose()
+    except DatabaseUnavailableError as error:
+        raise DatabaseError(str(error)) from None
 
 
 class AlreadyRunningError(RuntimeError):
@@ -85,6 +126,17 @@ class AlreadyRunningError(RuntimeError):
 
 @contextmanager
 def single_loop_lock(application: Application, name: str) -> Iterator[None]:
-    """Hold the one lock that lets a single ``name`` loop run across processes."""
-    raise DatabaseError("PostgreSQL storage is not available in this build yet")
-    yield
+    """Hold the one lock that lets a single ``name`` loop run across processes sharing the
+    database; ``AlreadyRunningError`` when another process holds it."""
+    from energy_adapters.postgres import advisory_lock, describe_url
+
+    if application.engine is None:
+        raise DatabaseError(f"`{name}` needs a shared database (DATABASE_URL)")
+    with advisory_lock(application.engine, name) as acquired:
+        if not acquired:
+            raise AlreadyRunningError(
+                f"another `{name}` loop is already running on "
+                f"{describe_url(application.engine.url)}; only one may run at a time / "
+                f"ya hay otro bucle `{name}` en marcha"
+            )
+        yield

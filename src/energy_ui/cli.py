@@ -20,6 +20,7 @@ from rich.table import Table
 from energy_core import IngestReport, NoModelError, Reading, ReadingFilter, RejectedBatchError
 from energy_core.buffer import RetryBuffer
 from energy_ui.bootstrap import (
+    AlreadyRunningError,
     Application,
     DatabaseError,
     bootstrap,
@@ -56,7 +57,14 @@ class CommandError(Exception):
 def _errors_as_one_line() -> Iterator[None]:
     try:
         yield
-    except (CommandError, DatabaseError, NoModelError, RejectedBatchError, CsvFormatError) as e:
+    except (
+        CommandError,
+        DatabaseError,
+        AlreadyRunningError,
+        NoModelError,
+        RejectedBatchError,
+        CsvFormatError,
+    ) as e:
         err.print(f"[red]error:[/red] {e}", highlight=False)
         raise typer.Exit(1) from None
     except ValueError as error:

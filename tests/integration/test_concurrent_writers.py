@@ -62,3 +62,41 @@ def test_ingest_retention_and_rescoring_in_parallel_keep_the_books_true(pg_store
     assert failures == []
     assert repository.count() == 1_000
     assert bookkeeping_errors(pg_stores.engine) == []
+
+
+def test_a_reader_following_since_sees_every_reading_of_concurrent_writers(pg_stores):
+    repository = pg_stores.readings
+    done = threading.Event()
+    written: list[int] = []
+    seen: list[int] = []
+    lock = threading.Lock()
+
+    def writer(prefix: str, seed: int) -> None:
+        simulator = Simulator(meters=2, seed=seed, meter_prefix=prefix)
+        for index in range(ROUNDS):
+            batch = simulator.next_batch(50, at=BASE + timedelta(seconds=index))
+            stored = repository.add_many(batch)
+            with lock:
+                written.extend(reading.id for reading in stored)
+
+    def reader() -> None:
+        last = 0
+        while True:
+            finished = done.is_set()
+            for reading in repository.since(last):
+                seen.append(reading.id)
+                last = reading.id
+            if finished:
+                return
+
+    threads = [threading.Thread(target=writer, args=(p, s)) for p, s in (("a", 1), ("b", 2))]
+    follower = threading.Thread(target=reader)
+    follower.start()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    done.set()
+    follower.join(timeout=60)
+    assert sorted(seen) == sorted(written)
+    assert seen == sorted(seen)

@@ -143,3 +143,9 @@ def test_frequency_is_fifty_or_sixty_hertz_per_meter():
     simulator = Simulator(meters=20, seed=4)
     assert {profile.nominal_frequency for profile in simulator.profiles} == {50.0, 60.0}
     assert variable("frequency").within_bounds(60.0)
+
+
+def test_a_meter_has_the_same_profile_in_every_simulator_whatever_the_seed():
+    first = Simulator(meters=3, seed=1)
+    second = Simulator(meters=5, seed=99)
+    assert first.profiles == second.profiles[:3]

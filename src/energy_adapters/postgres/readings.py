@@ -92,6 +92,9 @@ _RESERVE_IDS = text(
     FROM (SELECT nextval('{READINGS_ID_SEQUENCE}') AS id FROM generate_series(1, :n)) reserved
     """
 )
+_SERIALISE_WRITERS = text(
+    "SELECT pg_advisory_xact_lock(hashtextextended('smartenergy.registros.ids', 0))"
+)
 _COPY_READINGS = f"COPY registros ({', '.join(COLUMNS)}) FROM STDIN WITH (FORMAT binary)"
 _SCORE_COLUMNS = ", ".join(rollups.SCORE_UPDATE_COLUMNS)
 _COPY_SCORES = f"COPY score_updates ({_SCORE_COLUMNS}) FROM STDIN WITH (FORMAT binary)"
@@ -198,6 +201,9 @@ class PostgresReadingRepository:
         if not batch:
             return []
         with self._db.transaction() as connection:
+            # Writers take turns from id reservation to commit, so ids become visible in
+            # order and a reader following ``since(last_id)`` never skips a slower batch.
+            connection.execute(_SERIALISE_WRITERS)
             first, last, scattered = connection.execute(_RESERVE_IDS, {"n": len(batch)}).one()
             ids: Sequence[int] = range(first, last + 1) if scattered is None else scattered
             stored: list[Reading] = []
