@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def shared_data() -> Path:
     override = os.environ.get("SMARTENERGY_SHARED_DATA")
     candidates = [Path(override)] if override else []
-    candidates += [ROOT.parent / "shared" / "data", ROOT.parent.parent / "shared" / "data"]
+    # ../shared/data beside the checkout, or beside any folder above it.
+    candidates += [folder / "shared" / "data" for folder in ROOT.parents]
     for candidate in candidates:
         if (candidate / "skab").is_dir() and (candidate / "nab").is_dir():
             return candidate

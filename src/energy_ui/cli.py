@@ -5,8 +5,10 @@ Exit codes: 0 done, 1 a clear error (one line on stderr), 2 a usage error, 130 i
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +16,14 @@ from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from energy_core import IngestReport, NoModelError, Reading, ReadingFilter, RejectedBatchError
@@ -70,9 +79,40 @@ def _errors_as_one_line() -> Iterator[None]:
     except ValueError as error:
         err.print(f"[red]error:[/red] {error}", highlight=False)
         raise typer.Exit(1) from None
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, InterruptRequestedError):
         err.print("interrumpido / interrupted (only complete batches were stored)")
         raise typer.Exit(INTERRUPTED) from None
+
+
+class InterruptRequestedError(Exception):
+    """Ctrl-C was pressed; raised between batches, never inside one."""
+
+
+@contextmanager
+def _stop_between_batches() -> Iterator[Callable[[], None]]:
+    """Defer Ctrl-C to the next batch boundary: the first press asks to stop, and the work
+    ends after the batch being written (one transaction) is complete; a second press
+    interrupts at once. Yields ``check``, to call between batches."""
+    asked = threading.Event()
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        if asked.is_set():
+            raise KeyboardInterrupt
+        asked.set()
+        err.print("deteniendo tras el lote en curso / stopping after the current batch…")
+
+    def check() -> None:
+        if asked.is_set():
+            raise InterruptRequestedError
+
+    if threading.current_thread() is not threading.main_thread():
+        yield check
+        return
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield check
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -98,6 +138,16 @@ def _application(
             yield application
         finally:
             application.close()
+
+
+def _advance(progress: Progress, task: TaskID, check: Callable[[], None]) -> Callable[[int], None]:
+    """A progress callback that also stops the work between batches after Ctrl-C."""
+
+    def advance(done: int) -> None:
+        progress.update(task, completed=done)
+        check()
+
+    return advance
 
 
 def _progress() -> Progress:
@@ -154,12 +204,16 @@ def reset_db(
     ):
         err.print("cancelado / cancelled")
         raise typer.Exit(1)
-    with _application("reset-db", settings) as application, _progress() as progress:
+    with (
+        _application("reset-db", settings) as application,
+        _progress() as progress,
+        _stop_between_batches() as check,
+    ):
         task = progress.add_task("reset", total=count)
         application.monitor.readings.clear()
         application.monitor.metrics.clear()
         stored = application.monitor.generate_history(
-            count, progress=lambda done: progress.update(task, completed=done)
+            count, progress=_advance(progress, task, check)
         )
     out.print(f"{stored} lecturas / readings stored")
 
@@ -173,10 +227,14 @@ def simulate(
 ) -> None:
     """Generate a historical batch of simulated readings ending now."""
     settings = _settings(max_readings=max_registros, meters=meters, anomaly_ratio=anomaly_ratio)
-    with _application("simulate", settings) as application, _progress() as progress:
+    with (
+        _application("simulate", settings) as application,
+        _progress() as progress,
+        _stop_between_batches() as check,
+    ):
         task = progress.add_task("simulate", total=count)
         stored = application.monitor.generate_history(
-            count, progress=lambda done: progress.update(task, completed=done)
+            count, progress=_advance(progress, task, check)
         )
         total = application.monitor.readings.count()
     out.print(f"{stored} lecturas generadas / readings generated; {total} almacenadas / stored")
@@ -194,7 +252,10 @@ def stream(
     """Continuous generator: a batch every interval, scored on ingest when a model exists."""
     settings = _settings(max_readings=max_registros, meters=meters, anomaly_ratio=anomaly_ratio)
     step = timedelta(seconds=interval)
-    with _application("stream", settings, needs_database=True) as application:
+    with (
+        _application("stream", settings, needs_database=True) as application,
+        _stop_between_batches() as check,
+    ):
         monitor = application.monitor
         buffer = RetryBuffer(settings.buffer_max_readings)
         reports: list[IngestReport] = []
@@ -206,6 +267,7 @@ def stream(
         next_at = time.monotonic()
         out.print(f"streaming cada / every {interval} s — Ctrl-C para parar / to stop")
         while batches is None or sent < batches:
+            check()
             at = monitor.clock.now()
             dropped = buffer.add(monitor.simulator.next_batch(batch_size, at=at, interval=step))
             sent += 1
@@ -307,16 +369,20 @@ def import_csv(
 ) -> None:
     """Import real readings from a CSV (meter_id, timestamp and every variable)."""
     summary = ImportSummary()
-    with _application("import", _settings(), needs_database=True) as application:
-        size = file.stat().st_size
-        with file.open(encoding="utf-8", newline="") as stream, _progress() as progress:
-            task = progress.add_task(file.name, total=size)
-            for accepted, rejected, lines in read_csv_batches(stream, batch_size=batch_size):
-                if accepted:
-                    summary.accepted += len(application.monitor.ingest(accepted).stored)
-                summary.rejected.extend(rejected)
-                summary.lines += lines
-                progress.update(task, completed=stream.tell() if not stream.closed else size)
+    with (
+        _application("import", _settings(), needs_database=True) as application,
+        file.open(encoding="utf-8", newline="") as stream,
+        _progress() as progress,
+        _stop_between_batches() as check,
+    ):
+        task = progress.add_task(file.name, total=None)
+        for accepted, rejected, lines in read_csv_batches(stream, batch_size=batch_size):
+            if accepted:
+                summary.accepted += len(application.monitor.ingest(accepted).stored)
+            summary.rejected.extend(rejected)
+            summary.lines += lines
+            progress.update(task, completed=summary.lines)
+            check()
     for rejection in summary.rejected[:50]:
         err.print(f"line {rejection}".replace("reading ", "", 1), highlight=False)
     if len(summary.rejected) > 50:
