@@ -75,9 +75,7 @@ def main() -> None:
                 browser = playwright.chromium.launch(
                     executable_path=CHROMIUM, headless=True, args=ARGS
                 )
-                page = browser.new_page(
-                    viewport={"width": options.width, "height": options.height}
-                )
+                page = browser.new_page(viewport={"width": options.width, "height": options.height})
                 page.goto(url)
                 page.wait_for_selector(".nicegui-echart canvas")
                 if options.tab != "general":

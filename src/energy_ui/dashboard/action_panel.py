@@ -64,14 +64,12 @@ class ActionPanel:
             .props("dense")
             .mark("maintenance")
         ):
-            count = number(monitor.settings.reset_count, language)
             self.generate_button = (
                 ui.button(t("maintenance.generate"), icon="dataset", on_click=self.generate)
                 .props("outline no-caps")
                 .classes("w-full")
                 .mark("maintenance-generate")
             )
-            ui.label(t("maintenance.generate_confirm", count=count)).classes("se-caption")
             self.reset_button = (
                 ui.button(t("maintenance.reset"), icon="restart_alt", on_click=self.reset)
                 .props("outline no-caps color=negative")

@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Final
 
-from nicegui import Event, background_tasks, run
+from nicegui import Event, run
 
 from energy_core.metrics import MetricSnapshot
 from energy_core.monitor import Monitor
@@ -81,6 +81,7 @@ class LiveProducer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._unsubscribe: list[object] = []
         self._last_id = 0
         self._analysis_id: int | None = None
@@ -99,6 +100,7 @@ class LiveProducer:
             return
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
+        self._stopping = False
         self._last_id = self.monitor.readings.last_id()
         latest = self.monitor.metrics.latest(1)
         self._analysis_id = latest[0].id if latest else None
@@ -109,9 +111,12 @@ class LiveProducer:
         newest = self.monitor.readings.latest(1)
         self._latest = newest[0] if newest else None
         self._unsubscribe = [self.monitor.feed.subscribe(self._announce)]
-        self._task = background_tasks.create(self._run(), name="live producer")
+        self._task = self._loop.create_task(self._run(), name="live producer")
 
     async def stop(self) -> None:
+        self._stopping = True
+        if self._wake is not None:
+            self._wake.set()
         for unsubscribe in self._unsubscribe:
             if callable(unsubscribe):
                 unsubscribe()
@@ -134,10 +139,14 @@ class LiveProducer:
 
     async def _run(self) -> None:
         assert self._wake is not None
-        while True:
+        # A flag as well as cancellation: Python 3.11's wait_for can swallow a cancel that
+        # arrives as the event is set.
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
             self._wake.clear()
+            if self._stopping:
+                return
             try:
                 await self.pump()
             except asyncio.CancelledError:
