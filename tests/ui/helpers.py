@@ -25,7 +25,7 @@ def text_of(user: User, marker: str) -> str:
     return str(one(user, marker, ui.label).text)
 
 
-async def eventually(check: Callable[[], Any], *, attempts: int = 100) -> None:
+async def eventually(check: Callable[[], Any], *, attempts: int = 250) -> None:
     """Wait (yielding to the event loop) until ``check()`` is truthy; fail after ``attempts``."""
     for _ in range(attempts):
         if check():

@@ -16,6 +16,7 @@ from energy_ui.dashboard.series import (
     Point,
     PointWindow,
     ScatterPair,
+    anomaly_marks,
     epoch_ms,
     matrix_pairs,
     top_variable_counts,
@@ -65,6 +66,10 @@ class PageModel:
         self.flagged_scores = PointWindow(limit)
         self._add_scores(data.sample)
         self.flagged_readings: list[Reading] = list(data.flagged_readings)
+        oldest_first = list(reversed(self.flagged_readings))
+        self.marks = {name: PointWindow(MAX_SAMPLING) for name in variables}
+        for name, window in self.marks.items():
+            window.extend(anomaly_marks(oldest_first, name))
         self.top_counts = top_variable_counts(self.flagged_readings, variables)
         self.rows: list[Reading] = list(data.rows)
         self.history: list[MetricSnapshot] = list(data.history)
@@ -110,6 +115,8 @@ class PageModel:
             del self.flagged_readings[MAX_SAMPLING:]
             for name, count in top_variable_counts(flagged, self.filters.variables).items():
                 self.top_counts[name] += count
+            for name, window in self.marks.items():
+                window.extend(anomaly_marks(flagged, name))
         self.rows[:0] = reversed(accepted)
         del self.rows[self.filters.row_limit :]
         first, last = accepted[0].timestamp, max(reading.timestamp for reading in accepted)

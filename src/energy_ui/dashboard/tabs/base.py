@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Sequence
 
 from nicegui import ui
@@ -25,6 +27,9 @@ class TabView:
     name = ""
     title_key = ""
     icon = ""
+    min_interval = 1.0
+    """Seconds between two live renders: readings may arrive many times a second, a chart
+    redraws at most this often (the status panel still shows every reading at once)."""
 
     def __init__(self, model: PageModel, language: Language, thresholds: HealthThresholds) -> None:
         self.model = model
@@ -34,6 +39,8 @@ class TabView:
         self.dirty = False
         self.panel: ui.element | None = None
         self.built = False
+        self._rendered_at = 0.0
+        self._scheduled: asyncio.TimerHandle | None = None
 
     def t(self, key: str, **values: object) -> str:
         return text(key, self.language, **values)
@@ -48,10 +55,21 @@ class TabView:
         """New readings (already in the model) or a new analysis arrived."""
         if not (accepted or update.new_analysis or update.new_model) or not self.built:
             return
-        if self.visible:
-            self.render()
-        else:
-            self.dirty = True
+        self.dirty = True
+        if self.visible and self._scheduled is None:
+            delay = max(0.0, self._rendered_at + self.min_interval - time.monotonic())
+            self._scheduled = asyncio.get_running_loop().call_later(delay, self._flush)
+
+    def _flush(self) -> None:
+        self._scheduled = None
+        if not self.visible or not self.dirty or self.panel is None or self.panel.is_deleted:
+            return
+        self._render_now()
+
+    def _render_now(self) -> None:
+        self.dirty = False
+        self._rendered_at = time.monotonic()
+        self.render()
 
     def attach(self, panel: ui.element) -> None:
         """The panel to build into when first shown."""
@@ -64,10 +82,10 @@ class TabView:
                 self.build()
             self.built = True
             self.dirty = False
+            self._rendered_at = time.monotonic()
             return
         if self.dirty:
-            self.dirty = False
-            self.render()
+            self._render_now()
 
     def hide(self) -> None:
         self.visible = False

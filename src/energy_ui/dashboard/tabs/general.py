@@ -15,6 +15,7 @@ class GeneralTab(TabView):
     name = "general"
     title_key = "tab.general"
     icon = "dashboard"
+    min_interval = 0.25
 
     def build(self) -> None:
         t, language = self.t, self.language

@@ -14,7 +14,6 @@ from energy_core.catalogue import variable
 from energy_ui.dashboard import charts
 from energy_ui.dashboard.layout import card
 from energy_ui.dashboard.queries import Zoom
-from energy_ui.dashboard.series import anomaly_marks
 from energy_ui.dashboard.tabs.base import TabView
 
 ZoomLoader = Callable[[str, datetime, datetime], Awaitable[Zoom | None]]
@@ -49,7 +48,7 @@ class VariablesTab(TabView):
                         charts.envelope_options(
                             name,
                             self.model.envelopes[name].points(),
-                            anomaly_marks(self.model.flagged_readings, name),
+                            self.model.marks[name].points,
                             language,
                         )
                     )
@@ -73,7 +72,7 @@ class VariablesTab(TabView):
         for name, chart in self.series.items():
             for index, data in enumerate(self.model.envelopes[name].points()):
                 charts.set_data(chart.options, index, data)
-            charts.set_data(chart.options, 3, anomaly_marks(self.model.flagged_readings, name))
+            charts.set_data(chart.options, 3, self.model.marks[name].points)
         for name, chart in self.histograms.items():
             histogram = self.model.histograms[name]
             charts.set_data(chart.options, 0, histogram.normal)
