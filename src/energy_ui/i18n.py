@@ -209,6 +209,7 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
     "state.normal": {"es": "Normal", "en": "Normal"},
     "state.anomalous": {"es": "Anómalo", "en": "Anomalous"},
     "state.unscored": {"es": "Sin puntuar", "en": "Unscored"},
+    "table.rows_per_page": {"es": "Filas por página:", "en": "Rows per page:"},
     # records tab
     "records.download": {"es": "Descargar CSV", "en": "Download CSV"},
     "records.caption": {

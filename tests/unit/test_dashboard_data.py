@@ -224,3 +224,18 @@ async def test_the_producer_asks_pages_to_requery_after_a_bulk_load():
         assert m.readings.count(ReadingFilter()) == update.stored
     finally:
         await producer.stop()
+
+
+async def test_the_demo_seeds_a_history_trains_and_analyses_when_storage_is_empty():
+    from energy_ui.bootstrap import bootstrap
+    from energy_ui.dashboard.demo import DemoDriver
+    from energy_ui.dashboard.jobs import JobRunner
+    from energy_ui.settings import Settings
+
+    settings = Settings(_env_file=None, demo_history=120, meters=2, seed=5)
+    application = bootstrap(settings, clock=ManualClock(T0))
+    await DemoDriver(application.monitor, settings, JobRunner()).prepare()
+    monitor = application.monitor
+    assert monitor.readings.count() == 120
+    assert monitor.models.latest_version() == 1
+    assert len(monitor.metrics.latest(5)) == 1

@@ -60,7 +60,7 @@ class ActionPanel:
             self.progress_label = ui.label().classes("se-caption").mark("action-progress")
         with (
             ui.expansion(t("maintenance.title"), icon="build")
-            .classes("w-full")
+            .classes("w-full se-maintenance")
             .props("dense")
             .mark("maintenance")
         ):

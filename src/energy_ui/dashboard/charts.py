@@ -260,7 +260,7 @@ def gauge_options(
                     "distance": 22,
                     "color": TEXT,
                     "fontSize": 11,
-                    "formatter": "{value} %",
+                    ":formatter": _percent_formatter(language),
                 },
                 "title": {
                     "offsetCenter": [0, "72%"],

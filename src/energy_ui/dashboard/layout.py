@@ -19,6 +19,10 @@ HEAD = """
                   color: #64748b; font-weight: 600; }
   .se-caption { font-size: .8rem; color: #64748b; }
   .se-section { font-size: .95rem; font-weight: 600; color: #0f172a; }
+  .se-maintenance .q-item { padding-left: 0; padding-right: 0; }
+  .se-maintenance .q-item__section--avatar { min-width: 32px; }
+  .se-maintenance .q-item__section--avatar .q-icon { color: #64748b; font-size: 1.25rem; }
+  .se-maintenance .q-item__label { font-weight: 600; color: #0f172a; }
   body.se-offline .se-online { display: none !important; }
   body:not(.se-offline) .se-offline-chip { display: none !important; }
 </style>
@@ -59,3 +63,11 @@ def kpi(label: str, value: str, *, marker: str, caption: str = "") -> tuple[ui.l
         value_label = ui.label(value).classes("se-kpi-value").mark(marker)
         caption_label = ui.label(caption).classes("se-caption")
     return value_label, caption_label
+
+
+def table_texts(table: ui.table, language_text: str, empty_text: str) -> ui.table:
+    """Quasar's own table texts from our catalogue, so they follow the language switch."""
+    table.props["rows-per-page-label"] = language_text
+    table.props["no-data-label"] = empty_text
+    table.props[":pagination-label"] = "(first, last, total) => `${first}–${last} / ${total}`"
+    return table

@@ -160,7 +160,7 @@ class DashboardPage:
         thresholds = self.settings.thresholds
         with self.tabs_area:
             with (
-                ui.tabs(value=self.tab, on_change=lambda e: self.set_tab(str(e.value)))
+                ui.tabs(on_change=lambda e: self.set_tab(str(e.value)))
                 .props(
                     "align=left no-caps inline-label active-color=primary indicator-color=primary"
                 )
@@ -172,6 +172,7 @@ class DashboardPage:
                     ui.tab(view_type.name, self.t(view_type.title_key), icon=view_type.icon).props(
                         f"data-tab={view_type.name}"
                     ).mark(f"tab-{view_type.name}")
+            tabs.set_value(self.tab)
             with (
                 ui.tab_panels(tabs, value=self.tab)
                 .classes("w-full bg-transparent")

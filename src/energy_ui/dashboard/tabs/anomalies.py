@@ -10,7 +10,7 @@ from nicegui import ui
 from energy_core.catalogue import variable
 from energy_core.readings import Reading
 from energy_ui.dashboard import charts
-from energy_ui.dashboard.layout import card
+from energy_ui.dashboard.layout import card, table_texts
 from energy_ui.dashboard.tabs.base import TabView
 from energy_ui.i18n import moment
 
@@ -81,6 +81,7 @@ class AnomaliesTab(TabView):
                 .classes("w-full")
                 .mark("table-anomalies")
             )
+            table_texts(self.table, self.t("table.rows_per_page"), self.t("view.empty"))
         self.render()
 
     def _threshold(self) -> float | None:

@@ -6,7 +6,7 @@ from nicegui import ui
 
 from energy_core.catalogue import variable
 from energy_ui.dashboard import charts
-from energy_ui.dashboard.layout import card, kpi
+from energy_ui.dashboard.layout import card, kpi, table_texts
 from energy_ui.dashboard.tabs.base import TabView
 from energy_ui.i18n import moment, number
 
@@ -19,7 +19,12 @@ class GeneralTab(TabView):
 
     def build(self) -> None:
         t, language = self.t, self.language
-        with card(), ui.row().classes("w-full justify-between gap-6"):
+        with (
+            card(),
+            ui.element("div").classes(
+                "grid w-full gap-4 grid-cols-2 md:grid-cols-3 xl:grid-cols-6"
+            ),
+        ):
             self.readings, _ = kpi(t("kpi.readings"), "", marker="kpi-readings")
             self.flagged, _ = kpi(t("kpi.flagged"), "", marker="kpi-flagged")
             self.share, _ = kpi(t("kpi.share"), "", marker="kpi-share")
@@ -27,6 +32,7 @@ class GeneralTab(TabView):
             self.span, self.span_caption = kpi(t("kpi.span"), "", marker="kpi-span")
             self.span.classes(replace="text-base font-semibold text-slate-900")
             self.quality, self.quality_caption = kpi(t("kpi.quality"), "", marker="kpi-quality")
+            self.quality.classes(replace="text-base font-semibold text-slate-900")
         with ui.element("div").classes("grid w-full gap-4 grid-cols-1 lg:grid-cols-3"):
             with card(t("chart.gauge")):
                 self.gauge = (
@@ -71,6 +77,7 @@ class GeneralTab(TabView):
                     .classes("w-full")
                     .mark("table-stats")
                 )
+                table_texts(self.stats, self.t("table.rows_per_page"), self.t("view.empty"))
         self.render()
 
     def render(self) -> None:

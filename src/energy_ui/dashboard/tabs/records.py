@@ -11,7 +11,7 @@ from energy_core.catalogue import variable
 from energy_core.readings import Reading
 from energy_ui.dashboard import charts
 from energy_ui.dashboard.export import readings_csv
-from energy_ui.dashboard.layout import card
+from energy_ui.dashboard.layout import card, table_texts
 from energy_ui.dashboard.tabs.base import TabView
 from energy_ui.i18n import moment, number
 
@@ -79,6 +79,7 @@ class RecordsTab(TabView):
                 .classes("w-full")
                 .mark("table-records")
             )
+            table_texts(self.table, self.t("table.rows_per_page"), self.t("view.empty"))
         self.render()
 
     def render(self) -> None:
