@@ -29,12 +29,17 @@ class DemoDriver:
         self.settings = settings
         self.jobs = jobs
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def start(self) -> None:
         if self._task is None or self._task.done():
+            self._stopping = False
             self._task = background_tasks.create(self.run(), name="demo driver")
 
     async def stop(self) -> None:
+        # A flag as well as cancellation: NiceGUI's run.io_bound turns a cancel into a
+        # ``None`` result instead of raising, so the loop must see that it should end.
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -46,9 +51,11 @@ class DemoDriver:
         monitor = self.monitor
         if monitor.readings.count() == 0 and self.settings.demo_history:
             await run.io_bound(monitor.generate_history, self.settings.demo_history)
+        if self._stopping:
+            return
         if monitor.current_model() is None and monitor.readings.count() >= 10:
             await run.io_bound(monitor.train)
-        if monitor.current_model() is not None:
+        if monitor.current_model() is not None and not self._stopping:
             await run.io_bound(monitor.analyse)
 
     async def run(self) -> None:
@@ -58,8 +65,10 @@ class DemoDriver:
         next_analysis = loop.time() + settings.analysis_interval_s
         next_training = loop.time() + settings.train_interval_s
         interval = timedelta(seconds=settings.stream_interval_s)
-        while True:
+        while not self._stopping:
             await asyncio.sleep(settings.stream_interval_s)
+            if self._stopping:
+                return
             await self._guarded(
                 lambda: run.io_bound(self.monitor.stream_tick, settings.stream_batch_size, interval)
             )
