@@ -173,8 +173,10 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
     "series.normal": {"es": "normales", "en": "normal"},
     "series.anomalous": {"es": "anómalas", "en": "anomalous"},
     "chart.zoom_hint": {
-        "es": "Rueda o arrastre para ampliar; al ampliar se consulta con más detalle.",
-        "en": "Wheel or drag to zoom; zooming in re-queries at finer resolution.",
+        "es": "Amplíe con la barra inferior, arrastrando o con Ctrl + rueda: la vista ampliada"
+        " se consulta con más detalle.",
+        "en": "Zoom with the bottom bar, by dragging or with Ctrl + wheel: the zoomed span is"
+        " queried at finer resolution.",
     },
     # comparatives tab
     "chart.matrix": {"es": "Matriz de dispersión", "en": "Scatter matrix"},
