@@ -1,0 +1,86 @@
+"""Wiring the dashboard onto NiceGUI's app, and serving it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nicegui import app, background_tasks, ui
+
+from energy_ui.bootstrap import Application, bootstrap
+from energy_ui.dashboard import pages
+from energy_ui.dashboard.alerts import HealthAlarm
+from energy_ui.dashboard.demo import DemoDriver
+from energy_ui.dashboard.jobs import JobRunner
+from energy_ui.dashboard.live import LiveProducer
+from energy_ui.settings import Settings
+
+
+@dataclass
+class Dashboard:
+    """What every page shares: the application, the live producer and the task runner."""
+
+    application: Application
+    producer: LiveProducer
+    jobs: JobRunner
+    demo: DemoDriver | None = None
+
+    async def start(self) -> None:
+        """Start the producer (and the demo); safe to call more than once."""
+        await self.producer.start()
+        if self.demo is not None:
+            self.demo.start()
+
+    async def stop(self) -> None:
+        if self.demo is not None:
+            await self.demo.stop()
+        await self.producer.stop()
+
+
+def create_app(application: Application, *, demo: bool | None = None, path: str = "/") -> Dashboard:
+    """Register the dashboard for ``application`` on NiceGUI's app.
+
+    ``demo``: drive the in-memory demo (history, stream, retrain, analyses); by default only
+    in memory mode. The producer and the demo start with the app (at once if it runs).
+    """
+    settings = application.settings
+    jobs = JobRunner()
+    producer = LiveProducer(
+        application.monitor,
+        HealthAlarm(settings.thresholds),
+        read_in_thread=application.mode == "postgres",
+    )
+    run_demo = application.mode == "memory" if demo is None else demo
+    dashboard = Dashboard(
+        application=application,
+        producer=producer,
+        jobs=jobs,
+        demo=DemoDriver(application.monitor, settings, jobs) if run_demo else None,
+    )
+    pages.register(dashboard, path)
+    if app.is_started:
+        background_tasks.create(dashboard.start(), name="dashboard start")
+    else:
+        app.on_startup(dashboard.start)
+    app.on_shutdown(dashboard.stop)
+    return dashboard
+
+
+def serve(
+    settings: Settings | None = None, *, host: str | None = None, port: int | None = None
+) -> None:
+    """Serve the dashboard (blocking) at http://host:port; settings from the environment by
+    default. Without ``DATABASE_URL`` it runs the self-contained in-memory demo."""
+    settings = settings or Settings()
+    application = bootstrap(settings)
+    app.on_shutdown(application.close)
+    create_app(application)
+    ui.run(
+        host=host or settings.host,
+        port=port or settings.port,
+        title="SmartEnergy",
+        favicon="⚡",
+        reload=False,
+        show=False,
+        language="es" if settings.language == "es" else "en-GB",
+        reconnect_timeout=pages.RECONNECT_TIMEOUT_S,
+    )

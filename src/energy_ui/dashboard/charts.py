@@ -1,0 +1,502 @@
+"""ECharts options for every chart of the dashboard (plain dicts, no UI).
+
+Each builder returns options with a fixed list of series; live updates only replace the
+``data`` of those series (``set_data``), so a chart is never rebuilt.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from energy_core.catalogue import Language, variable
+from energy_core.metrics import HealthState, HealthThresholds, MetricSnapshot
+from energy_ui.dashboard.series import Histogram, Point, ScatterPair, epoch_ms, matrix_pairs
+from energy_ui.i18n import text
+
+Options = dict[str, Any]
+
+BLUE = "#2563eb"
+BLUE_SOFT = "rgba(37, 99, 235, 0.16)"
+GREY_BLUE = "rgba(71, 85, 105, 0.55)"
+RED = "#dc2626"
+GREEN = "#16a34a"
+AMBER = "#f59e0b"
+TEXT = "#334155"
+GRID_LINE = "#e2e8f0"
+HEALTH_COLORS = {HealthState.NORMAL: GREEN, HealthState.CAUTION: AMBER, HealthState.CRITICAL: RED}
+
+_LOCALE = {"es": "es-ES", "en": "en-GB"}
+DECIMALS = {
+    "voltage": 1,
+    "current": 2,
+    "active_power": 2,
+    "power_factor": 3,
+    "frequency": 2,
+    "motor_temperature": 1,
+}
+
+
+def set_data(options: Options, index: int, data: Sequence[Any]) -> None:
+    """Replace the data of series ``index`` in place (one observable change)."""
+    options["series"][index]["data"] = list(data)
+
+
+def _axis_text() -> dict[str, Any]:
+    return {"color": TEXT, "fontSize": 11}
+
+
+def _value_axis(name: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "value",
+        "name": name,
+        "nameTextStyle": {"color": TEXT, "fontSize": 11, "align": "left"},
+        "scale": True,
+        "axisLabel": _axis_text(),
+        "splitLine": {"lineStyle": {"color": GRID_LINE}},
+        **extra,
+    }
+
+
+def _time_axis() -> dict[str, Any]:
+    return {
+        "type": "time",
+        "axisLabel": {**_axis_text(), "hideOverlap": True},
+        "splitLine": {"show": False},
+    }
+
+
+def _number_formatter(language: Language) -> str:
+    locale = _LOCALE[language]
+    return f"(v) => Number(v).toLocaleString('{locale}', {{maximumFractionDigits: 3}})"
+
+
+def _percent_formatter(language: Language) -> str:
+    locale = _LOCALE[language]
+    return f"(v) => Number(v).toLocaleString('{locale}', {{maximumFractionDigits: 1}}) + ' %'"
+
+
+def _envelope_tooltip(language: Language) -> str:
+    """Axis tooltip of an envelope chart: the band shows its max and the bucket's flagged
+    count, an anomaly mark its value and score. Labels come from the catalogue, escaped."""
+    fmt = _number_formatter(language)
+    in_bucket = json.dumps(text("series.flagged_in_bucket", language))
+    score = json.dumps(text("series.scores", language))
+    return (
+        "(params) => { const list = Array.isArray(params) ? params : [params];"
+        " if (!list.length) return '';"
+        f" const fmt = {fmt};"
+        " const esc = (s) => String(s).replace(/[&<>\"']/g, (c) => '&#' + c.charCodeAt(0) + ';');"
+        " const when = new Date(list[0].value[0]).toISOString().slice(0, 19).replace('T', ' ');"
+        " const lines = [when + ' UTC'];"
+        " for (const p of list) {"
+        "  const v = p.value;"
+        "  let shown = fmt(v[1]);"
+        "  if (p.seriesIndex === 1) shown = fmt(v[2]);"
+        "  if (p.seriesIndex === 3)"
+        f"   shown = fmt(v[1]) + ' (' + esc({score}) + ' ' + fmt(v[2]) + ')';"
+        "  lines.push(p.marker + esc(p.seriesName) + ': ' + shown);"
+        f"  if (p.seriesIndex === 1 && v[3] > 0) lines.push(esc({in_bucket}) + ': ' + v[3]); }}"
+        " return lines.join('<br/>'); }"
+    )
+
+
+def envelope_options(
+    name: str,
+    points: tuple[list[Point], list[Point], list[Point]],
+    marks: list[Point],
+    language: Language,
+) -> Options:
+    """One variable over time: min/max band, mean line and red anomaly marks; zoomable."""
+    spec = variable(name)
+    low, band, mean = points
+    return {
+        "useUTC": True,
+        "animation": False,
+        "grid": {"left": 64, "right": 24, "top": 36, "bottom": 56},
+        "tooltip": {"trigger": "axis", ":formatter": _envelope_tooltip(language)},
+        "legend": {
+            "data": [
+                text("series.envelope", language),
+                text("series.mean", language),
+                text("series.flagged", language),
+            ],
+            "right": 8,
+            "top": 0,
+            "textStyle": {"color": TEXT, "fontSize": 11},
+        },
+        "xAxis": _time_axis(),
+        "yAxis": _value_axis(spec.label_with_unit(language)),
+        "dataZoom": [
+            {"type": "inside", "filterMode": "none", "zoomOnMouseWheel": "ctrl"},
+            {"type": "slider", "filterMode": "none", "height": 18, "bottom": 8},
+        ],
+        "series": [
+            {
+                "name": text("series.low", language),
+                "type": "line",
+                "data": low,
+                "stack": "envelope",
+                "symbol": "none",
+                "lineStyle": {"opacity": 0},
+                "silent": True,
+            },
+            {
+                "name": text("series.envelope", language),
+                "type": "line",
+                "data": band,
+                "stack": "envelope",
+                "symbol": "none",
+                "color": BLUE_SOFT,
+                "lineStyle": {"opacity": 0},
+                "areaStyle": {"color": BLUE_SOFT},
+                "silent": True,
+            },
+            {
+                "name": text("series.mean", language),
+                "type": "line",
+                "data": mean,
+                "symbol": "none",
+                "color": BLUE,
+                "lineStyle": {"width": 1.4, "color": BLUE},
+            },
+            {
+                "name": text("series.flagged", language),
+                "type": "scatter",
+                "data": marks,
+                "color": RED,
+                "itemStyle": {"color": RED, "borderColor": "#fff", "borderWidth": 0.5},
+                "symbolSize": 6,
+                "z": 5,
+            },
+        ],
+    }
+
+
+def histogram_options(histogram: Histogram, language: Language) -> Options:
+    """Distribution of one variable: stacked bars, flagged readings in red."""
+    spec = variable(histogram.variable)
+    decimals = DECIMALS.get(histogram.variable, 2)
+    return {
+        "animation": False,
+        "grid": {"left": 56, "right": 16, "top": 36, "bottom": 52},
+        "tooltip": {"trigger": "axis", "axisPointer": {"type": "shadow"}},
+        "legend": {
+            "data": [text("series.normal", language), text("series.anomalous", language)],
+            "right": 8,
+            "top": 0,
+            "textStyle": {"color": TEXT, "fontSize": 11},
+        },
+        "xAxis": {
+            "type": "category",
+            "data": histogram.labels(decimals),
+            "name": spec.label_with_unit(language),
+            "nameLocation": "middle",
+            "nameGap": 30,
+            "nameTextStyle": {"color": TEXT, "fontSize": 11},
+            "axisLabel": {**_axis_text(), "hideOverlap": True},
+        },
+        "yAxis": _value_axis(text("chart.count", language), scale=False),
+        "series": [
+            {
+                "name": text("series.normal", language),
+                "type": "bar",
+                "stack": "count",
+                "data": list(histogram.normal),
+                "color": BLUE,
+                "barCategoryGap": "8%",
+            },
+            {
+                "name": text("series.anomalous", language),
+                "type": "bar",
+                "stack": "count",
+                "data": list(histogram.flagged),
+                "color": RED,
+            },
+        ],
+    }
+
+
+def gauge_scale(thresholds: HealthThresholds) -> float:
+    """The gauge's top (percent): twice the critical threshold, at least 20 %."""
+    return max(20.0, min(100.0, 2 * thresholds.critical))
+
+
+def gauge_options(
+    analysis: MetricSnapshot | None, thresholds: HealthThresholds, language: Language
+) -> Options:
+    """The latest analysis' anomalous share on a dial coloured by the health thresholds."""
+    top = gauge_scale(thresholds)
+    value = round(analysis.percentage, 2) if analysis else 0.0
+    state = analysis.health if analysis else None
+    title = state.label(language) if state else text("status.health_unknown", language)
+    return {
+        "animation": False,
+        "series": [
+            {
+                "type": "gauge",
+                "min": 0,
+                "max": top,
+                "radius": "92%",
+                "center": ["50%", "58%"],
+                "startAngle": 200,
+                "endAngle": -20,
+                "splitNumber": 4,
+                "axisLine": {
+                    "lineStyle": {
+                        "width": 16,
+                        "color": [
+                            [thresholds.caution / top, GREEN],
+                            [thresholds.critical / top, AMBER],
+                            [1, RED],
+                        ],
+                    }
+                },
+                "pointer": {"width": 5, "itemStyle": {"color": TEXT}},
+                "axisTick": {"distance": -16, "length": 5, "lineStyle": {"color": "#fff"}},
+                "splitLine": {"distance": -16, "length": 16, "lineStyle": {"color": "#fff"}},
+                "axisLabel": {
+                    "distance": 22,
+                    "color": TEXT,
+                    "fontSize": 11,
+                    ":formatter": _percent_formatter(language),
+                },
+                "title": {
+                    "offsetCenter": [0, "72%"],
+                    "fontSize": 15,
+                    "fontWeight": "bold",
+                    "color": HEALTH_COLORS[state] if state else TEXT,
+                },
+                "detail": {
+                    "valueAnimation": False,
+                    "offsetCenter": [0, "40%"],
+                    "fontSize": 26,
+                    "fontWeight": "bold",
+                    "color": TEXT,
+                    ":formatter": _percent_formatter(language),
+                },
+                "data": [{"value": min(value, top), "name": title}],
+            }
+        ],
+    }
+
+
+def history_options(
+    snapshots: Sequence[MetricSnapshot], thresholds: HealthThresholds, language: Language
+) -> Options:
+    """Anomalous share of successive analyses, with the caution and critical lines."""
+    return {
+        "useUTC": True,
+        "animation": False,
+        "grid": {"left": 56, "right": 24, "top": 36, "bottom": 32},
+        "tooltip": {"trigger": "axis"},
+        "xAxis": _time_axis(),
+        "yAxis": _value_axis(text("chart.percentage_axis", language), min=0),
+        "series": [
+            {
+                "name": text("chart.percentage_axis", language),
+                "type": "line",
+                "data": history_points(snapshots),
+                "color": BLUE,
+                "symbolSize": 5,
+                "areaStyle": {"color": BLUE_SOFT},
+                "markLine": {
+                    "silent": True,
+                    "symbol": "none",
+                    "label": {"formatter": "{b}", "position": "insideEndTop", "fontSize": 10},
+                    "data": [
+                        {
+                            "name": text("chart.caution", language),
+                            "yAxis": thresholds.caution,
+                            "lineStyle": {"color": AMBER, "type": "dashed"},
+                        },
+                        {
+                            "name": text("chart.critical", language),
+                            "yAxis": thresholds.critical,
+                            "lineStyle": {"color": RED, "type": "dashed"},
+                        },
+                    ],
+                },
+            }
+        ],
+    }
+
+
+def history_points(snapshots: Sequence[MetricSnapshot]) -> list[Point]:
+    return [(epoch_ms(s.computed_at), round(s.percentage, 3)) for s in snapshots]
+
+
+def by_variable_options(counts: dict[str, int], language: Language) -> Options:
+    """How many flagged readings each variable helps explain (horizontal bars)."""
+    names = list(counts)
+    return {
+        "animation": False,
+        "grid": {"left": 150, "right": 32, "top": 30, "bottom": 28},
+        "tooltip": {"trigger": "axis", "axisPointer": {"type": "shadow"}},
+        "xAxis": _value_axis(text("chart.by_variable_axis", language), scale=False),
+        "yAxis": {
+            "type": "category",
+            "inverse": True,
+            "data": [variable(name).label(language) for name in names],
+            "axisLabel": _axis_text(),
+        },
+        "series": [
+            {
+                "name": text("chart.by_variable_axis", language),
+                "type": "bar",
+                "data": [counts[name] for name in names],
+                "color": RED,
+                "barMaxWidth": 18,
+                "label": {"show": True, "position": "right", "color": TEXT, "fontSize": 11},
+            }
+        ],
+    }
+
+
+def matrix_options(
+    variables: Sequence[str], pairs: Sequence[ScatterPair], language: Language
+) -> Options:
+    """A lower-triangle scatter matrix: one grid per pair, flagged readings in red."""
+    size = len(variables)
+    cell = 92.0 / max(size - 1, 1)
+    grids: list[dict[str, Any]] = []
+    x_axes: list[dict[str, Any]] = []
+    y_axes: list[dict[str, Any]] = []
+    series: list[dict[str, Any]] = []
+    positions = matrix_pairs(variables)
+    for index, ((row, column), pair) in enumerate(zip(positions, pairs, strict=True)):
+        grids.append(
+            {
+                "left": f"{6 + column * cell:.2f}%",
+                "top": f"{2 + (row - 1) * cell:.2f}%",
+                "width": f"{cell - 2.5:.2f}%",
+                "height": f"{cell - 3.5:.2f}%",
+            }
+        )
+        bottom_row, left_column = row == size - 1, column == 0
+        x_axes.append(
+            {
+                "type": "value",
+                "gridIndex": index,
+                "scale": True,
+                "name": variable(pair.x).label_with_unit(language) if bottom_row else "",
+                "nameLocation": "middle",
+                "nameGap": 22,
+                "nameTextStyle": {"color": TEXT, "fontSize": 10},
+                "axisLabel": {
+                    "show": bottom_row,
+                    "fontSize": 9,
+                    "color": TEXT,
+                    "hideOverlap": True,
+                },
+                "splitLine": {"show": False},
+            }
+        )
+        y_axes.append(
+            {
+                "type": "value",
+                "gridIndex": index,
+                "scale": True,
+                "name": variable(pair.y).label_with_unit(language) if left_column else "",
+                "nameLocation": "middle",
+                "nameGap": 34,
+                "nameTextStyle": {"color": TEXT, "fontSize": 10},
+                "axisLabel": {
+                    "show": left_column,
+                    "fontSize": 9,
+                    "color": TEXT,
+                    "hideOverlap": True,
+                },
+                "splitLine": {"show": False},
+            }
+        )
+        for points, color, label in (
+            (pair.normal.points, GREY_BLUE, "series.normal"),
+            (pair.flagged.points, RED, "series.anomalous"),
+        ):
+            series.append(
+                {
+                    "name": text(label, language),
+                    "type": "scatter",
+                    "xAxisIndex": index,
+                    "yAxisIndex": index,
+                    "data": list(points),
+                    "symbolSize": 3,
+                    "color": color,
+                    "large": True,
+                    "silent": True,
+                }
+            )
+    return {
+        "animation": False,
+        "legend": {
+            "data": [text("series.normal", language), text("series.anomalous", language)],
+            "right": 8,
+            "top": 0,
+            "textStyle": {"color": TEXT, "fontSize": 11},
+        },
+        "grid": grids,
+        "xAxis": x_axes,
+        "yAxis": y_axes,
+        "series": series,
+    }
+
+
+def scores_options(
+    normal: Sequence[Point], flagged: Sequence[Point], threshold: float | None, language: Language
+) -> Options:
+    """Anomaly score over time with the model's threshold; flagged readings in red."""
+    mark = (
+        {
+            "silent": True,
+            "symbol": "none",
+            "label": {"formatter": text("series.threshold", language), "fontSize": 10},
+            "lineStyle": {"color": RED, "type": "dashed"},
+            "data": [{"yAxis": round(threshold, 4)}],
+        }
+        if threshold is not None
+        else {"data": []}
+    )
+    return {
+        "useUTC": True,
+        "animation": False,
+        "grid": {"left": 64, "right": 56, "top": 36, "bottom": 56},
+        "tooltip": {"trigger": "item"},
+        "legend": {
+            "data": [text("series.scores", language), text("series.anomalous", language)],
+            "right": 8,
+            "top": 0,
+            "textStyle": {"color": TEXT, "fontSize": 11},
+        },
+        "xAxis": _time_axis(),
+        "yAxis": _value_axis(text("chart.score_axis", language)),
+        "dataZoom": [
+            {"type": "inside", "filterMode": "none", "zoomOnMouseWheel": "ctrl"},
+            {"type": "slider", "filterMode": "none", "height": 18, "bottom": 8},
+        ],
+        "series": [
+            {
+                "name": text("series.scores", language),
+                "type": "scatter",
+                "data": list(normal),
+                "symbolSize": 3,
+                "color": GREY_BLUE,
+                "large": True,
+                "markLine": mark,
+            },
+            {
+                "name": text("series.anomalous", language),
+                "type": "scatter",
+                "data": list(flagged),
+                "symbolSize": 6,
+                "color": RED,
+                "z": 5,
+            },
+        ],
+    }
+
+
+def dumps(options: Options) -> str:
+    """Options as JSON (for debugging and tests)."""
+    return json.dumps(options, default=str)

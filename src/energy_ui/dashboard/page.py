@@ -1,0 +1,297 @@
+"""One open dashboard: header, side panel, status, tabs; live updates and reloads."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from nicegui import background_tasks, run, ui
+
+from energy_core.catalogue import Language
+from energy_core.ports import ReadingFilter
+from energy_ui.dashboard.action_panel import ActionPanel
+from energy_ui.dashboard.alerts import HealthChange
+from energy_ui.dashboard.charts import BLUE
+from energy_ui.dashboard.filter_panel import FilterPanel
+from energy_ui.dashboard.filters import Filters
+from energy_ui.dashboard.layout import add_head
+from energy_ui.dashboard.live import LiveUpdate
+from energy_ui.dashboard.model import PageModel
+from energy_ui.dashboard.queries import ViewData, Zoom, load_view, load_zoom
+from energy_ui.dashboard.status import StatusPanel
+from energy_ui.dashboard.tabs.anomalies import AnomaliesTab
+from energy_ui.dashboard.tabs.base import TabView
+from energy_ui.dashboard.tabs.comparatives import ComparativesTab
+from energy_ui.dashboard.tabs.general import GeneralTab
+from energy_ui.dashboard.tabs.records import RecordsTab
+from energy_ui.dashboard.tabs.variables import VariablesTab
+from energy_ui.i18n import number, text
+
+if TYPE_CHECKING:
+    from energy_ui.dashboard.app import Dashboard
+
+log = logging.getLogger(__name__)
+
+TABS: tuple[type[TabView], ...] = (
+    GeneralTab,
+    VariablesTab,
+    ComparativesTab,
+    AnomaliesTab,
+    RecordsTab,
+)
+
+
+class DashboardPage:
+    """The page of one browser tab. Filters, language and pause are its own; data is shared."""
+
+    def __init__(self, dashboard: Dashboard, *, language: Language | None = None) -> None:
+        self.dashboard = dashboard
+        self.monitor = dashboard.application.monitor
+        self.settings = dashboard.application.settings
+        self.language: Language = language or self.settings.language
+        self.filters = Filters()
+        self.live = True
+        self.tab = TABS[0].name
+        self.loading = False
+        self._reload_again = False
+        self._pending: list[LiveUpdate] = []
+        self.views: dict[str, TabView] = {}
+        self.model: PageModel | None = None
+
+    def t(self, key: str, **values: object) -> str:
+        return text(key, self.language, **values)
+
+    # --- building -----------------------------------------------------------------------
+    async def open(self) -> None:
+        """Build the page for the current client and subscribe it to live updates."""
+        add_head()
+        ui.colors(primary=BLUE)
+        self.model = PageModel(await self._load())
+        self.header = ui.header(elevated=False).classes(
+            "bg-white text-slate-900 border-b border-slate-200 px-4 py-2"
+        )
+        self.drawer = (
+            ui.left_drawer(value=True, bordered=True)
+            .props("width=320")
+            .classes("bg-white px-4 py-4")
+        )
+        with self.drawer:
+            self.side = ui.column().classes("w-full gap-3")
+        self.main = ui.column().classes("w-full max-w-[1680px] mx-auto gap-4 p-2")
+        self.build()
+        self.dashboard.producer.updates.subscribe(self.on_live)
+        self.dashboard.jobs.changed.subscribe(self.on_jobs)
+
+    def build(self) -> None:
+        """(Re)build everything that carries text, in the current language."""
+        assert self.model is not None
+        ui.page_title(f"{self.t('app.title')} · {self.t('app.subtitle')}")
+        self.header.clear()
+        with self.header:
+            self._build_header()
+        self.side.clear()
+        with self.side:
+            self.filter_panel = FilterPanel(
+                self.language, self.filters, self.model.meters, self.set_filters
+            )
+            ui.separator()
+            self.actions = ActionPanel(self.language, self.monitor, self.dashboard.jobs)
+        self.main.clear()
+        with self.main:
+            self.status = StatusPanel(self.language, self.settings.thresholds)
+            self.status.show(self.model.status)
+            self.progress = (
+                ui.linear_progress(show_value=False, size="3px")
+                .props("indeterminate")
+                .classes("w-full")
+                .mark("loading")
+            )
+            self.progress.set_visibility(self.loading)
+            self.tabs_area = ui.column().classes("w-full gap-0")
+        self.build_tabs()
+
+    def _build_header(self) -> None:
+        t = self.t
+        with ui.row().classes("w-full items-center gap-3 no-wrap"):
+            ui.button(icon="menu", on_click=self.drawer.toggle).props("flat round dense").classes(
+                "lg:hidden"
+            )
+            with ui.element("div").classes(
+                "rounded-xl bg-blue-600 text-white w-10 h-10 flex items-center justify-center"
+            ):
+                ui.icon("bolt").classes("text-2xl")
+            with ui.column().classes("gap-0"):
+                ui.label(t("app.title")).classes("text-xl font-bold leading-tight").mark("title")
+                ui.label(t("app.subtitle")).classes("text-xs text-slate-500 max-sm:hidden")
+            ui.space()
+            mode = self.dashboard.application.mode
+            ui.chip(
+                t(f"mode.{mode}"),
+                icon="memory" if mode == "memory" else "dns",
+                color="blue-1",
+                text_color="blue-9",
+            ).props("dense").mark("mode")
+            ui.chip(
+                t("connection.online"), icon="wifi", color="green-1", text_color="green-9"
+            ).props("dense").classes("se-online").mark("connection")
+            ui.chip(
+                t("connection.offline"), icon="wifi_off", color="red-1", text_color="red-9"
+            ).props("dense").classes("se-offline-chip")
+            self.paused_chip = (
+                ui.chip(t("live.paused"), icon="pause", color="amber-2", text_color="amber-10")
+                .props("dense")
+                .mark("paused")
+            )
+            self.paused_chip.set_visibility(not self.live)
+            ui.switch(
+                t("live.switch"), value=self.live, on_change=lambda e: self.set_live(e.value)
+            ).mark("live-switch")
+            ui.toggle(
+                {"es": "ES", "en": "EN"},
+                value=self.language,
+                on_change=lambda e: self.set_language(e.value),
+            ).props("dense unelevated no-caps toggle-color=primary").mark("language")
+
+    def build_tabs(self) -> None:
+        assert self.model is not None
+        self.tabs_area.clear()
+        self.views = {}
+        thresholds = self.settings.thresholds
+        with self.tabs_area:
+            with (
+                ui.tabs(on_change=lambda e: self.set_tab(str(e.value)))
+                .props(
+                    "align=left no-caps inline-label active-color=primary indicator-color=primary"
+                )
+                .classes(
+                    "w-full text-slate-700 bg-white rounded-t-xl border border-slate-200"
+                ) as tabs
+            ):
+                for view_type in TABS:
+                    ui.tab(view_type.name, self.t(view_type.title_key), icon=view_type.icon).props(
+                        f"data-tab={view_type.name}"
+                    ).mark(f"tab-{view_type.name}")
+            tabs.set_value(self.tab)
+            with (
+                ui.tab_panels(tabs, value=self.tab)
+                .classes("w-full bg-transparent")
+                .props("keep-alive")
+            ):
+                for view_type in TABS:
+                    view = view_type(self.model, self.language, thresholds)
+                    if isinstance(view, VariablesTab):
+                        view.zoom_loader = self._zoom
+                    with ui.tab_panel(view_type.name).classes("px-0 gap-4") as panel:
+                        view.attach(panel)
+                    self.views[view.name] = view
+        self.views[self.tab].show()
+
+    # --- user choices -------------------------------------------------------------------
+    def set_tab(self, name: str) -> None:
+        if name == self.tab or name not in self.views:
+            return
+        self.views[self.tab].hide()
+        self.tab = name
+        self.views[name].show()
+
+    def set_language(self, language: str) -> None:
+        if language not in ("es", "en") or language == self.language:
+            return
+        self.language = "es" if language == "es" else "en"
+        self.build()
+
+    def set_live(self, live: bool) -> None:
+        if live == self.live:
+            return
+        self.live = live
+        self.paused_chip.set_visibility(not live)
+        if live:
+            self.request_reload()
+
+    def set_filters(self, filters: Filters) -> None:
+        self.filters = filters
+        self.request_reload()
+
+    # --- data ---------------------------------------------------------------------------
+    async def _load(self) -> ViewData:
+        data = await run.io_bound(load_view, self.monitor, self.filters)
+        if data is None:  # the application is shutting down
+            raise RuntimeError("the application is shutting down")
+        return data
+
+    async def _zoom(self, variable: str, start: datetime, end: datetime) -> Zoom | None:
+        return await run.io_bound(load_zoom, self.monitor, self.filters, variable, start, end)
+
+    def request_reload(self) -> None:
+        """Query everything again (filters changed, live resumed, storage reset)."""
+        if self.loading:
+            self._reload_again = True
+            return
+        self.loading = True
+        self.progress.set_visibility(True)
+        background_tasks.create(self.reload(), name="dashboard reload")
+
+    async def reload(self) -> None:
+        try:
+            while True:
+                self._reload_again = False
+                data = await self._load()
+                if not self._reload_again:
+                    break
+        finally:
+            self.loading = False
+        if self.main.is_deleted:
+            return
+        self.progress.set_visibility(False)
+        self.model = PageModel(data)
+        self.filter_panel.set_meters(self.model.meters)
+        self.status.show(self.model.status)
+        self.build_tabs()
+        pending, self._pending = self._pending, []
+        for update in pending:
+            self._apply(update)
+
+    # --- live ---------------------------------------------------------------------------
+    def on_live(self, update: LiveUpdate) -> None:
+        """Called by the producer for every update, in this page's context."""
+        if update.health_change is not None:
+            self._alert(update.health_change)
+        if self.model is None:
+            return
+        if not self.live:
+            return
+        if self.loading:
+            self._pending.append(update)
+            return
+        self._apply(update)
+
+    def _apply(self, update: LiveUpdate) -> None:
+        assert self.model is not None
+        if update.refresh:
+            self.request_reload()
+            return
+        accepted = self.model.apply(update)
+        if self.filters.reading_filter() == ReadingFilter():
+            self.model.total = update.stored  # retention drops old readings: trust the store
+        self.status.show(self.model.status)
+        for view in self.views.values():
+            view.live(accepted, update)
+
+    def on_jobs(self) -> None:
+        self.actions.show_jobs()
+
+    def _alert(self, change: HealthChange) -> None:
+        language = self.language
+        ui.notify(
+            self.t(
+                "alert.health",
+                old=change.previous.label(language),
+                new=change.current.label(language),
+                percentage=number(change.percentage, language, 1),
+            ),
+            type="negative" if change.worse else "positive",
+            icon="warning" if change.worse else "check_circle",
+            position="top-right",
+            timeout=10_000,
+        )

@@ -1,0 +1,144 @@
+"""Everything one page shows, read from the repositories in one go (no UI here).
+
+Only bounded repository queries: ``count``, ``latest``, ``sample`` (at most the sampling
+limit), ``downsample`` (at most that many buckets) — never a whole table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from energy_core.buckets import bucket_width
+from energy_core.metrics import MetricSnapshot
+from energy_core.monitor import Monitor
+from energy_core.ports import Bucket, ModelInfo, ReadingFilter
+from energy_core.readings import Reading
+from energy_ui.dashboard.filters import MAX_SAMPLING, Filters
+
+HISTORY_ANALYSES = 60
+"""Analyses shown in the history chart."""
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """The installation as a whole, whatever the filters."""
+
+    stored: int
+    latest: Reading | None
+    model: ModelInfo | None
+    analysis: MetricSnapshot | None
+
+
+@dataclass(frozen=True, slots=True)
+class ViewData:
+    """What a page shows for its filters at one moment."""
+
+    filters: Filters
+    last_id: int
+    """Readings up to this id are included; live updates add the ones after it."""
+    status: Status
+    meters: list[str]
+    total: int
+    flagged: int
+    span: tuple[datetime, datetime] | None
+    width: timedelta
+    """Width of the time buckets of ``buckets``."""
+    buckets: dict[str, list[Bucket]]
+    sample: list[Reading]
+    flagged_readings: list[Reading]
+    """The most recent flagged readings, newest first."""
+    rows: list[Reading]
+    """The table's rows, newest first."""
+    history: list[MetricSnapshot]
+    """Analyses, oldest first."""
+
+
+def read_status(monitor: Monitor) -> Status:
+    latest = monitor.readings.latest(1)
+    analysis = monitor.metrics.latest(1)
+    return Status(
+        stored=monitor.readings.count(),
+        latest=latest[0] if latest else None,
+        model=monitor.models.info(),
+        analysis=analysis[0] if analysis else None,
+    )
+
+
+def load_view(monitor: Monitor, filters: Filters) -> ViewData:
+    """Read what a page with ``filters`` shows."""
+    repo = monitor.readings
+    last_id = repo.last_id()
+    where = filters.reading_filter()
+    sample = repo.sample(where, filters.sampling)
+    span = (sample[0].timestamp, sample[-1].timestamp) if sample else None
+    width, buckets = _envelopes(monitor, filters, where, span)
+    flagged_readings = (
+        [] if filters.state == "normal" else repo.latest(MAX_SAMPLING, filters.anomalous_filter())
+    )
+    return ViewData(
+        filters=filters,
+        last_id=last_id,
+        status=read_status(monitor),
+        meters=repo.meters(),
+        total=repo.count(where),
+        flagged=len(flagged_readings)
+        if len(flagged_readings) < MAX_SAMPLING
+        else repo.count(filters.anomalous_filter()),
+        span=span,
+        width=width,
+        buckets=buckets,
+        sample=sample,
+        flagged_readings=flagged_readings,
+        rows=repo.latest(filters.row_limit, where),
+        history=list(reversed(monitor.metrics.latest(HISTORY_ANALYSES))),
+    )
+
+
+def _envelopes(
+    monitor: Monitor,
+    filters: Filters,
+    where: ReadingFilter,
+    span: tuple[datetime, datetime] | None,
+) -> tuple[timedelta, dict[str, list[Bucket]]]:
+    if span is None:
+        return timedelta(seconds=1), {name: [] for name in filters.variables}
+    count = max(filters.sampling, 2)
+    # The same [start, end) the repository takes, so we know its bucket width.
+    start = where.start or span[0]
+    end = where.end or span[1] + timedelta(microseconds=1)
+    width = bucket_width(start, end, count)
+    return width, {
+        name: monitor.readings.downsample(name, where, count) for name in filters.variables
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Zoom:
+    """Finer buckets of one variable over a zoomed span."""
+
+    variable: str
+    start: datetime
+    end: datetime
+    width: timedelta
+    buckets: list[Bucket]
+
+
+def load_zoom(
+    monitor: Monitor, filters: Filters, variable: str, start: datetime, end: datetime
+) -> Zoom:
+    """``variable`` over [start, end) (within the filters' dates) at the sampling resolution."""
+    where = filters.reading_filter()
+    if where.start is not None:
+        start = max(start, where.start)
+    if where.end is not None:
+        end = min(end, where.end)
+    count = max(filters.sampling, 2)
+    narrowed = replace(where, start=start, end=end)
+    return Zoom(
+        variable=variable,
+        start=start,
+        end=end,
+        width=bucket_width(start, end, count),
+        buckets=monitor.readings.downsample(variable, narrowed, count),
+    )

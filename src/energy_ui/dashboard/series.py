@@ -1,0 +1,268 @@
+"""What the charts draw, as plain data that live readings update in place.
+
+Every model is bounded (a fixed number of buckets, bins or points) so a page that stays open
+for days sends and draws the same amount of data as one opened a minute ago. Chart points
+are tuples, so NiceGUI's observable options do not wrap each point.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from energy_core.buckets import bucket_start
+from energy_core.ports import Bucket
+from energy_core.readings import Reading
+
+Point = tuple[float, ...]
+
+
+def epoch_ms(moment: datetime) -> int:
+    """Milliseconds since the Unix epoch, as ECharts' time axis wants them."""
+    return int(moment.timestamp() * 1000)
+
+
+@dataclass(slots=True)
+class _Slot:
+    start: datetime
+    end: datetime
+    count: int
+    minimum: float
+    maximum: float
+    mean: float
+    flagged: int
+
+    def add(self, value: float, flagged: bool) -> None:
+        self.count += 1
+        self.minimum = min(self.minimum, value)
+        self.maximum = max(self.maximum, value)
+        self.mean += (value - self.mean) / self.count
+        self.flagged += int(flagged)
+
+
+@dataclass(slots=True)
+class Envelope:
+    """One variable over time: per bucket its min/max envelope, mean and flagged count.
+
+    Starts from ``ReadingRepository.downsample``; live readings merge into the bucket that
+    holds them (new buckets of ``width`` open at the end); at most ``limit`` buckets are kept.
+    """
+
+    variable: str
+    width: timedelta
+    limit: int
+    slots: list[_Slot] = field(default_factory=list)
+
+    @classmethod
+    def from_buckets(
+        cls, variable: str, buckets: Sequence[Bucket], width: timedelta, limit: int
+    ) -> Envelope:
+        envelope = cls(variable=variable, width=width, limit=limit)
+        envelope.slots = [_slot(bucket, width) for bucket in buckets]
+        envelope._trim()
+        return envelope
+
+    def __len__(self) -> int:
+        return len(self.slots)
+
+    @property
+    def first(self) -> datetime | None:
+        return self.slots[0].start if self.slots else None
+
+    @property
+    def last(self) -> datetime | None:
+        return self.slots[-1].end if self.slots else None
+
+    def add(self, reading: Reading) -> None:
+        """Merge one reading's value of this variable (readings before the window are ignored)."""
+        moment = reading.timestamp
+        value = float(reading.values[self.variable])
+        flagged = bool(reading.is_flagged)
+        if self.slots and moment >= self.slots[-1].start:
+            last = self.slots[-1]
+            if moment < last.end:
+                last.add(value, flagged)
+                return
+        elif self.slots:
+            index = bisect.bisect_right([slot.start for slot in self.slots], moment) - 1
+            if index >= 0 and moment < self.slots[index].end:
+                self.slots[index].add(value, flagged)
+            return
+        start = bucket_start(moment, self.width)
+        if self.slots and start < self.slots[-1].end:
+            start = self.slots[-1].end
+        self.slots.append(
+            _Slot(start, start + self.width, 1, value, value, value, int(flagged)),
+        )
+        self._trim()
+
+    def splice(
+        self, buckets: Sequence[Bucket], width: timedelta, start: datetime, end: datetime
+    ) -> None:
+        """Replace the buckets within [start, end) by the finer ``buckets`` of that span (zoom).
+
+        Coarse buckets that straddle an edge give way to the fine ones.
+        """
+        if not buckets:
+            return
+        fine = [_slot(bucket, width) for bucket in buckets]
+        before = [slot for slot in self.slots if slot.end <= max(start, fine[0].start)]
+        after = [slot for slot in self.slots if slot.start >= min(end, fine[-1].end)]
+        self.slots = before + fine + after
+        self.limit = max(self.limit, len(self.slots))  # zooming in must not push history out
+
+    def points(self) -> tuple[list[Point], list[Point], list[Point]]:
+        """The envelope's chart series: low edge, band (max − min, then max and the bucket's
+        flagged count) and mean."""
+        low: list[Point] = []
+        band: list[Point] = []
+        mean: list[Point] = []
+        for slot in self.slots:
+            at = epoch_ms(slot.start)
+            low.append((at, slot.minimum))
+            band.append((at, slot.maximum - slot.minimum, slot.maximum, slot.flagged))
+            mean.append((at, slot.mean))
+        return low, band, mean
+
+    def _trim(self) -> None:
+        excess = len(self.slots) - self.limit
+        if excess > 0:
+            del self.slots[:excess]
+
+
+def _slot(bucket: Bucket, width: timedelta) -> _Slot:
+    return _Slot(
+        bucket.start,
+        bucket.start + width,
+        bucket.count,
+        bucket.minimum,
+        bucket.maximum,
+        bucket.mean,
+        bucket.flagged,
+    )
+
+
+@dataclass(slots=True)
+class Histogram:
+    """Counts of one variable's values in fixed bins, normal and flagged apart."""
+
+    variable: str
+    edges: list[float]
+    normal: list[int]
+    flagged: list[int]
+
+    @classmethod
+    def of(cls, variable: str, readings: Sequence[Reading], bins: int = 30) -> Histogram:
+        """Bins spanning the bulk of the normal readings (1st to 99th percentile, plus a
+        margin); rarer values, typically the anomalies, pile up in the two edge bins."""
+        values = np.array([reading.values[variable] for reading in readings], dtype=float)
+        if len(values) == 0:
+            return cls(variable, [0.0, 1.0], [0], [0])
+        flags = np.array([bool(reading.is_flagged) for reading in readings])
+        bulk = values[~flags] if (~flags).sum() >= 10 else values
+        low, high = (float(q) for q in np.percentile(bulk, [1.0, 99.0]))
+        margin = 0.1 * (high - low)
+        low, high = low - margin, high + margin
+        if high <= low:
+            low, high = low - 0.5, high + 0.5
+        edges = np.linspace(low, high, bins + 1)
+        clipped = np.clip(values, edges[0], edges[-1])
+        normal, _ = np.histogram(clipped[~flags], bins=edges)
+        flagged, _ = np.histogram(clipped[flags], bins=edges)
+        return cls(variable, edges.tolist(), normal.tolist(), flagged.tolist())
+
+    def add(self, reading: Reading) -> None:
+        """Count one more reading; values beyond the edges count in the edge bins."""
+        value = float(reading.values[self.variable])
+        index = bisect.bisect_right(self.edges, value) - 1
+        index = min(max(index, 0), len(self.normal) - 1)
+        if reading.is_flagged:
+            self.flagged[index] += 1
+        else:
+            self.normal[index] += 1
+
+    def labels(self, decimals: int) -> list[str]:
+        """Each bin named by its centre; the edge bins, which also hold every value beyond
+        them, by their inner edge with ≤ or ≥."""
+        names = [
+            f"{(low + high) / 2:.{decimals}f}"
+            for low, high in zip(self.edges, self.edges[1:], strict=False)
+        ]
+        if len(names) > 1:
+            names[0] = f"≤{self.edges[1]:.{decimals}f}"
+            names[-1] = f"≥{self.edges[-2]:.{decimals}f}"
+        return names
+
+
+@dataclass(slots=True)
+class PointWindow:
+    """The most recent ``limit`` points of a scatter series, oldest dropped first."""
+
+    limit: int
+    points: list[Point] = field(default_factory=list)
+
+    def extend(self, points: Iterable[Point]) -> None:
+        self.points.extend(points)
+        excess = len(self.points) - self.limit
+        if excess > 0:
+            del self.points[:excess]
+
+
+@dataclass(slots=True)
+class ScatterPair:
+    """Two variables against each other, normal and flagged readings apart."""
+
+    x: str
+    y: str
+    normal: PointWindow
+    flagged: PointWindow
+
+    @classmethod
+    def of(cls, x: str, y: str, readings: Sequence[Reading], limit: int) -> ScatterPair:
+        pair = cls(x, y, PointWindow(limit), PointWindow(limit))
+        pair.extend(readings)
+        return pair
+
+    def extend(self, readings: Iterable[Reading]) -> None:
+        normal: list[Point] = []
+        flagged: list[Point] = []
+        for reading in readings:
+            point = (reading.values[self.x], reading.values[self.y])
+            (flagged if reading.is_flagged else normal).append(point)
+        self.normal.extend(normal)
+        self.flagged.extend(flagged)
+
+
+def matrix_pairs(variables: Sequence[str]) -> list[tuple[int, int]]:
+    """(row, column) of the lower triangle of a scatter matrix of ``variables``."""
+    return [(row, column) for row in range(len(variables)) for column in range(row)]
+
+
+def anomaly_marks(readings: Iterable[Reading], name: str) -> list[Point]:
+    """Flagged readings that ``name`` explains first, as (time, value, score) points.
+
+    Each flagged reading is marked once, on the chart of the variable that explains it
+    best, at its real value, so spikes keep their red dot at any zoom level.
+    """
+    return [
+        (epoch_ms(reading.timestamp), reading.values[name], round(reading.score or 0.0, 4))
+        for reading in readings
+        if reading.is_flagged and reading.top_variables[:1] == (name,)
+    ]
+
+
+def top_variable_counts(readings: Iterable[Reading], variables: Sequence[str]) -> dict[str, int]:
+    """How many flagged readings each variable helps explain (a reading counts for each of its
+    top variables)."""
+    counts = dict.fromkeys(variables, 0)
+    for reading in readings:
+        if not reading.is_flagged:
+            continue
+        for name in reading.top_variables:
+            if name in counts:
+                counts[name] += 1
+    return counts

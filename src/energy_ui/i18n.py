@@ -1,0 +1,256 @@
+"""Every piece of user text of the dashboard, in Spanish and English, and how numbers read.
+
+Variable labels and units come from ``energy_core.catalogue`` and health state names from
+``energy_core.metrics.HealthState``; everything else the user reads is a key of ``TEXTS``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Final
+
+from energy_core.catalogue import Language
+
+LANGUAGES: Final[tuple[Language, ...]] = ("es", "en")
+
+TEXTS: Final[dict[str, dict[Language, str]]] = {
+    # header
+    "app.title": {"es": "SmartEnergy", "en": "SmartEnergy"},
+    "app.subtitle": {
+        "es": "Telemetría eléctrica en vivo con detección de anomalías",
+        "en": "Live electrical telemetry with anomaly detection",
+    },
+    "mode.memory": {"es": "Demo en memoria", "en": "In-memory demo"},
+    "mode.postgres": {"es": "PostgreSQL", "en": "PostgreSQL"},
+    "connection.online": {"es": "Conectado", "en": "Connected"},
+    "connection.offline": {"es": "Reconectando…", "en": "Reconnecting…"},
+    "live.switch": {"es": "En vivo", "en": "Live"},
+    "live.paused": {"es": "En pausa", "en": "Paused"},
+    "language.label": {"es": "Idioma", "en": "Language"},
+    # status panel
+    "status.readings": {"es": "Lecturas almacenadas", "en": "Readings stored"},
+    "status.last_reading": {
+        "es": "Última lectura #{id} · {time}",
+        "en": "Latest reading #{id} · {time}",
+    },
+    "status.no_readings": {"es": "Aún no hay lecturas", "en": "No readings yet"},
+    "status.model": {"es": "Modelo", "en": "Model"},
+    "status.model_version": {"es": "v{version}", "en": "v{version}"},
+    "status.model_trained": {
+        "es": "entrenado {time} con {rows} lecturas",
+        "en": "trained {time} on {rows} readings",
+    },
+    "status.no_model": {"es": "Sin modelo entrenado", "en": "No trained model"},
+    "status.no_model_hint": {
+        "es": "Pulse «Entrenar modelo» (o `smartenergy train`) para crear uno.",
+        "en": "Press “Train model” (or `smartenergy train`) to create one.",
+    },
+    "status.analysis": {"es": "Último análisis", "en": "Latest analysis"},
+    "status.analysis_detail": {
+        "es": "{anomalies} de {total} lecturas anómalas",
+        "en": "{anomalies} of {total} readings anomalous",
+    },
+    "status.no_analysis": {"es": "Sin análisis todavía", "en": "No analysis yet"},
+    "status.delta": {"es": "{delta} pp vs. el anterior", "en": "{delta} pp vs. previous"},
+    "status.no_delta": {"es": "primer análisis", "en": "first analysis"},
+    "status.health": {"es": "Estado de salud", "en": "Health state"},
+    "status.health_unknown": {"es": "Sin datos", "en": "No data"},
+    "status.health_hint": {
+        "es": "Precaución desde {caution} %, crítico desde {critical} %",
+        "en": "Caution from {caution} %, critical from {critical} %",
+    },
+    # filters
+    "filters.title": {"es": "Filtros", "en": "Filters"},
+    "filters.dates": {"es": "Rango de fechas (UTC)", "en": "Date range (UTC)"},
+    "filters.variables": {"es": "Variables", "en": "Variables"},
+    "filters.variables_all": {"es": "Todas ({count})", "en": "All ({count})"},
+    "filters.state": {"es": "Estado", "en": "State"},
+    "filters.state_all": {"es": "Todos", "en": "All"},
+    "filters.state_normal": {"es": "Normal", "en": "Normal"},
+    "filters.state_anomalous": {"es": "Anómalo", "en": "Anomalous"},
+    "filters.meters": {"es": "Medidores", "en": "Meters"},
+    "filters.meters_all": {"es": "Todos los medidores", "en": "All meters"},
+    "filters.sampling": {"es": "Muestreo de gráficos (filas)", "en": "Chart sampling (rows)"},
+    "filters.row_limit": {"es": "Límite de filas de la tabla", "en": "Table row limit"},
+    "filters.reset": {"es": "Quitar filtros", "en": "Clear filters"},
+    # actions
+    "actions.title": {"es": "Acciones", "en": "Actions"},
+    "actions.train": {"es": "Entrenar modelo", "en": "Train model"},
+    "actions.recalculate": {"es": "Recalcular métricas", "en": "Recalculate metrics"},
+    "actions.running": {"es": "En curso: {job}", "en": "Running: {job}"},
+    "actions.busy": {
+        "es": "Ya hay una tarea en curso ({job}); espere a que termine.",
+        "en": "A task is already running ({job}); wait for it to finish.",
+    },
+    "actions.trained": {
+        "es": "Modelo v{version} entrenado con {rows} lecturas",
+        "en": "Model v{version} trained on {rows} readings",
+    },
+    "actions.recalculated": {
+        "es": "Métricas recalculadas: {percentage} % anómalas ({health})",
+        "en": "Metrics recalculated: {percentage} % anomalous ({health})",
+    },
+    "actions.failed": {"es": "La tarea falló: {error}", "en": "The task failed: {error}"},
+    "actions.need_model": {
+        "es": "Primero entrene un modelo.",
+        "en": "Train a model first.",
+    },
+    # maintenance
+    "maintenance.title": {"es": "Mantenimiento", "en": "Maintenance"},
+    "maintenance.generate": {
+        "es": "Generar dataset histórico",
+        "en": "Generate historical dataset",
+    },
+    "maintenance.generate_confirm": {
+        "es": "¿Generar {count} lecturas simuladas que terminan ahora?",
+        "en": "Generate {count} simulated readings ending now?",
+    },
+    "maintenance.generated": {
+        "es": "{count} lecturas generadas",
+        "en": "{count} readings generated",
+    },
+    "maintenance.reset": {"es": "Reiniciar base de datos", "en": "Reset database"},
+    "maintenance.reset_confirm": {
+        "es": "¿Vaciar lecturas y métricas y repoblar con {count} lecturas? No se puede deshacer.",
+        "en": "Empty readings and metrics and repopulate {count} readings? This cannot be undone.",
+    },
+    "maintenance.reset_done": {
+        "es": "Base de datos reiniciada con {count} lecturas",
+        "en": "Database reset with {count} readings",
+    },
+    "dialog.confirm": {"es": "Confirmar", "en": "Confirm"},
+    "dialog.cancel": {"es": "Cancelar", "en": "Cancel"},
+    # tabs
+    "tab.general": {"es": "Análisis general", "en": "General analysis"},
+    "tab.variables": {"es": "Variables energéticas", "en": "Energy variables"},
+    "tab.comparatives": {"es": "Comparativas", "en": "Comparatives"},
+    "tab.anomalies": {"es": "Detección de anomalías", "en": "Anomaly detection"},
+    "tab.records": {"es": "Tabla de registros", "en": "Records table"},
+    "view.loading": {"es": "Cargando…", "en": "Loading…"},
+    "view.no_variables": {
+        "es": "Seleccione al menos una variable.",
+        "en": "Select at least one variable.",
+    },
+    "view.empty": {
+        "es": "Ninguna lectura coincide con los filtros.",
+        "en": "No reading matches the filters.",
+    },
+    # general tab
+    "kpi.readings": {"es": "Lecturas en la vista", "en": "Readings in view"},
+    "kpi.flagged": {"es": "Anómalas en la vista", "en": "Anomalous in view"},
+    "kpi.share": {"es": "Proporción anómala", "en": "Anomalous share"},
+    "kpi.meters": {"es": "Medidores", "en": "Meters"},
+    "kpi.span": {"es": "Periodo", "en": "Period"},
+    "kpi.quality": {"es": "Precisión / exhaustividad / F1", "en": "Precision / recall / F1"},
+    "kpi.quality_none": {"es": "sin verdad de terreno", "en": "no ground truth"},
+    "chart.gauge": {"es": "Salud (último análisis)", "en": "Health (latest analysis)"},
+    "chart.gauge_unit": {"es": "% anómalas", "en": "% anomalous"},
+    "chart.history": {"es": "Historial de análisis", "en": "Analysis history"},
+    "chart.by_variable": {"es": "Anomalías por variable", "en": "Anomalies by variable"},
+    "chart.by_variable_axis": {"es": "lecturas anómalas", "en": "anomalous readings"},
+    "chart.percentage_axis": {"es": "% anómalas", "en": "% anomalous"},
+    "chart.caution": {"es": "Precaución", "en": "Caution"},
+    "chart.critical": {"es": "Crítico", "en": "Critical"},
+    "table.variable": {"es": "Variable", "en": "Variable"},
+    "table.mean": {"es": "Media", "en": "Mean"},
+    "table.minimum": {"es": "Mínimo", "en": "Minimum"},
+    "table.maximum": {"es": "Máximo", "en": "Maximum"},
+    "table.flagged": {"es": "Anomalías explicadas", "en": "Anomalies explained"},
+    # variables tab
+    "chart.series": {"es": "{variable} en el tiempo", "en": "{variable} over time"},
+    "chart.histogram": {"es": "Distribución", "en": "Distribution"},
+    "chart.count": {"es": "lecturas", "en": "readings"},
+    "chart.time": {"es": "tiempo (UTC)", "en": "time (UTC)"},
+    "series.mean": {"es": "media", "en": "mean"},
+    "series.low": {"es": "mínimo", "en": "minimum"},
+    "series.high": {"es": "máximo", "en": "maximum"},
+    "series.envelope": {"es": "mín–máx", "en": "min–max"},
+    "series.flagged_in_bucket": {
+        "es": "anomalías en el intervalo",
+        "en": "anomalies in the interval",
+    },
+    "series.flagged": {"es": "anomalías", "en": "anomalies"},
+    "series.normal": {"es": "normales", "en": "normal"},
+    "series.anomalous": {"es": "anómalas", "en": "anomalous"},
+    "chart.zoom_hint": {
+        "es": "Amplíe con la barra inferior, arrastrando o con Ctrl + rueda: la vista ampliada"
+        " se consulta con más detalle.",
+        "en": "Zoom with the bottom bar, by dragging or with Ctrl + wheel: the zoomed span is"
+        " queried at finer resolution.",
+    },
+    # comparatives tab
+    "chart.matrix": {"es": "Matriz de dispersión", "en": "Scatter matrix"},
+    "chart.matrix_hint": {
+        "es": "Cada panel cruza dos variables; en rojo las lecturas marcadas por el modelo.",
+        "en": "Each panel crosses two variables; in red the readings the model flagged.",
+    },
+    "chart.matrix_need_two": {
+        "es": "Seleccione al menos dos variables.",
+        "en": "Select at least two variables.",
+    },
+    # anomalies tab
+    "chart.scores": {"es": "Puntuación de anomalía", "en": "Anomaly score"},
+    "chart.score_axis": {
+        "es": "puntuación (mayor = más anómala)",
+        "en": "score (higher = more anomalous)",
+    },
+    "series.scores": {"es": "puntuación", "en": "score"},
+    "series.threshold": {"es": "umbral", "en": "threshold"},
+    "anomalies.table": {"es": "Anomalías detectadas", "en": "Detected anomalies"},
+    "anomalies.no_model": {
+        "es": "Sin modelo no hay anomalías: entrene uno primero.",
+        "en": "Without a model there are no anomalies: train one first.",
+    },
+    "column.id": {"es": "Id", "en": "Id"},
+    "column.time": {"es": "Fecha y hora (UTC)", "en": "Date and time (UTC)"},
+    "column.meter": {"es": "Medidor", "en": "Meter"},
+    "column.state": {"es": "Estado", "en": "State"},
+    "column.score": {"es": "Puntuación", "en": "Score"},
+    "column.top": {"es": "Variables principales", "en": "Top variables"},
+    "column.kind": {"es": "Tipo simulado", "en": "Simulated kind"},
+    "state.normal": {"es": "Normal", "en": "Normal"},
+    "state.anomalous": {"es": "Anómalo", "en": "Anomalous"},
+    "state.unscored": {"es": "Sin puntuar", "en": "Unscored"},
+    "table.rows_per_page": {"es": "Filas por página:", "en": "Rows per page:"},
+    # records tab
+    "records.download": {"es": "Descargar CSV", "en": "Download CSV"},
+    "records.caption": {
+        "es": "{shown} filas más recientes de {total} que cumplen los filtros",
+        "en": "{shown} most recent rows of {total} matching the filters",
+    },
+    # alerts
+    "alert.health": {
+        "es": "Estado de salud: {old} → {new} ({percentage} % anómalas)",
+        "en": "Health state: {old} → {new} ({percentage} % anomalous)",
+    },
+}
+
+
+def text(key: str, language: Language, **values: object) -> str:
+    """The text of ``key`` in ``language`` with ``values`` filled in."""
+    template = TEXTS[key][language]
+    return template.format(**values) if values else template
+
+
+def number(value: float, language: Language, decimals: int = 0) -> str:
+    """``value`` with thousands separators and ``decimals`` decimals, as ``language`` writes it."""
+    english = f"{value:,.{decimals}f}"
+    if language == "en":
+        return english
+    return english.replace(",", "\u2009").replace(".", ",").replace("\u2009", ".")
+
+
+def signed(value: float, language: Language, decimals: int = 1) -> str:
+    """``value`` with an explicit sign (+1.5 / −0.3)."""
+    formatted = number(abs(value), language, decimals)
+    if round(abs(value), decimals) == 0:
+        return formatted
+    return ("+" if value > 0 else "\u2212") + formatted
+
+
+def moment(value: datetime | None, *, seconds: bool = True) -> str:
+    """A UTC instant as ``YYYY-MM-DD HH:MM:SS`` (same in both languages); empty for ``None``."""
+    if value is None:
+        return ""
+    pattern = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
+    return value.astimezone(UTC).strftime(pattern)

@@ -1,0 +1,181 @@
+"""The dashboard in a real headless Chromium, served by `python -m energy_ui` (the demo).
+
+Skipped with a visible reason when Chromium or the playwright package is missing, except
+under ``CI=true``, where a missing browser is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+def _chromium() -> str:
+    candidates = [os.environ.get("CHROMIUM", ""), "/usr/bin/chromium"]
+    candidates += [shutil.which(name) or "" for name in ("chromium", "chromium-browser")]
+    found = next((path for path in candidates if path and Path(path).exists()), None)
+    reason = ""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        reason = "the playwright Python package is not installed"
+    if not found:
+        reason = reason or "no Chromium found (set CHROMIUM=/path/to/chromium)"
+    if reason:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"browser tests cannot run under CI: {reason}")
+        pytest.skip(reason)
+    assert found is not None
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`python -m energy_ui` on a free port with a small demo history."""
+    _chromium()
+    port = _free_port()
+    env = {
+        **os.environ,
+        "ENERGY_PORT": str(port),
+        "ENERGY_DEMO_HISTORY": "300",
+        "ENERGY_STREAM_INTERVAL_S": "0.5",
+        "ENERGY_SEED": "11",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")])),
+    }
+    for inherited in ("DATABASE_URL", "PYTEST_CURRENT_TEST", "NICEGUI_USER_SIMULATION"):
+        env.pop(inherited, None)  # NiceGUI would think it runs inside pytest
+    workdir = tmp_path_factory.mktemp("server")
+    log = (workdir / "server.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "energy_ui"], cwd=workdir, env=env, stdout=log, stderr=log
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        for _ in range(300):
+            if process.poll() is not None:
+                break
+            try:
+                with urllib.request.urlopen(url, timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("the dashboard did not start")
+        if process.poll() is not None:
+            pytest.fail("the dashboard exited:\n" + (workdir / "server.log").read_text())
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@dataclass
+class Tab:
+    """A Chromium page with what it logged."""
+
+    page: Any
+    url: str
+    errors: list[str] = field(default_factory=list)
+    navigations: list[str] = field(default_factory=list)
+
+    def latest_id(self) -> int:
+        text = self.page.inner_text(LATEST)
+        match = re.search(r"#(\d+)", text)
+        assert match, f"no reading id in {text!r}"
+        return int(match.group(1))
+
+
+LATEST = ".se-latest-reading"
+
+
+@pytest.fixture
+def tab(server: str, tmp_path: Path) -> Iterator[Tab]:
+    """A fresh Chromium page that records console errors and main-frame navigations."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"),
+            executable_path=_chromium(),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1400, "height": 900},
+        )
+        page = context.new_page()
+        tab = Tab(page=page, url=server)
+        page.on("console", lambda m: tab.errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda error: tab.errors.append(str(error)))
+        page.on(
+            "framenavigated",
+            lambda frame: tab.navigations.append(frame.url) if frame == page.main_frame else None,
+        )
+        try:
+            yield tab
+        finally:
+            context.close()
+
+
+def test_the_page_renders_its_charts_without_console_errors(tab: Tab) -> None:
+    page = tab.page
+    page.goto(tab.url)
+    page.wait_for_selector(".nicegui-echart canvas", timeout=30_000)
+    assert page.locator(".nicegui-echart canvas").count() >= 3  # gauge, history, by variable
+    assert "SmartEnergy" in page.inner_text("header")
+    page.click("[data-tab=variables]")  # 6 time series + 6 histograms
+    page.wait_for_function("document.querySelectorAll('.nicegui-echart canvas').length >= 12")
+    page.click("[data-tab=comparatives]")  # the scatter matrix
+    page.wait_for_function("document.querySelectorAll('.nicegui-echart canvas').length >= 1")
+    page.wait_for_timeout(500)  # let pending renders report any error
+    assert tab.errors == []
+
+
+def test_new_readings_arrive_while_the_page_is_never_reloaded(tab: Tab) -> None:
+    page = tab.page
+    page.goto(tab.url)
+    page.wait_for_function(
+        f"/#\\d+/.test(document.querySelector('{LATEST}')?.innerText ?? '')", timeout=30_000
+    )
+    first = tab.latest_id()
+    page.wait_for_function(
+        f"""() => {{
+            const match = document.querySelector('{LATEST}').innerText.match(/#(\\d+)/);
+            return match && Number(match[1]) >= {first + 10};
+        }}""",
+        timeout=30_000,
+    )
+    assert tab.latest_id() >= first + 10
+    assert len(tab.navigations) == 1
+    assert tab.errors == []
