@@ -166,19 +166,22 @@ def _progress() -> Progress:
 def _default(ctx: typer.Context) -> None:
     """With no command: serve the dashboard."""
     if ctx.invoked_subcommand is None:
-        serve()
+        serve(host=None, port=None, mqtt=False)
 
 
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address (default 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option(help="port (default 8080)")] = None,
+    mqtt: Annotated[
+        bool, typer.Option("--mqtt", help="also ingest from the MQTT broker (ENERGY_MQTT_URL)")
+    ] = False,
 ) -> None:
-    """Serve the live dashboard (in-memory demo without DATABASE_URL)."""
+    """Serve the live dashboard and the HTTP API (in-memory demo without DATABASE_URL)."""
     from energy_ui.dashboard import serve as serve_dashboard
 
     with _errors_as_one_line():
-        serve_dashboard(_settings(), host=host, port=port)
+        serve_dashboard(_settings(), host=host, port=port, mqtt=mqtt)
 
 
 @app.command("seed-db")

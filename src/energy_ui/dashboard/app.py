@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from nicegui import app, background_tasks, ui
 
+from energy_ui.api import create_api_router
 from energy_ui.bootstrap import Application, bootstrap
 from energy_ui.dashboard import pages
 from energy_ui.dashboard.alerts import HealthAlarm
@@ -66,14 +67,22 @@ def create_app(application: Application, *, demo: bool | None = None, path: str 
 
 
 def serve(
-    settings: Settings | None = None, *, host: str | None = None, port: int | None = None
+    settings: Settings | None = None,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    mqtt: bool = False,
 ) -> None:
-    """Serve the dashboard (blocking) at http://host:port; settings from the environment by
-    default. Without ``DATABASE_URL`` it runs the self-contained in-memory demo."""
+    """Serve the dashboard and the HTTP API (blocking) at http://host:port; settings from
+    the environment by default. Without ``DATABASE_URL`` it runs the in-memory demo.
+    ``mqtt``: also subscribe to the meters' MQTT topic and ingest what they publish."""
     settings = settings or Settings()
     application = bootstrap(settings)
     app.on_shutdown(application.close)
+    app.include_router(create_api_router(application))
     create_app(application)
+    if mqtt:
+        _ingest_mqtt_while_serving(application)
     ui.run(
         host=host or settings.host,
         port=port or settings.port,
@@ -84,3 +93,15 @@ def serve(
         language="es" if settings.language == "es" else "en-GB",
         reconnect_timeout=pages.RECONNECT_TIMEOUT_S,
     )
+
+
+def _ingest_mqtt_while_serving(application: Application) -> None:
+    from energy_ui.mqtt import MqttIngestor
+
+    ingestor = MqttIngestor(application.monitor, application.settings)
+
+    def start() -> None:
+        task = background_tasks.create(ingestor.run(), name="mqtt ingest")
+        app.on_shutdown(task.cancel)
+
+    app.on_startup(start)
