@@ -46,10 +46,10 @@ features' robust z-scores in units of that feature's training quantile.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Self
+from typing import Any, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -108,17 +108,26 @@ def _rolling(X: FloatArray, window: int, statistic: str, include_current: bool) 
     # windows[i] covers padded rows i .. i + window - 1, i.e. original rows i - window .. i - 1.
     windows = sliding_window_view(padded, window, axis=0)[: rows + 1]
     chosen = windows[1:] if include_current else windows[:-1]
+    # Only the first rows have partial windows (NaN padding); the NaN-aware statistics are
+    # many times slower, so the full windows take the plain ones (same values).
+    partial = min(rows, window - 1 if include_current else window)
+    out: FloatArray = np.empty((rows, width), dtype=np.float64)
     with np.errstate(all="ignore"), warnings.catch_warnings():
         # An empty window (the very first row) is expected: its NaN is handled by the caller.
         warnings.simplefilter("ignore", RuntimeWarning)
-        if statistic == "median":
-            result = np.nanmedian(chosen, axis=2)
-        elif statistic == "mean":
-            result = np.nanmean(chosen, axis=2)
-        else:
-            result = np.nanstd(chosen, axis=2)
-    out: FloatArray = np.asarray(result, dtype=np.float64)
+        nan_aware, plain = _STATISTICS[statistic]
+        if partial:
+            out[:partial] = nan_aware(chosen[:partial], axis=2)
+        if rows > partial:
+            out[partial:] = plain(chosen[partial:], axis=2)
     return out
+
+
+_STATISTICS: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
+    "median": (np.nanmedian, np.median),
+    "mean": (np.nanmean, np.mean),
+    "std": (np.nanstd, np.std),
+}
 
 
 def run_lengths(X: FloatArray) -> FloatArray:
