@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 from nicegui import app, background_tasks, ui
 
+from energy_ui.access import Access, exposure_warning, storage_secret
 from energy_ui.api import create_api_router
 from energy_ui.bootstrap import Application, bootstrap
 from energy_ui.dashboard import pages
@@ -18,11 +20,13 @@ from energy_ui.settings import Settings
 
 @dataclass
 class Dashboard:
-    """What every page shares: the application, the live producer and the task runner."""
+    """What every page shares: the application, the live producer, the task runner and who
+    may act."""
 
     application: Application
     producer: LiveProducer
     jobs: JobRunner
+    access: Access
     demo: DemoDriver | None = None
 
     async def start(self) -> None:
@@ -55,6 +59,7 @@ def create_app(application: Application, *, demo: bool | None = None, path: str 
         application=application,
         producer=producer,
         jobs=jobs,
+        access=Access(settings),
         demo=DemoDriver(application.monitor, settings, jobs) if run_demo else None,
     )
     pages.register(dashboard, path)
@@ -77,6 +82,10 @@ def serve(
     the environment by default. Without ``DATABASE_URL`` it runs the in-memory demo.
     ``mqtt``: also subscribe to the meters' MQTT topic and ingest what they publish."""
     settings = settings or Settings()
+    host = host or settings.host
+    warning = exposure_warning(settings, host)
+    if warning is not None:
+        print(warning, file=sys.stderr, flush=True)
     application = bootstrap(settings)
     app.on_shutdown(application.close)
     app.include_router(create_api_router(application))
@@ -84,8 +93,9 @@ def serve(
     if mqtt:
         _ingest_mqtt_while_serving(application)
     ui.run(
-        host=host or settings.host,
+        host=host,
         port=port or settings.port,
+        storage_secret=storage_secret(settings),
         title="SmartEnergy",
         favicon="⚡",
         reload=False,

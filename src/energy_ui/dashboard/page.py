@@ -17,6 +17,7 @@ from energy_ui.dashboard.filter_panel import FilterPanel
 from energy_ui.dashboard.filters import Filters
 from energy_ui.dashboard.layout import add_head
 from energy_ui.dashboard.live import LiveUpdate
+from energy_ui.dashboard.login import Gate, login_dialog
 from energy_ui.dashboard.model import PageModel
 from energy_ui.dashboard.queries import ViewData, Zoom, load_view, load_zoom
 from energy_ui.dashboard.status import StatusPanel
@@ -45,8 +46,17 @@ TABS: tuple[type[TabView], ...] = (
 class DashboardPage:
     """The page of one browser tab. Filters, language and pause are its own; data is shared."""
 
-    def __init__(self, dashboard: Dashboard, *, language: Language | None = None) -> None:
+    def __init__(
+        self,
+        dashboard: Dashboard,
+        *,
+        gate: Gate | None = None,
+        path: str = "/",
+        language: Language | None = None,
+    ) -> None:
         self.dashboard = dashboard
+        self.gate = gate or Gate(dashboard.access)
+        self.path = path
         self.monitor = dashboard.application.monitor
         self.settings = dashboard.application.settings
         self.language: Language = language or self.settings.language
@@ -96,7 +106,9 @@ class DashboardPage:
                 self.language, self.filters, self.model.meters, self.set_filters
             )
             ui.separator()
-            self.actions = ActionPanel(self.language, self.monitor, self.dashboard.jobs)
+            self.actions = ActionPanel(
+                self.language, self.monitor, self.dashboard.jobs, self.gate, login=self.log_in
+            )
         self.main.clear()
         with self.main:
             self.status = StatusPanel(self.language, self.settings.thresholds)
@@ -144,6 +156,8 @@ class DashboardPage:
                 .mark("paused")
             )
             self.paused_chip.set_visibility(not self.live)
+            if self.gate.protects_actions:
+                self._build_login_controls()
             ui.switch(
                 t("live.switch"), value=self.live, on_change=lambda e: self.set_live(e.value)
             ).mark("live-switch")
@@ -152,6 +166,36 @@ class DashboardPage:
                 value=self.language,
                 on_change=lambda e: self.set_language(e.value),
             ).props("dense unelevated no-caps toggle-color=primary").mark("language")
+
+    def _build_login_controls(self) -> None:
+        t = self.t
+        if self.gate.is_admin():
+            ui.chip(
+                t("login.admin"),
+                icon="admin_panel_settings",
+                color="indigo-1",
+                text_color="indigo-9",
+            ).props("dense").mark("admin")
+            ui.button(icon="logout", on_click=self.log_out).props("flat round dense").tooltip(
+                t("login.logout")
+            ).mark("logout")
+        else:
+            ui.button(t("login.button"), icon="login", on_click=self.log_in).props(
+                "flat no-caps dense"
+            ).mark("login-open")
+
+    async def log_in(self) -> None:
+        if await login_dialog(self.language, self.gate):
+            ui.notify(self.t("login.welcome"), type="positive", position="top-right")
+            self.build()
+
+    def log_out(self) -> None:
+        self.gate.log_out()
+        if not self.gate.may_read():
+            ui.navigate.to(self.path)
+            return
+        ui.notify(self.t("login.bye"), type="info", position="top-right")
+        self.build()
 
     def build_tabs(self) -> None:
         assert self.model is not None
