@@ -19,21 +19,13 @@ from energy_core.metrics import MetricSnapshot
 from energy_core.monitor import Monitor, NoModelError
 from energy_core.ports import ModelInfo
 from energy_ui.bootstrap import unavailable_errors
-from energy_ui.dashboard.jobs import JobBusyError, JobRunner
+from energy_ui.dashboard.jobs import JOB_NAMES, JobBusyError, JobRunner
 from energy_ui.dashboard.login import Gate
 from energy_ui.i18n import number, text
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-JOB_NAMES = {
-    "train": "actions.train",
-    "recalculate": "actions.recalculate",
-    "generate": "maintenance.generate",
-    "reset": "maintenance.reset",
-    "upload": "upload.job",
-}
 
 
 class ActionPanel:

@@ -27,6 +27,7 @@ from energy_ui.dashboard.tabs.comparatives import ComparativesTab
 from energy_ui.dashboard.tabs.general import GeneralTab
 from energy_ui.dashboard.tabs.records import RecordsTab
 from energy_ui.dashboard.tabs.variables import VariablesTab
+from energy_ui.dashboard.upload_panel import UploadPanel
 from energy_ui.i18n import number, text
 
 if TYPE_CHECKING:
@@ -108,6 +109,14 @@ class DashboardPage:
             ui.separator()
             self.actions = ActionPanel(
                 self.language, self.monitor, self.dashboard.jobs, self.gate, login=self.log_in
+            )
+            ui.separator()
+            self.uploads = UploadPanel(
+                self.language,
+                self.monitor,
+                self.dashboard.jobs,
+                self.gate,
+                allowed=self.actions.allowed,
             )
         self.main.clear()
         with self.main:
@@ -324,6 +333,7 @@ class DashboardPage:
 
     def on_jobs(self) -> None:
         self.actions.show_jobs()
+        self.uploads.show_jobs()
 
     def _alert(self, change: HealthChange) -> None:
         language = self.language
