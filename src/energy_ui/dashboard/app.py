@@ -9,7 +9,7 @@ from nicegui import app, background_tasks, ui
 
 from energy_ui.access import Access, exposure_warning, storage_secret
 from energy_ui.api import create_api_router
-from energy_ui.bootstrap import Application, bootstrap
+from energy_ui.bootstrap import Application, bootstrap, unavailable_errors
 from energy_ui.dashboard import pages
 from energy_ui.dashboard.alerts import HealthAlarm
 from energy_ui.dashboard.demo import DemoDriver
@@ -53,6 +53,7 @@ def create_app(application: Application, *, demo: bool | None = None, path: str 
         application.monitor,
         HealthAlarm(settings.thresholds),
         read_in_thread=application.mode == "postgres",
+        unavailable=unavailable_errors(),
     )
     run_demo = application.mode == "memory" if demo is None else demo
     dashboard = Dashboard(

@@ -10,6 +10,7 @@ from nicegui import background_tasks, run, ui
 
 from energy_core.catalogue import Language
 from energy_core.ports import ReadingFilter
+from energy_ui.bootstrap import unavailable_errors
 from energy_ui.dashboard.action_panel import ActionPanel
 from energy_ui.dashboard.alerts import HealthChange
 from energy_ui.dashboard.charts import BLUE
@@ -19,7 +20,7 @@ from energy_ui.dashboard.layout import add_head
 from energy_ui.dashboard.live import LiveUpdate
 from energy_ui.dashboard.login import Gate, login_dialog
 from energy_ui.dashboard.model import PageModel
-from energy_ui.dashboard.queries import ViewData, Zoom, load_view, load_zoom
+from energy_ui.dashboard.queries import ViewData, Zoom, empty_view, load_view, load_zoom
 from energy_ui.dashboard.status import StatusPanel
 from energy_ui.dashboard.tabs.anomalies import AnomaliesTab
 from energy_ui.dashboard.tabs.base import TabView
@@ -78,7 +79,14 @@ class DashboardPage:
         """Build the page for the current client and subscribe it to live updates."""
         add_head()
         ui.colors(primary=BLUE)
-        self.model = PageModel(await self._load())
+        try:
+            data = await self._load()
+        except unavailable_errors() as error:
+            # The page opens anyway, empty, with the banner; it re-queries when the
+            # producer finds the database back.
+            self.dashboard.producer.report_unavailable(error)
+            data = empty_view(self.filters)
+        self.model = PageModel(data)
         self.header = ui.header(elevated=False).classes(
             "bg-white text-slate-900 border-b border-slate-200 px-4 py-2"
         )
@@ -92,6 +100,7 @@ class DashboardPage:
         self.main = ui.column().classes("w-full max-w-[1680px] mx-auto gap-4 p-2")
         self.build()
         self.dashboard.producer.updates.subscribe(self.on_live)
+        self.dashboard.producer.availability.subscribe(self.on_availability)
         self.dashboard.jobs.changed.subscribe(self.on_jobs)
 
     def build(self) -> None:
@@ -120,6 +129,17 @@ class DashboardPage:
             )
         self.main.clear()
         with self.main:
+            with (
+                ui.row()
+                .classes(
+                    "w-full items-center gap-3 no-wrap rounded-xl border border-red-300"
+                    " bg-red-50 text-red-900 px-4 py-3"
+                )
+                .mark("database-banner") as self.banner
+            ):
+                ui.icon("cloud_off", color="negative").classes("text-2xl")
+                ui.label(self.t("database.unavailable")).classes("font-semibold")
+            self.banner.set_visibility(not self.dashboard.producer.available)
             self.status = StatusPanel(self.language, self.settings.thresholds)
             self.status.show(self.model.status)
             self.progress = (
@@ -274,7 +294,11 @@ class DashboardPage:
         return data
 
     async def _zoom(self, variable: str, start: datetime, end: datetime) -> Zoom | None:
-        return await run.io_bound(load_zoom, self.monitor, self.filters, variable, start, end)
+        try:
+            return await run.io_bound(load_zoom, self.monitor, self.filters, variable, start, end)
+        except unavailable_errors() as error:
+            self.dashboard.producer.report_unavailable(error)
+            return None
 
     def request_reload(self) -> None:
         """Query everything again (filters changed, live resumed, storage reset)."""
@@ -292,6 +316,13 @@ class DashboardPage:
                 data = await self._load()
                 if not self._reload_again:
                     break
+        except unavailable_errors() as error:
+            # Keep what is shown; the producer re-reads and, once the database answers,
+            # tells every page to query again.
+            self.dashboard.producer.report_unavailable(error)
+            if not self.main.is_deleted:
+                self.progress.set_visibility(False)
+            return
         finally:
             self.loading = False
         if self.main.is_deleted:
@@ -330,6 +361,15 @@ class DashboardPage:
         self.status.show(self.model.status)
         for view in self.views.values():
             view.live(accepted, update)
+
+    def on_availability(self, available: bool) -> None:
+        """The producer found the database gone or back."""
+        if self.main.is_deleted:
+            return
+        self.banner.set_visibility(not available)
+        if available:
+            ui.notify(self.t("database.back"), type="positive", position="top-right")
+            self.request_reload()
 
     def on_jobs(self) -> None:
         self.actions.show_jobs()
