@@ -13,6 +13,7 @@ from energy_ui.bootstrap import Application, bootstrap, unavailable_errors
 from energy_ui.dashboard import pages
 from energy_ui.dashboard.alerts import HealthAlarm
 from energy_ui.dashboard.demo import DemoDriver
+from energy_ui.dashboard.drill import DrillParameters, DrillRunner
 from energy_ui.dashboard.jobs import JobRunner
 from energy_ui.dashboard.live import LiveProducer
 from energy_ui.settings import Settings
@@ -27,6 +28,7 @@ class Dashboard:
     producer: LiveProducer
     jobs: JobRunner
     access: Access
+    drill: DrillRunner
     demo: DemoDriver | None = None
 
     async def start(self) -> None:
@@ -41,11 +43,18 @@ class Dashboard:
         await self.producer.stop()
 
 
-def create_app(application: Application, *, demo: bool | None = None, path: str = "/") -> Dashboard:
+def create_app(
+    application: Application,
+    *,
+    demo: bool | None = None,
+    path: str = "/",
+    drill: DrillParameters | None = None,
+) -> Dashboard:
     """Register the dashboard for ``application`` on NiceGUI's app.
 
     ``demo``: drive the in-memory demo (history, stream, retrain, analyses); by default only
-    in memory mode. The producer and the demo start with the app (at once if it runs).
+    in memory mode. ``drill``: the size of the fire drill run after each training from the
+    dashboard. The producer and the demo start with the app (at once if it runs).
     """
     settings = application.settings
     jobs = JobRunner()
@@ -56,12 +65,16 @@ def create_app(application: Application, *, demo: bool | None = None, path: str 
         unavailable=unavailable_errors(),
     )
     run_demo = application.mode == "memory" if demo is None else demo
+    drill_runner = DrillRunner(application.monitor, drill)
     dashboard = Dashboard(
         application=application,
         producer=producer,
         jobs=jobs,
         access=Access(settings),
-        demo=DemoDriver(application.monitor, settings, jobs) if run_demo else None,
+        drill=drill_runner,
+        demo=DemoDriver(application.monitor, settings, jobs, drill=drill_runner)
+        if run_demo
+        else None,
     )
     pages.register(dashboard, path)
     if app.is_started:

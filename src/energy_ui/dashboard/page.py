@@ -102,6 +102,7 @@ class DashboardPage:
         self.dashboard.producer.updates.subscribe(self.on_live)
         self.dashboard.producer.availability.subscribe(self.on_availability)
         self.dashboard.jobs.changed.subscribe(self.on_jobs)
+        self.dashboard.drill.changed.subscribe(self.on_drill)
 
     def build(self) -> None:
         """(Re)build everything that carries text, in the current language."""
@@ -117,7 +118,12 @@ class DashboardPage:
             )
             ui.separator()
             self.actions = ActionPanel(
-                self.language, self.monitor, self.dashboard.jobs, self.gate, login=self.log_in
+                self.language,
+                self.monitor,
+                self.dashboard.jobs,
+                self.gate,
+                login=self.log_in,
+                on_trained=lambda info: self.dashboard.drill.start(info.version),
             )
             ui.separator()
             self.uploads = UploadPanel(
@@ -140,8 +146,9 @@ class DashboardPage:
                 ui.icon("cloud_off", color="negative").classes("text-2xl")
                 ui.label(self.t("database.unavailable")).classes("font-semibold")
             self.banner.set_visibility(not self.dashboard.producer.available)
-            self.status = StatusPanel(self.language, self.settings.thresholds)
+            self.status = StatusPanel(self.language, self.settings.thresholds, self.dashboard.drill)
             self.status.show(self.model.status)
+            self.status.show_drill()
             self.progress = (
                 ui.linear_progress(show_value=False, size="3px")
                 .props("indeterminate")
@@ -370,6 +377,10 @@ class DashboardPage:
         if available:
             ui.notify(self.t("database.back"), type="positive", position="top-right")
             self.request_reload()
+
+    def on_drill(self) -> None:
+        if not self.main.is_deleted:
+            self.status.show_drill()
 
     def on_jobs(self) -> None:
         self.actions.show_jobs()
