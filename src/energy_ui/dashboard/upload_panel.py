@@ -59,8 +59,8 @@ class UploadPanel:
                 max_file_size=MAX_UPLOAD_BYTES,
                 label=t("upload.job"),
             )
-            .props('accept=".csv,text/csv" flat bordered')
-            .classes("w-full")
+            .props('accept=".csv,text/csv" flat bordered color=indigo')
+            .classes("w-full se-upload")
             .mark("upload")
         )
         self.show_jobs()
