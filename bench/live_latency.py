@@ -1,15 +1,21 @@
-"""Arrival → browser latency of live readings, in memory mode.
+"""Arrival → browser latency of live readings, in memory mode and on PostgreSQL.
 
-`python bench/live_latency.py [--readings 150] [--interval 0.1]`
+`python bench/live_latency.py [--mode both|memory|postgres] [--readings 300] [--quick]`
 
-Serves the dashboard in this process (no demo driver), opens it in headless Chromium, then
-ingests readings one by one through ``Monitor.ingest`` and notes the wall-clock time of each
-arrival. In the page, a MutationObserver on the status panel's "latest reading #id" text
-notes when each id appears. Latency = appearance − arrival (same machine, same clock).
+Opens the dashboard in headless Chromium, then ingests readings one by one through
+``Monitor.ingest`` and notes the wall-clock time of each arrival. In the page, a
+MutationObserver on the status panel's "latest reading #id" text notes when each id
+appears. Latency = appearance − arrival (same machine, same clock).
 
-The same-run baseline is the server's share: arrival → the producer's ``LiveUpdate`` emit.
-Prints a table, then one JSON line with ``memory_p50_ms`` and ``memory_p95_ms``
-(``postgres_*`` stay null until the PostgreSQL adapters exist).
+- **memory**: the dashboard is served in this process (no demo driver); the baseline is the
+  server's share, arrival → the producer's ``LiveUpdate`` emit.
+- **postgres**: a scratch database beside ``DATABASE_URL``'s (dropped at the end); the
+  dashboard runs as a separate ``smartenergy serve`` process and learns of new readings by
+  LISTEN/NOTIFY; this process is the writer (its own ``Monitor``, its own connection). The
+  baseline is the writer's share, arrival → committed and notified (``ingest`` returned).
+
+Prints a table, then one JSON line with ``memory_p50_ms``, ``memory_p95_ms``,
+``postgres_p50_ms`` and ``postgres_p95_ms`` (``null`` for a mode not run).
 """
 
 from __future__ import annotations
@@ -19,23 +25,32 @@ import json
 import os
 import socket
 import statistics
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
 
-from nicegui import app, core, ui
-
-from energy_ui.bootstrap import bootstrap
-from energy_ui.dashboard import create_app
-from energy_ui.dashboard.live import LiveUpdate
-from energy_ui.settings import Settings
+from energy_core import Monitor  # noqa: E402
+from energy_ui.bootstrap import bootstrap  # noqa: E402
+from energy_ui.settings import Settings  # noqa: E402
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 OBSERVER = """
 () => {
   window.__seen = [];
@@ -48,6 +63,7 @@ OBSERVER = """
     {childList: true, characterData: true, subtree: true});
 }
 """
+Arrivals = dict[int, float]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -62,6 +78,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_until_up(url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
 def summary(name: str, values: list[float]) -> dict[str, Any]:
     return {
         "what": name,
@@ -74,76 +101,118 @@ def summary(name: str, values: list[float]) -> dict[str, Any]:
     }
 
 
-def drive(url: str, application: Any, options: argparse.Namespace, result: dict[str, Any]) -> None:
-    """Worker thread: browser + ingestion; fills ``result`` and stops the server."""
+def ingest_one_by_one(
+    monitor: Monitor, count: int, interval: float, stored_at: Arrivals | None = None
+) -> Arrivals:
+    """Ingest ``count`` single readings ``interval`` s apart; arrival time (ms) per id."""
+    arrivals: Arrivals = {}
+    for _ in range(count):
+        batch = monitor.simulator.next_batch(1, at=monitor.clock.now())
+        arrived = time.time() * 1000
+        stored = monitor.ingest(batch).stored
+        reading_id = stored[-1].id
+        assert reading_id is not None
+        arrivals[reading_id] = arrived
+        if stored_at is not None:
+            stored_at[reading_id] = time.time() * 1000
+        time.sleep(interval)
+    return arrivals
+
+
+def watch_page(url: str, tab: str, write: Callable[[], Arrivals]) -> tuple[Arrivals, list[float]]:
+    """Open ``url`` in Chromium, run ``write`` while observing; (arrivals, latencies in ms)."""
     from playwright.sync_api import sync_playwright
 
-    try:
-        for _ in range(300):
-            try:
-                with urllib.request.urlopen(url, timeout=2):
-                    break
-            except OSError:
-                time.sleep(0.1)
-        monitor = application.monitor
-        arrivals: dict[int, float] = {}
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM,
-                headless=True,
-                args=[
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--no-first-run",
-                ],
-            )
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.goto(url)
-            page.wait_for_selector(".se-latest-reading")
-            if options.tab != "general":
-                page.click(f"[data-tab={options.tab}]")
-            page.wait_for_timeout(1000)  # first render done
-            page.evaluate(OBSERVER)
-            for _ in range(options.readings):
-                batch = monitor.simulator.next_batch(1, at=monitor.clock.now())
-                arrived = time.time() * 1000
-                stored = monitor.ingest(batch).stored
-                arrivals[stored[-1].id] = arrived
-                time.sleep(options.interval)
-            page.wait_for_timeout(1000)
-            seen = page.evaluate("window.__seen")
-            browser.close()
-        first_seen: dict[int, float] = {}
-        for reading_id, at in seen:
-            first_seen.setdefault(int(reading_id), float(at))
-        result["browser"] = [first_seen[i] - arrivals[i] for i in arrivals if i in first_seen]
-        result["sent"] = len(arrivals)
-        result["arrivals"] = arrivals
-    except Exception as error:  # reported by the main thread
-        result["error"] = repr(error)
-    finally:
-        assert core.loop is not None
-        core.loop.call_soon_threadsafe(app.shutdown)
+    wait_until_up(url)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(url)
+        page.wait_for_selector(".se-latest-reading")
+        if tab != "general":
+            page.click(f"[data-tab={tab}]")
+        page.wait_for_timeout(1000)  # first render done
+        page.evaluate(OBSERVER)
+        arrivals = write()
+        page.wait_for_timeout(1500)
+        seen = page.evaluate("window.__seen")
+        browser.close()
+    first_seen: dict[int, float] = {}
+    for reading_id, at in seen:
+        first_seen.setdefault(int(reading_id), float(at))
+    return arrivals, [first_seen[i] - arrivals[i] for i in arrivals if i in first_seen]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--readings", type=int, default=150)
-    parser.add_argument("--interval", type=float, default=0.1, help="seconds between readings")
-    parser.add_argument("--history", type=int, default=10_000)
-    parser.add_argument("--tab", default="general", help="tab open meanwhile (its charts update)")
-    options = parser.parse_args()
-
-    settings = Settings(_env_file=None, seed=1, demo_history=0)
+def prepared(settings: Settings, history: int) -> Any:
+    """An application with ``history`` readings, a trained model and one analysis."""
     application = bootstrap(settings)
-    application.monitor.generate_history(options.history)
+    application.monitor.generate_history(history)
     application.monitor.train()
     application.monitor.analyse()
-    dashboard = create_app(application, demo=False)
+    return application
 
-    emitted: dict[int, float] = {}
+
+# --- PostgreSQL: a separate `smartenergy serve` process, this process writes -------------
+def measure_postgres(options: argparse.Namespace) -> dict[str, Any]:
+    from scratch_db import scratch_database, server_url
+
+    with scratch_database(server_url(), "bench_live") as url:
+        settings = Settings(_env_file=None, database_url=url, seed=1, demo_history=0)
+        writer = prepared(settings, options.history)
+        port = free_port()
+        with tempfile.TemporaryDirectory() as workdir:
+            log_path = Path(workdir) / "serve.log"
+            env = {
+                **os.environ,
+                "DATABASE_URL": url,
+                "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""),
+            }
+            with log_path.open("w") as log:
+                server = subprocess.Popen(
+                    [sys.executable, "-m", "energy_ui", "serve", "--port", str(port)],
+                    cwd=workdir,  # no stray .env; NiceGUI's storage lands here
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+                try:
+                    stored_at: Arrivals = {}
+                    arrivals, browser = watch_page(
+                        f"http://127.0.0.1:{port}/",
+                        options.tab,
+                        lambda: ingest_one_by_one(
+                            writer.monitor, options.readings, options.interval, stored_at
+                        ),
+                    )
+                finally:
+                    server.terminate()
+                    server.wait(timeout=30)
+                    writer.close()
+            if not browser:
+                log_text = log_path.read_text()
+                raise SystemExit(f"no reading reached the browser; serve log:\n{log_text}")
+    writer_share = [stored_at[i] - arrivals[i] for i in arrivals]
+    return {
+        "sent": len(arrivals),
+        "rows": [
+            summary("arrival → committed + NOTIFY (writer, baseline)", writer_share),
+            summary("arrival → text in the browser (end to end)", browser),
+        ],
+    }
+
+
+# --- memory: served in this process ------------------------------------------------------
+def measure_memory(options: argparse.Namespace) -> dict[str, Any]:
+    from nicegui import app, core, ui
+
+    from energy_ui.dashboard import create_app
+    from energy_ui.dashboard.live import LiveUpdate
+
+    application = prepared(Settings(_env_file=None, seed=1, demo_history=0), options.history)
+    dashboard = create_app(application, demo=False)
+    emitted: Arrivals = {}
 
     def on_update(update: LiveUpdate) -> None:
         now = time.time() * 1000
@@ -153,49 +222,86 @@ def main() -> None:
 
     dashboard.producer.updates.subscribe(on_update)
     port = free_port()
-    url = f"http://127.0.0.1:{port}/"
     result: dict[str, Any] = {}
-    app.on_startup(
-        lambda: threading.Thread(
-            target=drive, args=(url, application, options, result), daemon=True
-        ).start()
-    )
-    ui.run(port=port, reload=False, show=False, show_welcome_message=False, title="bench")
 
+    def drive() -> None:
+        try:
+            result["arrivals"], result["browser"] = watch_page(
+                f"http://127.0.0.1:{port}/",
+                options.tab,
+                lambda: ingest_one_by_one(application.monitor, options.readings, options.interval),
+            )
+        except Exception as error:  # reported by the main thread
+            result["error"] = repr(error)
+        finally:
+            assert core.loop is not None
+            core.loop.call_soon_threadsafe(app.shutdown)
+
+    app.on_startup(lambda: threading.Thread(target=drive, daemon=True).start())
+    ui.run(port=port, reload=False, show=False, show_welcome_message=False, title="bench")
     if "error" in result:
         raise SystemExit(f"bench failed: {result['error']}")
-    arrivals: dict[int, float] = result["arrivals"]
+    arrivals: Arrivals = result["arrivals"]
     server = [emitted[i] - arrivals[i] for i in arrivals if i in emitted]
-    rows = [
-        summary("arrival → producer emit (server, baseline)", server),
-        summary("arrival → text in the browser (end to end)", result["browser"]),
-    ]
-    print(
-        f"memory mode, {result['sent']} readings one every {options.interval * 1000:.0f} ms,"
-        f" {options.history} stored, model trained; times in ms"
-    )
-    header = f"{'what':<46} {'n':>5} {'min':>8} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8}"
+    return {
+        "sent": len(arrivals),
+        "rows": [
+            summary("arrival → producer emit (server, baseline)", server),
+            summary("arrival → text in the browser (end to end)", result["browser"]),
+        ],
+    }
+
+
+def print_rows(title: str, rows: list[dict[str, Any]]) -> None:
+    print(title)
+    header = f"{'what':<50} {'n':>5} {'min':>8} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8}"
     print(header)
     print("-" * len(header))
     for row in rows:
         print(
-            f"{row['what']:<46} {row['n']:>5} {row['min']:>8.1f} {row['p50']:>8.1f}"
+            f"{row['what']:<50} {row['n']:>5} {row['min']:>8.1f} {row['p50']:>8.1f}"
             f" {row['p95']:>8.1f} {row['p99']:>8.1f} {row['max']:>8.1f}"
         )
-    browser = rows[1]
-    print(
-        json.dumps(
+    print()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--mode", choices=["both", "memory", "postgres"], default="both")
+    parser.add_argument("--readings", type=int, default=300)
+    parser.add_argument("--interval", type=float, default=0.1, help="seconds between readings")
+    parser.add_argument("--history", type=int, default=10_000)
+    parser.add_argument("--tab", default="general", help="tab open meanwhile (its charts update)")
+    parser.add_argument(
+        "--quick", action="store_true", help="200 readings 50 ms apart over 2,000 stored"
+    )
+    options = parser.parse_args()
+    if options.quick:
+        options.readings, options.interval, options.history = 200, 0.05, 2_000
+
+    figures: dict[str, Any] = {}
+    # PostgreSQL first: the memory mode runs NiceGUI in this process, which ends with it.
+    for mode in ("postgres", "memory"):
+        if options.mode not in ("both", mode):
+            figures.update({f"{mode}_p50_ms": None, f"{mode}_p95_ms": None})
+            continue
+        measured = measure_postgres(options) if mode == "postgres" else measure_memory(options)
+        baseline, browser = measured["rows"]
+        print_rows(
+            f"{mode}: {measured['sent']} readings one every {options.interval * 1000:.0f} ms,"
+            f" {options.history} stored, model trained, tab {options.tab}; times in ms",
+            measured["rows"],
+        )
+        figures.update(
             {
-                "memory_p50_ms": round(browser["p50"], 1),
-                "memory_p95_ms": round(browser["p95"], 1),
-                "memory_observed": browser["n"],
-                "memory_sent": result["sent"],
-                "memory_server_p50_ms": round(rows[0]["p50"], 1),
-                "postgres_p50_ms": None,
-                "postgres_p95_ms": None,
+                f"{mode}_p50_ms": round(browser["p50"], 1),
+                f"{mode}_p95_ms": round(browser["p95"], 1),
+                f"{mode}_observed": browser["n"],
+                f"{mode}_sent": measured["sent"],
+                f"{mode}_baseline_p50_ms": round(baseline["p50"], 1),
             }
         )
-    )
+    print(json.dumps(figures, sort_keys=True))
 
 
 if __name__ == "__main__":

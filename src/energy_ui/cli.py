@@ -28,6 +28,7 @@ from rich.table import Table
 
 from energy_core import IngestReport, NoModelError, Reading, ReadingFilter, RejectedBatchError
 from energy_core.buffer import RetryBuffer
+from energy_ui import csv_io
 from energy_ui.bootstrap import (
     AlreadyRunningError,
     Application,
@@ -37,7 +38,7 @@ from energy_ui.bootstrap import (
     unavailable_errors,
 )
 from energy_ui.cli_evaluate import drill, evaluate
-from energy_ui.csv_io import CsvFormatError, ImportSummary, export_readings, read_csv_batches
+from energy_ui.csv_io import CsvFormatError, ImportSummary, export_readings
 from energy_ui.settings import Settings
 
 app = typer.Typer(
@@ -371,7 +372,6 @@ def import_csv(
     batch_size: Annotated[int, typer.Option(min=1)] = 5_000,
 ) -> None:
     """Import real readings from a CSV (meter_id, timestamp and every variable)."""
-    summary = ImportSummary()
     with (
         _application("import", _settings(), needs_database=True) as application,
         file.open(encoding="utf-8", newline="") as stream,
@@ -379,20 +379,21 @@ def import_csv(
         _stop_between_batches() as check,
     ):
         task = progress.add_task(file.name, total=None)
-        for accepted, rejected, lines in read_csv_batches(stream, batch_size=batch_size):
-            if accepted:
-                summary.accepted += len(application.monitor.ingest(accepted).stored)
-            summary.rejected.extend(rejected)
-            summary.lines += lines
-            progress.update(task, completed=summary.lines)
+
+        def advance(done: ImportSummary) -> None:
+            progress.update(task, completed=done.lines)
             check()
+
+        summary = csv_io.import_csv(
+            application.monitor, stream, batch_size=batch_size, after_batch=advance
+        )
     for rejection in summary.rejected[:50]:
         err.print(f"line {rejection}".replace("reading ", "", 1), highlight=False)
     if len(summary.rejected) > 50:
         err.print(f"… and {len(summary.rejected) - 50} more")
     out.print(
         f"{summary.lines} líneas / lines: {summary.accepted} aceptadas / accepted, "
-        f"{len({r.index for r in summary.rejected})} rechazadas / rejected"
+        f"{summary.rejected_lines} rechazadas / rejected"
     )
     if summary.rejected:
         raise typer.Exit(1)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -12,7 +12,7 @@ from typing import IO, Literal
 import polars as pl
 
 from energy_core.catalogue import VARIABLE_NAMES
-from energy_core.monitor import Rejection
+from energy_core.monitor import Monitor, Rejection
 from energy_core.readings import Reading
 from energy_core.validation import parse_readings
 
@@ -26,9 +26,39 @@ class CsvFormatError(ValueError):
 
 @dataclass
 class ImportSummary:
+    """How an import went: readings stored, every rejection by line, lines read."""
+
     accepted: int = 0
     rejected: list[Rejection] = field(default_factory=list)
     lines: int = 0
+
+    @property
+    def rejected_lines(self) -> int:
+        """Lines refused (a line with several bad fields counts once)."""
+        return len({rejection.index for rejection in self.rejected})
+
+
+def import_csv(
+    monitor: Monitor,
+    stream: IO[str],
+    *,
+    batch_size: int = 5_000,
+    after_batch: Callable[[ImportSummary], None] | None = None,
+) -> ImportSummary:
+    """Validate ``stream`` line by line and store the good lines through ``Monitor.ingest``,
+    one batch at a time (scored, announced live). ``after_batch`` sees the running summary
+    after each batch (progress; it may raise to stop between whole batches).
+    ``CsvFormatError`` when the file itself is not readings (e.g. a missing column)."""
+    summary = ImportSummary()
+    batches = read_csv_batches(stream, batch_size=batch_size, now=monitor.clock.now())
+    for accepted, rejected, lines in batches:
+        if accepted:
+            summary.accepted += len(monitor.ingest(accepted).stored)
+        summary.rejected.extend(rejected)
+        summary.lines += lines
+        if after_batch is not None:
+            after_batch(summary)
+    return summary
 
 
 def read_csv_batches(

@@ -218,6 +218,111 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
         "es": "{shown} filas más recientes de {total} que cumplen los filtros",
         "en": "{shown} most recent rows of {total} matching the filters",
     },
+    # access
+    "login.button": {"es": "Iniciar sesión", "en": "Log in"},
+    "login.logout": {"es": "Cerrar sesión", "en": "Log out"},
+    "login.admin": {"es": "Administrador", "en": "Administrator"},
+    "login.title": {"es": "Acceso de administrador", "en": "Administrator login"},
+    "login.password": {"es": "Contraseña", "en": "Password"},
+    "login.submit": {"es": "Entrar", "en": "Log in"},
+    "login.wrong": {"es": "Contraseña incorrecta.", "en": "Wrong password."},
+    "login.welcome": {
+        "es": "Sesión iniciada como administrador",
+        "en": "Logged in as administrator",
+    },
+    "login.bye": {"es": "Sesión cerrada", "en": "Logged out"},
+    "login.required": {
+        "es": "Esta acción requiere iniciar sesión como administrador.",
+        "en": "This action needs an administrator login.",
+    },
+    "login.actions_hint": {
+        "es": "Inicie sesión como administrador para entrenar, recalcular, cargar o mantener.",
+        "en": "Log in as administrator to train, recalculate, upload or maintain.",
+    },
+    "login.read_required": {
+        "es": "Inicie sesión para ver el panel.",
+        "en": "Log in to see the dashboard.",
+    },
+    # CSV upload
+    "upload.title": {"es": "Cargar lecturas (CSV)", "en": "Upload readings (CSV)"},
+    "upload.job": {"es": "Cargar CSV", "en": "Upload CSV"},
+    "upload.hint": {
+        "es": "Cabecera con meter_id, timestamp y cada variable; mismas reglas que"
+        " `smartenergy import`.",
+        "en": "A header with meter_id, timestamp and every variable; the same rules as"
+        " `smartenergy import`.",
+    },
+    "upload.done": {
+        "es": "{file}: {lines} líneas, {accepted} aceptadas, {rejected} rechazadas",
+        "en": "{file}: {lines} lines, {accepted} accepted, {rejected} rejected",
+    },
+    "upload.rejected_title": {
+        "es": "Líneas rechazadas de {file}",
+        "en": "Rejected lines of {file}",
+    },
+    "upload.more": {
+        "es": "Se muestran las primeras {shown} de {count} rechazos.",
+        "en": "Showing the first {shown} of {count} rejections.",
+    },
+    "upload.bad_file": {"es": "{file}: {error}", "en": "{file}: {error}"},
+    "upload.not_text": {
+        "es": "{file} no es texto UTF-8.",
+        "en": "{file} is not UTF-8 text.",
+    },
+    "column.line": {"es": "Línea", "en": "Line"},
+    "column.field": {"es": "Campo", "en": "Field"},
+    "column.value": {"es": "Valor", "en": "Value"},
+    "column.reason": {"es": "Motivo", "en": "Reason"},
+    "dialog.close": {"es": "Cerrar", "en": "Close"},
+    # database
+    "database.unavailable": {
+        "es": "Base de datos no disponible: se reintenta cada pocos segundos; lo que se muestra"
+        " puede estar desactualizado.",
+        "en": "Database unavailable: retrying every few seconds; what is shown may be out of date.",
+    },
+    "database.back": {
+        "es": "Base de datos disponible de nuevo",
+        "en": "Database available again",
+    },
+    "actions.unavailable": {
+        "es": "Base de datos no disponible; inténtelo más tarde.",
+        "en": "Database unavailable; try again later.",
+    },
+    # fire drill
+    "drill.button": {"es": "Qué detecta este modelo", "en": "What this model catches"},
+    "drill.title": {
+        "es": "Simulacro: qué fallos detecta el modelo",
+        "en": "Fire drill: which faults the model catches",
+    },
+    "drill.caption": {
+        "es": "Detector «{detector}» entrenado con datos simulados limpios; cada tipo de fallo"
+        " se inyecta por separado en {readings} lecturas nuevas. Ejecutado {time} UTC para el"
+        " modelo v{version}.",
+        "en": "Detector “{detector}” trained on clean simulated data; each kind of fault is"
+        " injected alone into {readings} new readings. Run {time} UTC for model v{version}.",
+    },
+    "drill.summary": {
+        "es": "Simulacro: {caught} de {kinds} tipos de fallo detectados (≥ 90 %)",
+        "en": "Fire drill: {caught} of {kinds} fault kinds caught (≥ 90 %)",
+    },
+    "drill.running": {"es": "Simulacro en curso…", "en": "Fire drill running…"},
+    "drill.none": {
+        "es": "Sin simulacro todavía: se ejecuta tras cada entrenamiento desde el panel.",
+        "en": "No fire drill yet: one runs after each training from the dashboard.",
+    },
+    "drill.failed": {"es": "El simulacro falló: {error}", "en": "The fire drill failed: {error}"},
+    "column.fault": {"es": "Fallo", "en": "Fault"},
+    "column.recall": {"es": "Detectado (recall)", "en": "Caught (recall)"},
+    "column.false_alarms": {"es": "Falsas alarmas", "en": "False alarms"},
+    "column.delay": {"es": "Retardo mediano", "en": "Median delay"},
+    "fault.voltage_sag": {"es": "Hueco de tensión", "en": "Voltage sag"},
+    "fault.voltage_swell": {"es": "Sobretensión", "en": "Voltage swell"},
+    "fault.overcurrent": {"es": "Sobrecorriente", "en": "Overcurrent"},
+    "fault.power_factor_drop": {"es": "Caída del factor de potencia", "en": "Power factor drop"},
+    "fault.frequency_deviation": {"es": "Desvío de frecuencia", "en": "Frequency deviation"},
+    "fault.overheating": {"es": "Sobrecalentamiento", "en": "Overheating"},
+    "fault.sensor_spike": {"es": "Pico del sensor", "en": "Sensor spike"},
+    "fault.stuck_sensor": {"es": "Sensor bloqueado", "en": "Stuck sensor"},
     # alerts
     "alert.health": {
         "es": "Estado de salud: {old} → {new} ({percentage} % anómalas)",

@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from energy_core import HealthThresholds, MonitorSettings
@@ -79,7 +79,28 @@ class Settings(BaseSettings):
     )
 
     ingest_token: SecretStr | None = None
-    admin_password: SecretStr | None = None
+    admin_password: SecretStr | None = Field(
+        None, description="set: the dashboard's actions (train, upload, reset…) need a login"
+    )
+    read_access: Literal["open", "login"] = Field(
+        "open", description="login: reading the dashboard and the API needs a login too"
+    )
+    storage_secret: SecretStr | None = Field(
+        None, description="signs the dashboard's session cookie; unset: from the admin password"
+    )
+
+    @field_validator("admin_password", "storage_secret", "ingest_token", mode="before")
+    @classmethod
+    def _blank_secret_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _login_needs_a_password(self) -> Settings:
+        if self.read_access == "login" and self.admin_password is None:
+            raise ValueError(
+                "ENERGY_READ_ACCESS=login needs ENERGY_ADMIN_PASSWORD: nobody could log in"
+            )
+        return self
 
     @field_validator("database_url", mode="before")
     @classmethod

@@ -170,3 +170,23 @@ def test_openapi_documents_every_route_and_the_reading_schema(client):
     body = schema["paths"]["/api/v1/readings"]["post"]["requestBody"]["content"]
     properties = body["application/json"]["schema"]["items"]["properties"]
     assert properties["voltage"]["maximum"] == 1000.0
+
+
+def test_with_read_access_login_reads_need_the_token_and_health_stays_open(monkeypatch):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    settings = Settings(
+        _env_file=None, ingest_token=TOKEN, admin_password="admin", read_access="login"
+    )
+    api = FastAPI()
+    api.include_router(create_api_router(bootstrap(settings)))
+    client = TestClient(api)
+    assert client.get("/api/v1/readings").status_code == 401
+    assert client.get("/api/v1/metrics/latest").status_code == 401
+    wrong = {"Authorization": "Bearer wrong"}
+    assert client.get("/api/v1/readings", headers=wrong).status_code == 401
+    assert client.get("/api/v1/readings", headers=AUTH).status_code == 200
+    assert client.get("/healthz").status_code == 200
+
+
+def test_reads_stay_open_by_default(client):
+    assert client.get("/api/v1/readings").status_code == 200

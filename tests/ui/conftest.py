@@ -19,11 +19,20 @@ START = datetime(2025, 3, 1, 2, 0, tzinfo=UTC)
 HISTORY = 600
 
 
-def make_application(*, history: int = HISTORY, trained: bool = True) -> Application:
+def make_application(
+    *, history: int = HISTORY, trained: bool = True, **overrides: object
+) -> Application:
+    """``overrides``: more settings (e.g. ``admin_password``)."""
     from energy_adapters.memory import ManualClock
 
     settings = Settings(
-        _env_file=None, meters=2, seed=3, demo_history=0, language="es", history_cadence_s=240
+        _env_file=None,
+        meters=2,
+        seed=3,
+        demo_history=0,
+        language="es",
+        history_cadence_s=240,
+        **overrides,  # type: ignore[arg-type]
     )
     application = bootstrap(
         settings,

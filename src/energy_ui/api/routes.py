@@ -10,10 +10,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import SecretStr
 from starlette.concurrency import run_in_threadpool
 
 from energy_core import ReadingFilter
 from energy_core.validation import ReadingIn, parse_readings
+from energy_ui.access import Access
 from energy_ui.api.schemas import (
     Health,
     IngestResult,
@@ -69,6 +71,24 @@ def _parse_body(body: bytes, content_type: str) -> list[tuple[int, object]]:
     return list(enumerate(parsed))
 
 
+def _dashboard_session() -> dict[str, Any]:
+    """The dashboard session of the request's browser, when the API runs on NiceGUI's app."""
+    from nicegui import app
+
+    try:
+        return dict(app.storage.user)
+    except (RuntimeError, AssertionError):  # not served by NiceGUI, or no session yet
+        return {}
+
+
+def _token_matches(
+    credentials: HTTPAuthorizationCredentials | None, token: SecretStr | None
+) -> bool:
+    if token is None or not token.get_secret_value() or credentials is None:
+        return False
+    return hmac.compare_digest(credentials.credentials.encode(), token.get_secret_value().encode())
+
+
 def create_api_router(application: Application) -> APIRouter:
     """All API routes, bound to one application."""
     router = APIRouter()
@@ -78,6 +98,29 @@ def create_api_router(application: Application) -> APIRouter:
         403: {"model": Problem, "description": "ingest closed: no ENERGY_INGEST_TOKEN set"},
         503: {"model": Problem, "description": "database unavailable; see Retry-After"},
     }
+    access = Access(application.settings)
+
+    def require_reader(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> None:
+        """Under ENERGY_READ_ACCESS=login, reads need the ingest token or a dashboard login."""
+        if not access.protects_reading:
+            return
+        if _token_matches(credentials, application.settings.ingest_token):
+            return
+        if access.is_admin(_dashboard_session()):
+            return
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "reading needs a login (ENERGY_READ_ACCESS=login): bearer token or dashboard login",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+    # Only declared when enforced, so the OpenAPI schema says the truth about security.
+    read_guard = [Depends(require_reader)] if access.protects_reading else []
+    read_problems: dict[int | str, dict[str, Any]] = {503: problems[503]}
+    if access.protects_reading:
+        read_problems[401] = {"model": Problem, "description": "no login (ENERGY_READ_ACCESS)"}
 
     def require_token(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
@@ -162,7 +205,8 @@ def create_api_router(application: Application) -> APIRouter:
         response_model=ReadingPage,
         tags=["readings"],
         summary="Stored readings, filtered, newest first, paged by time",
-        responses={503: problems[503]},
+        dependencies=read_guard,
+        responses=read_problems,
     )
     def list_readings(
         start: Annotated[datetime | None, Query(description="from, inclusive (ISO 8601)")] = None,
@@ -187,7 +231,8 @@ def create_api_router(application: Application) -> APIRouter:
         response_model=MetricOut,
         tags=["metrics"],
         summary="The latest analysis (a row of metricas)",
-        responses={404: {"model": Problem, "description": "no analysis yet"}, 503: problems[503]},
+        dependencies=read_guard,
+        responses={404: {"model": Problem, "description": "no analysis yet"}, **read_problems},
     )
     def latest_metrics() -> MetricOut:
         try:

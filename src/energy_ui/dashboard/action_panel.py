@@ -2,13 +2,14 @@
 
 Each runs in a worker thread through the one ``JobRunner``: the page stays responsive, a
 spinner shows progress, a second task is refused while one runs, a notification says how
-it ended. Maintenance asks for confirmation first.
+it ended. Maintenance asks for confirmation first. With an admin password each handler
+asks the ``Gate`` first and refuses without a login, whatever the buttons show.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from nicegui import Client, ui
@@ -17,31 +18,46 @@ from energy_core.catalogue import Language
 from energy_core.metrics import MetricSnapshot
 from energy_core.monitor import Monitor, NoModelError
 from energy_core.ports import ModelInfo
-from energy_ui.dashboard.jobs import JobBusyError, JobRunner
+from energy_ui.bootstrap import unavailable_errors
+from energy_ui.dashboard.jobs import JOB_NAMES, JobBusyError, JobRunner
+from energy_ui.dashboard.login import Gate
 from energy_ui.i18n import number, text
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-JOB_NAMES = {
-    "train": "actions.train",
-    "recalculate": "actions.recalculate",
-    "generate": "maintenance.generate",
-    "reset": "maintenance.reset",
-}
-
 
 class ActionPanel:
     """The action buttons, the progress line and the maintenance expansion."""
 
-    def __init__(self, language: Language, monitor: Monitor, jobs: JobRunner) -> None:
+    def __init__(
+        self,
+        language: Language,
+        monitor: Monitor,
+        jobs: JobRunner,
+        gate: Gate,
+        *,
+        login: Callable[[], Awaitable[None]],
+        on_trained: Callable[[ModelInfo], None] | None = None,
+    ) -> None:
         self.language = language
         self.monitor = monitor
         self.jobs = jobs
+        self.gate = gate
+        self.on_trained = on_trained
         self.client: Client = ui.context.client
+        # What the buttons show; every handler still asks the gate when it runs.
+        self.allowed = gate.may_act()
         t = self._t
         ui.label(t("actions.title")).classes("se-section")
+        if not self.allowed:
+            with ui.row().classes("w-full items-center gap-2 no-wrap").mark("login-hint"):
+                ui.icon("lock", color="grey-7")
+                ui.label(t("login.actions_hint")).classes("se-caption")
+            ui.button(t("login.button"), icon="login", on_click=login).props(
+                "outline no-caps"
+            ).classes("w-full").mark("login-open-actions")
         with ui.column().classes("w-full gap-2"):
             self.train_button = (
                 ui.button(t("actions.train"), icon="model_training", on_click=self.train)
@@ -94,7 +110,7 @@ class ActionPanel:
         """Reflect whether a task runs (here or in another browser)."""
         current = self.jobs.current
         for button in self.buttons:
-            button.set_enabled(current is None)
+            button.set_enabled(current is None and self.allowed)
         self.progress.set_visibility(current is not None)
         if current is not None:
             self.progress_label.set_text(self._t("actions.running", job=self._job(current)))
@@ -106,7 +122,9 @@ class ActionPanel:
                 "actions.trained", version=info.version, rows=number(info.rows, self.language)
             )
 
-        await self._run("train", self.monitor.train, done)
+        info = await self._run("train", self.monitor.train, done)
+        if info is not None and self.on_trained is not None:
+            self.on_trained(info)
 
     async def recalculate(self) -> None:
         def done(snapshot: MetricSnapshot) -> str:
@@ -120,6 +138,8 @@ class ActionPanel:
 
     async def generate(self) -> None:
         count = self.monitor.settings.reset_count
+        if not self._allowed():
+            return
         if not await self._confirm(
             self._t("maintenance.generate_confirm", count=number(count, self.language))
         ):
@@ -132,6 +152,8 @@ class ActionPanel:
 
     async def reset(self) -> None:
         count = self.monitor.settings.reset_count
+        if not self._allowed():
+            return
         if not await self._confirm(
             self._t("maintenance.reset_confirm", count=number(count, self.language))
         ):
@@ -157,22 +179,38 @@ class ActionPanel:
         dialog.delete()
         return confirmed
 
-    async def _run(self, job: str, work: Callable[[], T], done: Callable[[T], str]) -> None:
+    def _allowed(self) -> bool:
+        """Whether this browser may act now; says why not when it may not."""
+        if self.gate.may_act():
+            return True
+        log.warning("refused a dashboard action without an admin login")
+        self._notify(self._t("login.required"), "warning")
+        return False
+
+    async def _run(self, job: str, work: Callable[[], T], done: Callable[[T], str]) -> T | None:
+        """Run ``work`` as ``job`` when allowed; its result, or ``None`` when it did not run."""
+        if not self._allowed():
+            return None
         if self.jobs.current is not None:
             self._notify(self._t("actions.busy", job=self._job(self.jobs.current)), "warning")
-            return
+            return None
         try:
             result = await self.jobs.run(job, work)
         except JobBusyError as busy:
             self._notify(self._t("actions.busy", job=self._job(busy.running)), "warning")
         except NoModelError:
             self._notify(self._t("actions.need_model"), "warning")
+        except unavailable_errors():
+            log.warning("%s failed: database unavailable", job, exc_info=True)
+            self._notify(self._t("actions.unavailable"), "warning")
         except Exception as error:
             log.warning("%s failed", job, exc_info=True)
             self._notify(self._t("actions.failed", error=error), "negative")
         else:
             if result is not None:
                 self._notify(done(result), "positive")
+            return result
+        return None
 
     def _notify(self, message: str, kind: str, **options: Any) -> None:
         if self.client.is_deleted:

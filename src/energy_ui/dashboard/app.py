@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 from nicegui import app, background_tasks, ui
 
+from energy_ui.access import Access, exposure_warning, storage_secret
 from energy_ui.api import create_api_router
-from energy_ui.bootstrap import Application, bootstrap
+from energy_ui.bootstrap import Application, bootstrap, unavailable_errors
 from energy_ui.dashboard import pages
 from energy_ui.dashboard.alerts import HealthAlarm
 from energy_ui.dashboard.demo import DemoDriver
+from energy_ui.dashboard.drill import DrillParameters, DrillRunner
 from energy_ui.dashboard.jobs import JobRunner
 from energy_ui.dashboard.live import LiveProducer
 from energy_ui.settings import Settings
@@ -18,11 +21,14 @@ from energy_ui.settings import Settings
 
 @dataclass
 class Dashboard:
-    """What every page shares: the application, the live producer and the task runner."""
+    """What every page shares: the application, the live producer, the task runner and who
+    may act."""
 
     application: Application
     producer: LiveProducer
     jobs: JobRunner
+    access: Access
+    drill: DrillRunner
     demo: DemoDriver | None = None
 
     async def start(self) -> None:
@@ -37,11 +43,18 @@ class Dashboard:
         await self.producer.stop()
 
 
-def create_app(application: Application, *, demo: bool | None = None, path: str = "/") -> Dashboard:
+def create_app(
+    application: Application,
+    *,
+    demo: bool | None = None,
+    path: str = "/",
+    drill: DrillParameters | None = None,
+) -> Dashboard:
     """Register the dashboard for ``application`` on NiceGUI's app.
 
     ``demo``: drive the in-memory demo (history, stream, retrain, analyses); by default only
-    in memory mode. The producer and the demo start with the app (at once if it runs).
+    in memory mode. ``drill``: the size of the fire drill run after each training from the
+    dashboard. The producer and the demo start with the app (at once if it runs).
     """
     settings = application.settings
     jobs = JobRunner()
@@ -49,13 +62,19 @@ def create_app(application: Application, *, demo: bool | None = None, path: str 
         application.monitor,
         HealthAlarm(settings.thresholds),
         read_in_thread=application.mode == "postgres",
+        unavailable=unavailable_errors(),
     )
     run_demo = application.mode == "memory" if demo is None else demo
+    drill_runner = DrillRunner(application.monitor, drill)
     dashboard = Dashboard(
         application=application,
         producer=producer,
         jobs=jobs,
-        demo=DemoDriver(application.monitor, settings, jobs) if run_demo else None,
+        access=Access(settings),
+        drill=drill_runner,
+        demo=DemoDriver(application.monitor, settings, jobs, drill=drill_runner)
+        if run_demo
+        else None,
     )
     pages.register(dashboard, path)
     if app.is_started:
@@ -77,6 +96,10 @@ def serve(
     the environment by default. Without ``DATABASE_URL`` it runs the in-memory demo.
     ``mqtt``: also subscribe to the meters' MQTT topic and ingest what they publish."""
     settings = settings or Settings()
+    host = host or settings.host
+    warning = exposure_warning(settings, host)
+    if warning is not None:
+        print(warning, file=sys.stderr, flush=True)
     application = bootstrap(settings)
     app.on_shutdown(application.close)
     app.include_router(create_api_router(application))
@@ -84,8 +107,9 @@ def serve(
     if mqtt:
         _ingest_mqtt_while_serving(application)
     ui.run(
-        host=host or settings.host,
+        host=host,
         port=port or settings.port,
+        storage_secret=storage_secret(settings),
         title="SmartEnergy",
         favicon="⚡",
         reload=False,

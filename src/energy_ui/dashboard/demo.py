@@ -15,6 +15,7 @@ from datetime import timedelta
 from nicegui import background_tasks, run
 
 from energy_core.monitor import Monitor
+from energy_ui.dashboard.drill import DrillRunner
 from energy_ui.dashboard.jobs import JobRunner
 from energy_ui.settings import Settings
 
@@ -24,10 +25,18 @@ log = logging.getLogger(__name__)
 class DemoDriver:
     """Keeps an in-memory installation alive: history, live stream, retrain, analysis."""
 
-    def __init__(self, monitor: Monitor, settings: Settings, jobs: JobRunner) -> None:
+    def __init__(
+        self,
+        monitor: Monitor,
+        settings: Settings,
+        jobs: JobRunner,
+        *,
+        drill: DrillRunner | None = None,
+    ) -> None:
         self.monitor = monitor
         self.settings = settings
         self.jobs = jobs
+        self.drill = drill
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -47,7 +56,8 @@ class DemoDriver:
             self._task = None
 
     async def prepare(self) -> None:
-        """Seed the history when storage is empty, train when there is no model, analyse."""
+        """Seed the history when storage is empty, train when there is no model, analyse,
+        then run the fire drill once."""
         monitor = self.monitor
         if monitor.readings.count() == 0 and self.settings.demo_history:
             await run.io_bound(monitor.generate_history, self.settings.demo_history)
@@ -57,6 +67,8 @@ class DemoDriver:
             await run.io_bound(monitor.train)
         if monitor.current_model() is not None and not self._stopping:
             await run.io_bound(monitor.analyse)
+        if self.drill is not None and not self._stopping:
+            self.drill.start(monitor.models.latest_version())  # beside the stream, not before
 
     async def run(self) -> None:
         settings = self.settings

@@ -9,6 +9,15 @@ from nicegui import Event, run
 
 T = TypeVar("T")
 
+JOB_NAMES = {
+    "train": "actions.train",
+    "recalculate": "actions.recalculate",
+    "generate": "maintenance.generate",
+    "reset": "maintenance.reset",
+    "upload": "upload.job",
+}
+"""Each task's name in the text catalogue (what the spinner and refusals say)."""
+
 
 class JobBusyError(RuntimeError):
     """A task was asked for while another one runs."""

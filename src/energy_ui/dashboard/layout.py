@@ -23,6 +23,8 @@ HEAD = """
   .se-maintenance .q-item__section--avatar { min-width: 32px; }
   .se-maintenance .q-item__section--avatar .q-icon { color: #64748b; font-size: 1.25rem; }
   .se-maintenance .q-item__label { font-weight: 600; color: #0f172a; }
+  .se-upload .q-uploader__list { min-height: 0; padding: 4px 8px; }
+  .se-upload { max-height: 10rem; }
   body.se-offline .se-online { display: none !important; }
   body:not(.se-offline) .se-offline-chip { display: none !important; }
 </style>

@@ -4,6 +4,10 @@ Whoever stores readings, models or analyses (the demo driver, the API, another p
 PostgreSQL) announces it on the ``ChangeFeed``. The producer wakes up, reads what is new
 once with ``ReadingRepository.since(last_id)`` and emits one ``LiveUpdate`` on a
 ``nicegui.Event``; every open page subscribes to that event. Pages never poll storage.
+
+While the database is unreachable the producer says so once on ``availability`` (pages show
+a banner), keeps retrying at its poll interval, and says so again when a read succeeds
+(pages then re-query).
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ import asyncio
 import contextlib
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, TypeVar
 
 from nicegui import Event, run
 
@@ -24,6 +29,8 @@ from energy_core.readings import Reading
 from energy_ui.dashboard.alerts import HealthAlarm, HealthChange
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 BULK_READINGS: Final = 2_000
 """More new readings than this at once (a generated history, a reset) and pages re-query
@@ -58,6 +65,7 @@ class LiveProducer:
     ``poll_interval`` (seconds) is a safety net: storage is re-checked that often even
     when no announcement arrives, so a missed notification only delays an update.
     ``read_in_thread`` moves the storage reads off the event loop (PostgreSQL).
+    ``unavailable``: the exceptions that mean "the database is unreachable right now".
     """
 
     def __init__(
@@ -68,14 +76,21 @@ class LiveProducer:
         poll_interval: float = 2.0,
         read_in_thread: bool = False,
         bulk: int = BULK_READINGS,
+        unavailable: tuple[type[BaseException], ...] = (),
     ) -> None:
         self.monitor = monitor
         self.alarm = alarm
         self.poll_interval = poll_interval
         self.read_in_thread = read_in_thread
         self.bulk = bulk
+        self.unavailable = unavailable
         self.updates: Event[LiveUpdate] = Event()
         self.latest_update: LiveUpdate | None = None
+        self.available = True
+        """Whether the last storage read succeeded."""
+        self.availability: Event[bool] = Event()
+        """Emitted with the new value when ``available`` changes."""
+        self._primed = False
         self._lock = threading.Lock()
         self._topics: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -101,6 +116,12 @@ class LiveProducer:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._stopping = False
+        self._unsubscribe = [self.monitor.feed.subscribe(self._announce)]
+        await self._guarded(self._prime)
+        self._task = self._loop.create_task(self._run(), name="live producer")
+
+    def _prime(self) -> None:
+        """Where the stream stands now: what is older is not news."""
         self._last_id = self.monitor.readings.last_id()
         latest = self.monitor.metrics.latest(1)
         self._analysis_id = latest[0].id if latest else None
@@ -110,8 +131,24 @@ class LiveProducer:
         self._model = self.monitor.models.info(self._model_version) if self._model_version else None
         newest = self.monitor.readings.latest(1)
         self._latest = newest[0] if newest else None
-        self._unsubscribe = [self.monitor.feed.subscribe(self._announce)]
-        self._task = self._loop.create_task(self._run(), name="live producer")
+        self._primed = True
+
+    def report_unavailable(self, error: BaseException) -> None:
+        """Someone else (a page's query) found the database unreachable: tell every page now;
+        the next successful read says it is back."""
+        self._set_available(False, error)
+
+    def _set_available(self, available: bool, error: BaseException | None = None) -> None:
+        if available == self.available:
+            return
+        self.available = available
+        if available:
+            log.warning("database available again; live updates resume")
+        else:
+            log.warning(
+                "database unavailable, retrying every %.0f s: %s", self.poll_interval, error
+            )
+        self.availability.emit(available)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -156,18 +193,36 @@ class LiveProducer:
                 await asyncio.sleep(self.poll_interval)
 
     async def pump(self) -> LiveUpdate | None:
-        """Read what is new now and emit it; the update emitted, or ``None`` if nothing changed."""
+        """Read what is new now and emit it; the update emitted, or ``None`` if nothing changed
+        (or the database is unavailable: then ``available`` turns false)."""
         with self._lock:
             topics = frozenset(self._topics)
             self._topics.clear()
-        if self.read_in_thread:
-            update = await run.io_bound(self._read, topics)
-        else:
-            update = self._read(topics)
-        if update is not None:
-            self.latest_update = update
-            self.updates.emit(update)
+        if not self._primed:
+            await self._guarded(self._prime)
+            if not self._primed:
+                return None
+        update = await self._guarded(lambda: self._read(topics))
+        if not self.available:
+            with self._lock:
+                self._topics |= topics  # not read yet: keep them for the next attempt
+            return None
+        if update is None:
+            return None
+        self.latest_update = update
+        self.updates.emit(update)
         return update
+
+    async def _guarded(self, read: Callable[[], T]) -> T | None:
+        """``read()`` (in a worker thread on PostgreSQL), noting whether the database answered;
+        ``None`` when it did not."""
+        try:
+            result = await run.io_bound(read) if self.read_in_thread else read()
+        except self.unavailable as error:
+            self._set_available(False, error)
+            return None
+        self._set_available(True)
+        return result
 
     def _read(self, topics: frozenset[str]) -> LiveUpdate | None:
         repo = self.monitor.readings

@@ -10,6 +10,7 @@ from nicegui import background_tasks, run, ui
 
 from energy_core.catalogue import Language
 from energy_core.ports import ReadingFilter
+from energy_ui.bootstrap import unavailable_errors
 from energy_ui.dashboard.action_panel import ActionPanel
 from energy_ui.dashboard.alerts import HealthChange
 from energy_ui.dashboard.charts import BLUE
@@ -17,8 +18,9 @@ from energy_ui.dashboard.filter_panel import FilterPanel
 from energy_ui.dashboard.filters import Filters
 from energy_ui.dashboard.layout import add_head
 from energy_ui.dashboard.live import LiveUpdate
+from energy_ui.dashboard.login import Gate, login_dialog
 from energy_ui.dashboard.model import PageModel
-from energy_ui.dashboard.queries import ViewData, Zoom, load_view, load_zoom
+from energy_ui.dashboard.queries import ViewData, Zoom, empty_view, load_view, load_zoom
 from energy_ui.dashboard.status import StatusPanel
 from energy_ui.dashboard.tabs.anomalies import AnomaliesTab
 from energy_ui.dashboard.tabs.base import TabView
@@ -26,6 +28,7 @@ from energy_ui.dashboard.tabs.comparatives import ComparativesTab
 from energy_ui.dashboard.tabs.general import GeneralTab
 from energy_ui.dashboard.tabs.records import RecordsTab
 from energy_ui.dashboard.tabs.variables import VariablesTab
+from energy_ui.dashboard.upload_panel import UploadPanel
 from energy_ui.i18n import number, text
 
 if TYPE_CHECKING:
@@ -45,8 +48,17 @@ TABS: tuple[type[TabView], ...] = (
 class DashboardPage:
     """The page of one browser tab. Filters, language and pause are its own; data is shared."""
 
-    def __init__(self, dashboard: Dashboard, *, language: Language | None = None) -> None:
+    def __init__(
+        self,
+        dashboard: Dashboard,
+        *,
+        gate: Gate | None = None,
+        path: str = "/",
+        language: Language | None = None,
+    ) -> None:
         self.dashboard = dashboard
+        self.gate = gate or Gate(dashboard.access)
+        self.path = path
         self.monitor = dashboard.application.monitor
         self.settings = dashboard.application.settings
         self.language: Language = language or self.settings.language
@@ -67,7 +79,14 @@ class DashboardPage:
         """Build the page for the current client and subscribe it to live updates."""
         add_head()
         ui.colors(primary=BLUE)
-        self.model = PageModel(await self._load())
+        try:
+            data = await self._load()
+        except unavailable_errors() as error:
+            # The page opens anyway, empty, with the banner; it re-queries when the
+            # producer finds the database back.
+            self.dashboard.producer.report_unavailable(error)
+            data = empty_view(self.filters)
+        self.model = PageModel(data)
         self.header = ui.header(elevated=False).classes(
             "bg-white text-slate-900 border-b border-slate-200 px-4 py-2"
         )
@@ -81,7 +100,9 @@ class DashboardPage:
         self.main = ui.column().classes("w-full max-w-[1680px] mx-auto gap-4 p-2")
         self.build()
         self.dashboard.producer.updates.subscribe(self.on_live)
+        self.dashboard.producer.availability.subscribe(self.on_availability)
         self.dashboard.jobs.changed.subscribe(self.on_jobs)
+        self.dashboard.drill.changed.subscribe(self.on_drill)
 
     def build(self) -> None:
         """(Re)build everything that carries text, in the current language."""
@@ -96,11 +117,38 @@ class DashboardPage:
                 self.language, self.filters, self.model.meters, self.set_filters
             )
             ui.separator()
-            self.actions = ActionPanel(self.language, self.monitor, self.dashboard.jobs)
+            self.actions = ActionPanel(
+                self.language,
+                self.monitor,
+                self.dashboard.jobs,
+                self.gate,
+                login=self.log_in,
+                on_trained=lambda info: self.dashboard.drill.start(info.version),
+            )
+            ui.separator()
+            self.uploads = UploadPanel(
+                self.language,
+                self.monitor,
+                self.dashboard.jobs,
+                self.gate,
+                allowed=self.actions.allowed,
+            )
         self.main.clear()
         with self.main:
-            self.status = StatusPanel(self.language, self.settings.thresholds)
+            with (
+                ui.row()
+                .classes(
+                    "w-full items-center gap-3 no-wrap rounded-xl border border-red-300"
+                    " bg-red-50 text-red-900 px-4 py-3"
+                )
+                .mark("database-banner") as self.banner
+            ):
+                ui.icon("cloud_off", color="negative").classes("text-2xl")
+                ui.label(self.t("database.unavailable")).classes("font-semibold")
+            self.banner.set_visibility(not self.dashboard.producer.available)
+            self.status = StatusPanel(self.language, self.settings.thresholds, self.dashboard.drill)
             self.status.show(self.model.status)
+            self.status.show_drill()
             self.progress = (
                 ui.linear_progress(show_value=False, size="3px")
                 .props("indeterminate")
@@ -144,6 +192,8 @@ class DashboardPage:
                 .mark("paused")
             )
             self.paused_chip.set_visibility(not self.live)
+            if self.gate.protects_actions:
+                self._build_login_controls()
             ui.switch(
                 t("live.switch"), value=self.live, on_change=lambda e: self.set_live(e.value)
             ).mark("live-switch")
@@ -152,6 +202,36 @@ class DashboardPage:
                 value=self.language,
                 on_change=lambda e: self.set_language(e.value),
             ).props("dense unelevated no-caps toggle-color=primary").mark("language")
+
+    def _build_login_controls(self) -> None:
+        t = self.t
+        if self.gate.is_admin():
+            ui.chip(
+                t("login.admin"),
+                icon="admin_panel_settings",
+                color="indigo-1",
+                text_color="indigo-9",
+            ).props("dense").mark("admin")
+            ui.button(icon="logout", on_click=self.log_out).props("flat round dense").tooltip(
+                t("login.logout")
+            ).mark("logout")
+        else:
+            ui.button(t("login.button"), icon="login", on_click=self.log_in).props(
+                "flat no-caps dense"
+            ).mark("login-open")
+
+    async def log_in(self) -> None:
+        if await login_dialog(self.language, self.gate):
+            ui.notify(self.t("login.welcome"), type="positive", position="top-right")
+            self.build()
+
+    def log_out(self) -> None:
+        self.gate.log_out()
+        if not self.gate.may_read():
+            ui.navigate.to(self.path)
+            return
+        ui.notify(self.t("login.bye"), type="info", position="top-right")
+        self.build()
 
     def build_tabs(self) -> None:
         assert self.model is not None
@@ -221,7 +301,11 @@ class DashboardPage:
         return data
 
     async def _zoom(self, variable: str, start: datetime, end: datetime) -> Zoom | None:
-        return await run.io_bound(load_zoom, self.monitor, self.filters, variable, start, end)
+        try:
+            return await run.io_bound(load_zoom, self.monitor, self.filters, variable, start, end)
+        except unavailable_errors() as error:
+            self.dashboard.producer.report_unavailable(error)
+            return None
 
     def request_reload(self) -> None:
         """Query everything again (filters changed, live resumed, storage reset)."""
@@ -239,6 +323,13 @@ class DashboardPage:
                 data = await self._load()
                 if not self._reload_again:
                     break
+        except unavailable_errors() as error:
+            # Keep what is shown; the producer re-reads and, once the database answers,
+            # tells every page to query again.
+            self.dashboard.producer.report_unavailable(error)
+            if not self.main.is_deleted:
+                self.progress.set_visibility(False)
+            return
         finally:
             self.loading = False
         if self.main.is_deleted:
@@ -278,8 +369,22 @@ class DashboardPage:
         for view in self.views.values():
             view.live(accepted, update)
 
+    def on_availability(self, available: bool) -> None:
+        """The producer found the database gone or back."""
+        if self.main.is_deleted:
+            return
+        self.banner.set_visibility(not available)
+        if available:
+            ui.notify(self.t("database.back"), type="positive", position="top-right")
+            self.request_reload()
+
+    def on_drill(self) -> None:
+        if not self.main.is_deleted:
+            self.status.show_drill()
+
     def on_jobs(self) -> None:
         self.actions.show_jobs()
+        self.uploads.show_jobs()
 
     def _alert(self, change: HealthChange) -> None:
         language = self.language

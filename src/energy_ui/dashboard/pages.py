@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 from nicegui import ui
 
+from energy_ui.dashboard.layout import add_head
+from energy_ui.dashboard.login import Gate, login_page
 from energy_ui.dashboard.page import DashboardPage
 
 if TYPE_CHECKING:
@@ -16,8 +18,13 @@ RECONNECT_TIMEOUT_S = 60.0
 
 
 def register(dashboard: Dashboard, path: str = "/") -> None:
-    """Serve the dashboard page at ``path``."""
+    """Serve the dashboard page at ``path`` (a login page instead while reading needs one)."""
 
     @ui.page(path, title="SmartEnergy", reconnect_timeout=RECONNECT_TIMEOUT_S)
     async def dashboard_page() -> None:
-        await DashboardPage(dashboard).open()
+        gate = Gate(dashboard.access)
+        if not gate.may_read():
+            add_head()
+            login_page(dashboard.application.settings.language, gate, path)
+            return
+        await DashboardPage(dashboard, gate=gate, path=path).open()

@@ -54,6 +54,25 @@ class ViewData:
     """Analyses, oldest first."""
 
 
+def empty_view(filters: Filters) -> ViewData:
+    """What a page shows when storage cannot be read (the database is unavailable)."""
+    return ViewData(
+        filters=filters,
+        last_id=0,
+        status=Status(stored=0, latest=None, model=None, analysis=None),
+        meters=[],
+        total=0,
+        flagged=0,
+        span=None,
+        width=timedelta(seconds=1),
+        buckets={name: [] for name in filters.variables},
+        sample=[],
+        flagged_readings=[],
+        rows=[],
+        history=[],
+    )
+
+
 def read_status(monitor: Monitor) -> Status:
     latest = monitor.readings.latest(1)
     analysis = monitor.metrics.latest(1)

@@ -7,17 +7,22 @@ from nicegui import ui
 from energy_core.catalogue import Language
 from energy_core.metrics import HealthThresholds
 from energy_ui.dashboard.charts import AMBER, GREEN, HEALTH_COLORS, RED, TEXT
+from energy_ui.dashboard.drill import DrillRunner
+from energy_ui.dashboard.drill_view import drill_summary, open_drill_dialog
 from energy_ui.dashboard.layout import card
 from energy_ui.dashboard.queries import Status
 from energy_ui.i18n import moment, number, signed, text
 
 
 class StatusPanel:
-    """Four cards; ``show`` refreshes them in place."""
+    """Four cards; ``show`` refreshes them in place, ``show_drill`` the model's drill line."""
 
-    def __init__(self, language: Language, thresholds: HealthThresholds) -> None:
+    def __init__(
+        self, language: Language, thresholds: HealthThresholds, drill: DrillRunner
+    ) -> None:
         self.language = language
         self.thresholds = thresholds
+        self.drill = drill
         t = self._t
         with ui.element("div").classes(
             "grid w-full gap-4 grid-cols-1 sm:grid-cols-2 xl:grid-cols-4"
@@ -36,6 +41,14 @@ class StatusPanel:
                     ui.label(t("status.model")).classes("se-kpi-label")
                 self.model = ui.label().classes("se-kpi-value").mark("status-model")
                 self.model_caption = ui.label().classes("se-caption").mark("status-model-caption")
+                with ui.row().classes("items-center gap-1 no-wrap"):
+                    self.drill_summary = ui.label().classes("se-caption").mark("drill-summary")
+                    self.drill_button = (
+                        ui.button(icon="fact_check", on_click=self.open_drill)
+                        .props("flat round dense size=sm color=indigo")
+                        .tooltip(t("drill.button"))
+                        .mark("drill-open")
+                    )
             with card(classes="border-l-4 !border-l-slate-500"):
                 with ui.row().classes("items-center gap-2 no-wrap"):
                     ui.icon("analytics", color="grey-8").classes("text-xl")
@@ -59,6 +72,15 @@ class StatusPanel:
 
     def _t(self, key: str, **values: object) -> str:
         return text(key, self.language, **values)
+
+    def show_drill(self) -> None:
+        """The latest fire drill's one-line summary; its table opens from the button."""
+        self.drill_summary.set_text(drill_summary(self.drill, self.language))
+        self.drill_button.set_visibility(self.drill.latest is not None)
+
+    def open_drill(self) -> None:
+        if self.drill.latest is not None:
+            open_drill_dialog(self.drill.latest, self.language)
 
     def show(self, status: Status) -> None:
         language, t = self.language, self._t

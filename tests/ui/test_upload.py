@@ -1,0 +1,117 @@
+"""CSV upload on the dashboard: validated like `smartenergy import`, rejections by line."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from nicegui import ui
+from nicegui.testing import User
+
+from energy_core.readings import Reading
+from energy_ui.csv_io import REQUIRED_COLUMNS
+from energy_ui.dashboard import Dashboard, create_app
+from tests.ui.conftest import HISTORY, make_application
+from tests.ui.helpers import eventually, one, text_of
+
+
+def csv_of(readings: Sequence[Reading], *, bad: dict[int, tuple[str, str]] | None = None) -> str:
+    """``readings`` as an import CSV; ``bad`` replaces a cell of some data rows (0-based)."""
+    lines = [",".join(REQUIRED_COLUMNS)]
+    for index, reading in enumerate(readings):
+        cells = {
+            "meter_id": reading.meter_id,
+            "timestamp": reading.timestamp.isoformat(),
+            **{name: repr(value) for name, value in reading.values.items()},
+        }
+        if bad and index in bad:
+            column, value = bad[index]
+            cells[column] = value
+        lines.append(",".join(cells[name] for name in REQUIRED_COLUMNS))
+    return "\n".join(lines) + "\n"
+
+
+def new_readings(dashboard: Dashboard, count: int) -> list[Reading]:
+    monitor = dashboard.application.monitor
+    return monitor.simulator.next_batch(count, at=monitor.clock.now())
+
+
+async def upload(user: User, name: str, content: bytes) -> None:
+    """Post the file as the browser's uploader does (same session cookie)."""
+    element = one(user, "upload", ui.upload)
+    response = await user.http_client.post(
+        element.props["url"], files={"file": (name, content, "text/csv")}
+    )
+    assert response.status_code == 200
+
+
+async def test_an_uploaded_csv_stores_good_lines_and_lists_bad_ones_by_line(
+    user: User, dashboard: Dashboard
+) -> None:
+    repo = dashboard.application.monitor.readings
+    await user.open("/")
+    content = csv_of(new_readings(dashboard, 6), bad={1: ("voltage", "abc"), 4: ("current", "-3")})
+    await upload(user, "lecturas.csv", content.encode())
+    await user.should_see("lecturas.csv: 6 líneas, 4 aceptadas, 2 rechazadas")
+    assert repo.count() == HISTORY + 4
+    assert all(reading.is_scored for reading in repo.latest(4))
+    await user.should_see("Líneas rechazadas de lecturas.csv")
+    table = one(user, "upload-rejections-table", ui.table)
+    assert [(row["line"], row["field"], row["value"]) for row in table.rows] == [
+        (3, "voltage", "abc"),
+        (6, "current", "-3"),
+    ]
+    assert "number" in table.rows[0]["reason"]
+    await eventually(lambda: text_of(user, "status-readings") == str(HISTORY + 4))
+
+
+async def test_only_the_first_50_rejections_are_listed_with_the_count(
+    user: User, dashboard: Dashboard
+) -> None:
+    readings = new_readings(dashboard, 60)
+    content = csv_of(readings, bad={index: ("frequency", "99") for index in range(60)})
+    await user.open("/")
+    await upload(user, "malo.csv", content.encode())
+    await user.should_see("malo.csv: 60 líneas, 0 aceptadas, 60 rechazadas")
+    await user.should_see("Se muestran las primeras 50 de 60 rechazos.")
+    rows = one(user, "upload-rejections-table", ui.table).rows
+    assert [row["line"] for row in rows] == list(range(2, 52))
+    assert dashboard.application.monitor.readings.count() == HISTORY
+
+
+async def test_a_file_that_is_not_readings_is_refused_whole(
+    user: User, dashboard: Dashboard
+) -> None:
+    await user.open("/")
+    await upload(user, "otro.csv", b"name,age\nana,3\n")
+    await user.should_see("otro.csv: line 1: missing column(s)")
+    await upload(user, "binario.csv", b"\xff\xfe\x00garbage")
+    await user.should_see("binario.csv no es texto UTF-8.")
+    assert dashboard.application.monitor.readings.count() == HISTORY
+
+
+async def test_with_a_password_an_upload_without_login_is_refused_server_side(
+    user: User,
+) -> None:
+    dashboard = create_app(make_application(admin_password="admin"), demo=False)
+    await dashboard.start()
+    await user.open("/")
+    element = one(user, "upload", ui.upload)
+    assert not element.enabled
+    element.enable()  # as a tampered page would: the handler must still refuse
+    await upload(user, "lecturas.csv", csv_of(new_readings(dashboard, 3)).encode())
+    await user.should_see("Esta acción requiere iniciar sesión como administrador.")
+    assert dashboard.application.monitor.readings.count() == HISTORY
+
+
+async def test_with_a_password_the_admin_can_upload_after_logging_in(user: User) -> None:
+    from tests.ui.test_access import log_in
+
+    dashboard = create_app(make_application(admin_password="admin"), demo=False)
+    await dashboard.start()
+    await user.open("/")
+    await log_in(user, "admin")
+    await user.should_see(marker="admin")
+    assert one(user, "upload", ui.upload).enabled
+    await upload(user, "lecturas.csv", csv_of(new_readings(dashboard, 3)).encode())
+    await user.should_see("lecturas.csv: 3 líneas, 3 aceptadas, 0 rechazadas")
+    assert dashboard.application.monitor.readings.count() == HISTORY + 3
