@@ -14,6 +14,23 @@ from energy_ui.bootstrap import Application, bootstrap
 from energy_ui.dashboard import Dashboard, create_app
 from energy_ui.settings import Settings
 
+# Actions run off the event loop; on a loaded CI machine they take longer than the 0.3 s
+# NiceGUI's ``should_see``/``should_not_see`` wait by default, so allow up to 10 s.
+PATIENCE = 100
+
+
+@pytest.fixture(autouse=True)
+def patient_user(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("should_see", "should_not_see"):
+        original = getattr(User, name)
+
+        async def patient(self: User, *args: object, _original=original, **kwargs: object) -> None:
+            kwargs.setdefault("retries", PATIENCE)
+            await _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(User, name, patient)
+
+
 START = datetime(2025, 3, 1, 2, 0, tzinfo=UTC)
 """History of 600 readings of two meters at one per minute: 2025-02-28 21:01 to 03-01 02:00."""
 HISTORY = 600
