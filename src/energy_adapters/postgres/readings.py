@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import threading
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -183,6 +185,40 @@ def _copy_in(connection: Connection, statement: str, payload: bytes | Iterable[b
             cursor.close()
 
 
+GROUP_MAX_READINGS = 50_000
+"""At most this many readings of concurrent ``add_many`` calls share one transaction (a
+single larger batch is written alone, whole)."""
+
+
+@dataclasses.dataclass(eq=False)
+class _Submission:
+    """One ``add_many`` call waiting for, or settled by, a group transaction."""
+
+    readings: list[Reading]
+    stored: list[Reading] | None = None
+    error: BaseException | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.stored is not None or self.error is not None
+
+    def result(self) -> list[Reading]:
+        if self.error is not None:
+            raise self.error
+        assert self.stored is not None
+        return self.stored
+
+
+def _take_group(waiting: deque[_Submission], max_readings: int) -> list[_Submission]:
+    """The oldest waiting submissions, as many as fit in ``max_readings`` (at least one)."""
+    group = [waiting.popleft()]
+    size = len(group[0].readings)
+    while waiting and size + len(waiting[0].readings) <= max_readings:
+        size += len(waiting[0].readings)
+        group.append(waiting.popleft())
+    return group
+
+
 class PostgresReadingRepository:
     """Readings in ``registros``. Thread-safe: every call uses its own pooled connection.
 
@@ -193,13 +229,79 @@ class PostgresReadingRepository:
     def __init__(self, database: Database | Engine, *, announcer: Announcer | None = None):
         self._db = database if isinstance(database, Database) else Database(database)
         self._announcer = announcer
+        # Group commit of concurrent add_many calls (see there).
+        self._group = threading.Condition()
+        self._waiting: deque[_Submission] = deque()
+        self._writing = False
 
     # --- writes ---------------------------------------------------------------------------
     def add_many(self, readings: Sequence[Reading]) -> list[Reading]:
-        """Store ``readings`` with one binary COPY in one transaction; return them with ids."""
+        """Store ``readings`` with one binary COPY in one transaction; return them with ids.
+
+        Concurrent calls from several threads of this process share transactions (group
+        commit): the thread that finds no write under way writes every batch waiting at
+        that moment (up to ``GROUP_MAX_READINGS``) in one transaction, then the batches
+        that arrived meanwhile, until its own is written. Each call returns once the
+        transaction holding its batch committed, or raises what that transaction raised
+        (then none of it is stored). Batches keep their order and stay contiguous.
+        """
         batch = list(readings)
         if not batch:
             return []
+        mine = _Submission(batch)
+        with self._group:
+            self._waiting.append(mine)
+            try:
+                while self._writing and not mine.finished:
+                    self._group.wait()
+            except BaseException:  # interrupted while waiting: withdraw the batch
+                self._withdraw(mine)
+                raise
+            if mine.finished:
+                return mine.result()
+            self._writing = True
+        try:
+            while not mine.finished:
+                with self._group:
+                    group = _take_group(self._waiting, GROUP_MAX_READINGS)
+                self._write_group(group)
+                with self._group:
+                    self._group.notify_all()
+        except BaseException:
+            with self._group:
+                self._withdraw(mine)
+            raise
+        finally:
+            with self._group:
+                self._writing = False
+                self._group.notify_all()
+        return mine.result()
+
+    def _withdraw(self, submission: _Submission) -> None:
+        """Take ``submission`` out of the queue if it is still waiting (lock held)."""
+        if submission in self._waiting:
+            self._waiting.remove(submission)
+
+    def _write_group(self, group: list[_Submission]) -> None:
+        """Write ``group`` in one transaction and settle every submission of it: with its
+        stored readings, or with the error (an interruption is raised on as well)."""
+        batch = [reading for submission in group for reading in submission.readings]
+        try:
+            stored = self._write(batch, [len(submission.readings) for submission in group])
+        except BaseException as error:
+            for submission in group:
+                submission.error = error
+            if not isinstance(error, Exception):
+                raise
+            return
+        start = 0
+        for submission in group:
+            end = start + len(submission.readings)
+            submission.stored = stored[start:end]
+            start = end
+
+    def _write(self, batch: list[Reading], sizes: list[int]) -> list[Reading]:
+        """One transaction: ``batch`` (the concatenation of batches of ``sizes``) stored."""
         with self._db.transaction() as connection:
             # Writers take turns from id reservation to commit, so ids become visible in
             # order and a reader following ``since(last_id)`` never skips a slower batch.
@@ -221,8 +323,12 @@ class PostgresReadingRepository:
                 rollups.ADD_TO_COUNTERS, {"meters": meters, "readings": counts, "flagged": flagged}
             )
             if self._announcer is not None:
-                event = ChangeEvent("readings", count=len(batch), last_id=ids[-1])
-                self._announcer.notify_within(connection, event)
+                # One event per caller's batch, as if each had been written alone.
+                end = 0
+                for size in sizes:
+                    end += size
+                    event = ChangeEvent("readings", count=size, last_id=ids[end - 1])
+                    self._announcer.notify_within(connection, event)
         return stored
 
     def update_scores(self, readings: Sequence[Reading]) -> None:
@@ -247,6 +353,13 @@ class PostgresReadingRepository:
 
     def delete_oldest(self, keep: int) -> int:
         """Keep the ``keep`` most recent readings (time order, ties by id)."""
+        # Below the limit (usually, when the limit is large) there is nothing to delete:
+        # answer from the counters without taking the retention lock, so concurrent
+        # writers do not queue for it. Only writers add readings meanwhile, and each of
+        # them calls this after its own batch.
+        with self._db.connection() as connection:
+            if self._total(connection) <= max(keep, 0):
+                return 0
         with self._db.transaction() as connection:
             connection.execute(select(func.pg_advisory_xact_lock(_RETENTION_LOCK)))
             stored = self._total(connection)
