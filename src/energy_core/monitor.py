@@ -336,6 +336,17 @@ def score_with(
         return []
     X = feature_matrix(readings, tuple(detector.features) or VARIABLE_NAMES)
     groups = meter_groups(readings)
+    explained = getattr(detector, "score_and_explain", None)
+    if is_contextual(detector) and explained is not None:
+        # Features computed once for the scores and the explanations of the flagged rows.
+        scores, tops = explained(X, context=_hashable_keys(context), groups=groups)
+        flags = scores > detector.threshold_
+        flagged_rows = np.flatnonzero(flags)
+        explained_rows = {int(row): top for row, top in zip(flagged_rows, tops, strict=True)}
+        return [
+            reading.scored(float(scores[row]), bool(flags[row]), explained_rows.get(row, ()))
+            for row, reading in enumerate(readings)
+        ]
     if is_contextual(detector):
         scores = detector.score(X, context=_hashable_keys(context), groups=groups)
     else:
