@@ -26,6 +26,7 @@ from energy_core.ports import (
     ReadingRepository,
 )
 from energy_core.readings import InvalidReadingError, Reading, feature_matrix, labels, validate
+from energy_core.recent import RecentReadings
 from energy_core.simulator import Simulator
 
 DetectorFactory = Callable[[], Detector]
@@ -135,6 +136,8 @@ class Monitor:
         self._detector_factory = detector_factory or self._default_detector
         self._model_lock = threading.Lock()
         self._model: tuple[Detector, ModelInfo] | None = None
+        self.recent = RecentReadings(readings)
+        """Each meter's newest stored readings: the context of contextual detectors."""
 
     def _default_detector(self) -> Detector:
         if self.settings.detector == "isolation_forest":
@@ -170,16 +173,7 @@ class Monitor:
         self, detector: ContextualDetector, readings: Sequence[Reading]
     ) -> dict[str, npt.NDArray[np.float64]]:
         """The stored readings just before the batch, per meter, as the detector's features."""
-        first_seen: dict[str, datetime] = {}
-        for reading in readings:
-            earliest = first_seen.get(reading.meter_id, reading.timestamp)
-            first_seen[reading.meter_id] = min(earliest, reading.timestamp)
-        context = {}
-        for meter, first in first_seen.items():
-            where = ReadingFilter(end=first, meter_ids=(meter,))
-            previous = self.readings.latest(detector.context_rows, where)
-            context[meter] = feature_matrix(reversed(previous), detector.features)
-        return context
+        return self.recent.context(readings, detector.context_rows, tuple(detector.features))
 
     def ingest(self, readings: Sequence[Reading]) -> IngestReport:
         """Validate, score with the current model, store, apply retention and announce.
@@ -193,6 +187,7 @@ class Monitor:
             return IngestReport(stored=[], scored=False, dropped_by_retention=0)
         scored = self.score(readings)
         stored = self.readings.add_many(scored)
+        self.recent.stored(stored)
         dropped = self.apply_retention()
         self.feed.publish(
             ChangeEvent("readings", count=len(stored), last_id=stored[-1].id if stored else None)
@@ -302,6 +297,7 @@ class Monitor:
     def reset(self, repopulate: int | None = None) -> int:
         """Empty readings and metrics, then store ``repopulate`` simulated readings."""
         self.readings.clear()
+        self.recent.forget()
         self.metrics.clear()
         self.feed.publish(ChangeEvent("reset"))
         count = self.settings.reset_count if repopulate is None else repopulate
