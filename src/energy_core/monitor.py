@@ -109,6 +109,8 @@ class IngestReport:
     stored: list[Reading]
     scored: bool
     dropped_by_retention: int
+    model_version: int | None = None
+    """The version of the model that scored the batch (``None``: not scored)."""
 
 
 class Monitor:
@@ -161,7 +163,11 @@ class Monitor:
     # --- ingest ---------------------------------------------------------------------------
     def score(self, readings: Sequence[Reading]) -> list[Reading]:
         """The readings carrying the current model's verdict (unchanged without a model)."""
-        model = self.current_model()
+        return self._score(self.current_model(), readings)
+
+    def _score(
+        self, model: tuple[Detector, ModelInfo] | None, readings: Sequence[Reading]
+    ) -> list[Reading]:
         if model is None or not readings:
             return list(readings)
         detector = model[0]
@@ -185,14 +191,20 @@ class Monitor:
             raise RejectedBatchError(rejections)
         if not readings:
             return IngestReport(stored=[], scored=False, dropped_by_retention=0)
-        scored = self.score(readings)
+        model = self.current_model()
+        scored = self._score(model, readings)
         stored = self.readings.add_many(scored)
         self.recent.stored(stored)
         dropped = self.apply_retention()
         self.feed.publish(
             ChangeEvent("readings", count=len(stored), last_id=stored[-1].id if stored else None)
         )
-        return IngestReport(stored=stored, scored=scored[0].is_scored, dropped_by_retention=dropped)
+        return IngestReport(
+            stored=stored,
+            scored=scored[0].is_scored,
+            dropped_by_retention=dropped,
+            model_version=model[1].version if model is not None and scored[0].is_scored else None,
+        )
 
     def stream_tick(
         self, batch_size: int = 5, interval: timedelta = timedelta(seconds=1)
