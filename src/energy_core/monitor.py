@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from energy_core.recent import RecentReadings
 from energy_core.simulator import Simulator
 
 DetectorFactory = Callable[[], Detector]
+log = logging.getLogger(__name__)
 
 
 def is_contextual(detector: Detector) -> TypeGuard[ContextualDetector]:
@@ -181,10 +183,14 @@ class Monitor:
         """The stored readings just before the batch, per meter, as the detector's features."""
         return self.recent.context(readings, detector.context_rows, tuple(detector.features))
 
-    def ingest(self, readings: Sequence[Reading]) -> IngestReport:
+    def ingest(self, readings: Sequence[Reading], *, key: str | None = None) -> IngestReport:
         """Validate, score with the current model, store, apply retention and announce.
 
         The batch is all or nothing: one invalid reading rejects it, nothing is stored.
+        ``key`` (see ``ReadingRepository.add_many``): a batch retried under the key it was
+        first offered with is stored once. Once the batch is stored, storage becoming
+        unreachable (``ConnectionError``) before retention or the announcement does not
+        fail the call: the batch *is* stored, and retention runs again after the next one.
         """
         rejections = check_batch(readings)
         if rejections:
@@ -193,12 +199,18 @@ class Monitor:
             return IngestReport(stored=[], scored=False, dropped_by_retention=0)
         model = self.current_model()
         scored = self._score(model, readings)
-        stored = self.readings.add_many(scored)
+        stored = self.readings.add_many(scored, key=key)
         self.recent.stored(stored)
-        dropped = self.apply_retention()
-        self.feed.publish(
-            ChangeEvent("readings", count=len(stored), last_id=stored[-1].id if stored else None)
-        )
+        dropped = 0
+        try:
+            dropped = self.apply_retention()
+            self.feed.publish(
+                ChangeEvent(
+                    "readings", count=len(stored), last_id=stored[-1].id if stored else None
+                )
+            )
+        except ConnectionError as error:
+            log.warning("batch stored; retention or announcement postponed: %s", error)
         return IngestReport(
             stored=stored,
             scored=scored[0].is_scored,

@@ -128,9 +128,9 @@ def test_concurrent_batches_share_a_transaction_each_caller_gets_its_own(pg_stor
     transactions: list[int] = []
     write = repository._write
 
-    def counted(batch, sizes):
-        transactions.append(len(sizes))
-        return write(batch, sizes)
+    def counted(group):
+        transactions.append(len(group))
+        return write(group)
 
     monkeypatch.setattr(repository, "_write", counted)
     events = []
@@ -179,11 +179,11 @@ def test_a_failed_group_fails_each_of_its_callers_and_stores_none_of_it(pg_store
     write = repository._write
     calls: list[int] = []
 
-    def failing_second(batch, sizes):
-        calls.append(len(sizes))
+    def failing_second(group):
+        calls.append(len(group))
         if len(calls) == 2:
             raise DatabaseUnavailableError("the server went away")
-        return write(batch, sizes)
+        return write(group)
 
     monkeypatch.setattr(repository, "_write", failing_second)
     outcomes: dict[int, object] = {}
@@ -215,4 +215,27 @@ def test_a_failed_group_fails_each_of_its_callers_and_stores_none_of_it(pg_store
     # The next call is written normally.
     later = Simulator(meters=1, seed=9, meter_prefix="later").next_batch(3, at=BASE)
     assert len(repository.add_many(later)) == 3
+    assert bookkeeping_errors(pg_stores.engine) == []
+
+
+def test_the_same_key_from_two_threads_at_once_is_stored_once(pg_stores):
+    """Two attempts of one batch in flight at the same time (a retry racing the first
+    try): one stores it, the other gets the same readings back."""
+    repository = pg_stores.readings
+    batch = Simulator(meters=2, seed=7, meter_prefix="twice").next_batch(6, at=BASE)
+    results: list[list] = []
+    start = threading.Barrier(4)
+
+    def store() -> None:
+        start.wait()
+        results.append(repository.add_many(batch, key="the-same-batch"))
+
+    threads = [threading.Thread(target=store) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(results) == 4
+    assert all(result == results[0] for result in results)
+    assert repository.count() == 6
     assert bookkeeping_errors(pg_stores.engine) == []

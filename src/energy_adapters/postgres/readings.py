@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import io
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
@@ -27,7 +28,9 @@ from sqlalchemy import (
     Select,
     and_,
     cast,
+    delete,
     func,
+    insert,
     literal,
     select,
     text,
@@ -56,6 +59,7 @@ from energy_adapters.postgres.schema import (
     EPOCH,
     READINGS_ID_SEQUENCE,
     ROLLUP_WIDTH,
+    ingested_batches,
     meter_counters,
     minute_rollups,
     rollup_columns,
@@ -101,7 +105,10 @@ _COPY_READINGS = f"COPY registros ({', '.join(COLUMNS)}) FROM STDIN WITH (FORMAT
 _SCORE_COLUMNS = ", ".join(rollups.SCORE_UPDATE_COLUMNS)
 _COPY_SCORES = f"COPY score_updates ({_SCORE_COLUMNS}) FROM STDIN WITH (FORMAT binary)"
 _COPY_CHUNK = 1 << 16
-_TRUNCATE = text("TRUNCATE registros, registros_por_minuto, registros_contadores")
+_TRUNCATE = text("TRUNCATE registros, registros_por_minuto, registros_contadores, lotes")
+_KNOWN_KEYS = text("SELECT key, first_id, last_id FROM lotes WHERE key = ANY(:keys)")
+KEY_LIFETIME = timedelta(days=1)
+"""How long a batch key is remembered (a retry comes within seconds or minutes)."""
 # Retention from several processes at once would each see the same excess; take turns.
 _RETENTION_LOCK = lock_key("smartenergy:retention")
 
@@ -195,6 +202,7 @@ class _Submission:
     """One ``add_many`` call waiting for, or settled by, a group transaction."""
 
     readings: list[Reading]
+    key: str | None = None
     stored: list[Reading] | None = None
     error: BaseException | None = None
 
@@ -233,10 +241,16 @@ class PostgresReadingRepository:
         self._group = threading.Condition()
         self._waiting: deque[_Submission] = deque()
         self._writing = False
+        self._keys_forgotten_at = float("-inf")
 
     # --- writes ---------------------------------------------------------------------------
-    def add_many(self, readings: Sequence[Reading]) -> list[Reading]:
+    def add_many(self, readings: Sequence[Reading], *, key: str | None = None) -> list[Reading]:
         """Store ``readings`` with one binary COPY in one transaction; return them with ids.
+
+        ``key``: a batch already stored under this key (within a day) is not stored again:
+        the readings it stored are returned (those retention kept). A writer that does not
+        know whether its batch was stored (the connection dropped at commit) retries with
+        the same key and so stores it once.
 
         Concurrent calls from several threads of this process share transactions (group
         commit): the thread that finds no write under way writes every batch waiting at
@@ -248,7 +262,7 @@ class PostgresReadingRepository:
         batch = list(readings)
         if not batch:
             return []
-        mine = _Submission(batch)
+        mine = _Submission(batch, key)
         with self._group:
             self._waiting.append(mine)
             try:
@@ -285,51 +299,109 @@ class PostgresReadingRepository:
     def _write_group(self, group: list[_Submission]) -> None:
         """Write ``group`` in one transaction and settle every submission of it: with its
         stored readings, or with the error (an interruption is raised on as well)."""
-        batch = [reading for submission in group for reading in submission.readings]
         try:
-            stored = self._write(batch, [len(submission.readings) for submission in group])
+            stored = self._write(group)
         except BaseException as error:
             for submission in group:
                 submission.error = error
             if not isinstance(error, Exception):
                 raise
             return
-        start = 0
-        for submission in group:
-            end = start + len(submission.readings)
-            submission.stored = stored[start:end]
-            start = end
+        for submission, readings in zip(group, stored, strict=True):
+            submission.stored = readings
 
-    def _write(self, batch: list[Reading], sizes: list[int]) -> list[Reading]:
-        """One transaction: ``batch`` (the concatenation of batches of ``sizes``) stored."""
+    def _write(self, group: list[_Submission]) -> list[list[Reading]]:
+        """One transaction: every batch of ``group`` stored, except those whose key was
+        stored before (their readings are read back instead); what each batch stored."""
         with self._db.transaction() as connection:
             # Writers take turns from id reservation to commit, so ids become visible in
             # order and a reader following ``since(last_id)`` never skips a slower batch.
+            # Under this lock a key is also checked and claimed by one writer at a time.
             connection.execute(_SERIALISE_WRITERS)
-            first, last, scattered = connection.execute(_RESERVE_IDS, {"n": len(batch)}).one()
-            ids: Sequence[int] = range(first, last + 1) if scattered is None else scattered
-            stored: list[Reading] = []
-            _copy_in(connection, _COPY_READINGS, _payload(batch, ids, stored))
-            if scattered is None:
-                added = connection.execute(
-                    rollups.ADD_TO_MINUTES_FROM_ID_RANGE, {"first_id": first, "last_id": last}
-                ).all()
-            else:
-                added = connection.execute(
-                    rollups.ADD_TO_MINUTES_FROM_IDS, {"ids": list(scattered)}
-                ).all()
-            meters, counts, flagged = (list(column) for column in zip(*added, strict=True))
-            connection.execute(
-                rollups.ADD_TO_COUNTERS, {"meters": meters, "readings": counts, "flagged": flagged}
-            )
+            keys = [submission.key for submission in group if submission.key is not None]
+            known: dict[str, tuple[int, int]] = {}
+            if keys:
+                known = {
+                    key: (first, last)
+                    for key, first, last in connection.execute(_KNOWN_KEYS, {"keys": keys})
+                }
+            fresh: list[_Submission] = []
+            for submission in group:
+                if submission.key is None or submission.key not in known:
+                    fresh.append(submission)
+                    if submission.key is not None:
+                        known[submission.key] = (0, -1)  # claimed by this transaction
+            by_submission = self._store(connection, fresh) if fresh else {}
+            claimed = {
+                submission.key: by_submission[id(submission)]
+                for submission in fresh
+                if submission.key is not None
+            }
+            results = []
+            for submission in group:
+                if submission.key is None:
+                    results.append(by_submission[id(submission)])
+                elif submission.key in claimed:  # stored now (a key twice: the same answer)
+                    results.append(claimed[submission.key])
+                else:  # stored before: what it stored then
+                    results.append(self._stored_between(connection, *known[submission.key]))
+            self._forget_old_keys(connection)
+        return results
+
+    def _store(self, connection: Connection, fresh: list[_Submission]) -> dict[int, list[Reading]]:
+        """COPY ``fresh`` batches in ``connection``'s transaction, keep the books, record the
+        keys and announce each batch; the stored readings per ``id(submission)``."""
+        batch = [reading for submission in fresh for reading in submission.readings]
+        first, last, scattered = connection.execute(_RESERVE_IDS, {"n": len(batch)}).one()
+        ids: Sequence[int] = range(first, last + 1) if scattered is None else scattered
+        stored: list[Reading] = []
+        _copy_in(connection, _COPY_READINGS, _payload(batch, ids, stored))
+        if scattered is None:
+            added = connection.execute(
+                rollups.ADD_TO_MINUTES_FROM_ID_RANGE, {"first_id": first, "last_id": last}
+            ).all()
+        else:
+            added = connection.execute(
+                rollups.ADD_TO_MINUTES_FROM_IDS, {"ids": list(scattered)}
+            ).all()
+        meters, counts, flagged = (list(column) for column in zip(*added, strict=True))
+        connection.execute(
+            rollups.ADD_TO_COUNTERS, {"meters": meters, "readings": counts, "flagged": flagged}
+        )
+        by_submission: dict[int, list[Reading]] = {}
+        keyed: list[dict[str, Any]] = []
+        end = 0
+        for submission in fresh:
+            start, end = end, end + len(submission.readings)
+            by_submission[id(submission)] = stored[start:end]
+            if submission.key is not None:
+                keyed.append(
+                    {"key": submission.key, "first_id": ids[start], "last_id": ids[end - 1]}
+                )
             if self._announcer is not None:
                 # One event per caller's batch, as if each had been written alone.
-                end = 0
-                for size in sizes:
-                    end += size
-                    event = ChangeEvent("readings", count=size, last_id=ids[end - 1])
-                    self._announcer.notify_within(connection, event)
-        return stored
+                event = ChangeEvent("readings", count=end - start, last_id=ids[end - 1])
+                self._announcer.notify_within(connection, event)
+        if keyed:
+            connection.execute(insert(ingested_batches), keyed)
+        return by_submission
+
+    def _stored_between(self, connection: Connection, first: int, last: int) -> list[Reading]:
+        """The readings a batch stored earlier (ids ``first`` … ``last``) still stored."""
+        query = (
+            select(*_SELECTED).where(table.c.id >= first, table.c.id <= last).order_by(table.c.id)
+        )
+        return [_to_reading(row) for row in connection.execute(query)]
+
+    def _forget_old_keys(self, connection: Connection) -> None:
+        """Now and then, drop the keys of batches stored more than ``KEY_LIFETIME`` ago."""
+        now = time.monotonic()
+        if now - self._keys_forgotten_at < 600:
+            return
+        self._keys_forgotten_at = now
+        connection.execute(
+            delete(ingested_batches).where(ingested_batches.c.stored_at < func.now() - KEY_LIFETIME)
+        )
 
     def update_scores(self, readings: Sequence[Reading]) -> None:
         """Rewrite score, flag and top variables by id; unknown ids are ignored."""

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
@@ -131,7 +131,19 @@ def create_api_router(application: Application) -> APIRouter:
             }
         },
     )
-    async def ingest(request: Request) -> Any:
+    async def ingest(
+        request: Request,
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=200,
+                description="makes a retry safe: a request repeated with the same key (e.g. "
+                "after a 503 or a lost answer) is stored once; use a new key (a UUID) per batch",
+            ),
+        ] = None,
+    ) -> Any:
         """Validate each reading against the variable catalogue; store the valid ones scored
         by the current model and push them live; report every rejected one by index."""
         body = await request.body()
@@ -141,9 +153,11 @@ def create_api_router(application: Application) -> APIRouter:
             )
         # Parsing, validation, scoring and storage all off the event loop: a large body
         # must not stall the dashboard's live updates.
-        return await run_in_threadpool(ingest_body, body, request.headers.get("content-type", ""))
+        key = None if idempotency_key is None else f"http:{idempotency_key}"
+        content_type = request.headers.get("content-type", "")
+        return await run_in_threadpool(ingest_body, body, content_type, key)
 
-    def ingest_body(body: bytes, content_type: str) -> Any:
+    def ingest_body(body: bytes, content_type: str, key: str | None) -> Any:
         try:
             items = _parse_body(body, content_type)
         except UnicodeDecodeError:
@@ -157,7 +171,7 @@ def create_api_router(application: Application) -> APIRouter:
         flagged, version = 0, None
         if accepted:
             try:
-                report = monitor.ingest(accepted)
+                report = monitor.ingest(accepted, key=key)
             except unavailable_errors() as _:
                 raise _unavailable() from None
             flagged = sum(1 for reading in report.stored if reading.is_flagged)
