@@ -10,6 +10,7 @@ import bisect
 import copy
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,8 @@ from energy_core.readings import Reading
 log = logging.getLogger(__name__)
 
 _Key = tuple[datetime, int]
+MAX_KEYS = 10_000
+"""Batch keys remembered (``add_many(..., key=)``), the oldest forgotten first."""
 
 
 def matches(reading: Reading, where: ReadingFilter) -> bool:
@@ -51,20 +54,31 @@ class MemoryReadingRepository:
         self._order: list[_Key] = []  # (timestamp, id), ascending
         self._next_id = 1
         self.max_readings = max_readings
+        self._keys: OrderedDict[str, list[int]] = OrderedDict()
 
-    def add_many(self, readings: Sequence[Reading]) -> list[Reading]:
+    def add_many(self, readings: Sequence[Reading], *, key: str | None = None) -> list[Reading]:
         with self._lock:
+            if key is not None and key in self._keys:
+                return [
+                    self._by_id[reading_id]
+                    for reading_id in self._keys[key]
+                    if reading_id in self._by_id
+                ]
             stored = []
             for reading in readings:
                 item = reading.with_id(self._next_id)
                 self._next_id += 1
                 self._by_id[item.id or 0] = item
-                key = (item.timestamp, item.id or 0)
-                if not self._order or key > self._order[-1]:
-                    self._order.append(key)
+                position = (item.timestamp, item.id or 0)
+                if not self._order or position > self._order[-1]:
+                    self._order.append(position)
                 else:
-                    bisect.insort(self._order, key)
+                    bisect.insort(self._order, position)
                 stored.append(item)
+            if key is not None:
+                self._keys[key] = [item.id or 0 for item in stored]
+                while len(self._keys) > MAX_KEYS:
+                    self._keys.popitem(last=False)
             if self.max_readings is not None:
                 self.delete_oldest(self.max_readings)
             return stored
@@ -196,6 +210,7 @@ class MemoryReadingRepository:
         with self._lock:
             self._by_id.clear()
             self._order.clear()
+            self._keys.clear()
 
 
 class MemoryMetricRepository:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 
@@ -14,7 +15,10 @@ class RetryBuffer:
 
     Bounded to ``max_readings``: when full, the oldest waiting readings are dropped and
     counted in ``dropped`` (a live monitor prefers recent data). Batches are stored whole,
-    in order; a batch is removed only after its write succeeded.
+    in order; a batch is removed only after its write succeeded. Each batch gets a key of
+    its own when it is added, passed to every attempt to write it: a write that failed
+    after storage committed it (the answer was lost) is retried under the same key, which
+    the store recognises (``ReadingRepository.add_many(..., key=)``), so it is stored once.
     """
 
     def __init__(self, max_readings: int = 100_000) -> None:
@@ -22,9 +26,10 @@ class RetryBuffer:
             raise ValueError(f"max_readings must be at least 1, got {max_readings}")
         self.max_readings = max_readings
         self.dropped = 0
-        self._batches: deque[list[Reading]] = deque()
+        self._batches: deque[tuple[str, list[Reading]]] = deque()
         self._size = 0
         self._lock = threading.Lock()
+        self._flushing = threading.Lock()
 
     @property
     def pending(self) -> int:
@@ -36,11 +41,11 @@ class RetryBuffer:
         with self._lock:
             if not batch:
                 return 0
-            self._batches.append(list(batch))
+            self._batches.append((uuid.uuid4().hex, list(batch)))
             self._size += len(batch)
             dropped = 0
             while self._size > self.max_readings:
-                oldest = self._batches[0]
+                oldest = self._batches[0][1]
                 excess = self._size - self.max_readings
                 if len(oldest) <= excess:
                     self._batches.popleft()
@@ -55,23 +60,26 @@ class RetryBuffer:
 
     def flush(
         self,
-        write: Callable[[list[Reading]], object],
+        write: Callable[[list[Reading], str], object],
         retryable: tuple[type[BaseException], ...],
     ) -> int:
-        """Write waiting batches in order until done or the store fails with a ``retryable``
-        error (then they stay queued). Returns how many readings were written."""
+        """Write waiting batches in order, each as ``write(readings, key)``, until done or the
+        store fails with a ``retryable`` error (then they stay queued, keys kept). Returns
+        how many readings were written. One flush at a time: a second waits for the first."""
         written = 0
-        while True:
-            with self._lock:
-                if not self._batches:
+        with self._flushing:
+            while True:
+                with self._lock:
+                    if not self._batches:
+                        return written
+                    entry = self._batches[0]
+                    key, batch = entry[0], list(entry[1])  # ``add`` may trim the original
+                try:
+                    write(batch, key)
+                except retryable:
                     return written
-                batch = self._batches[0]
-            try:
-                write(batch)
-            except retryable:
-                return written
-            with self._lock:
-                if self._batches and self._batches[0] is batch:
-                    self._batches.popleft()
-                    self._size -= len(batch)
-            written += len(batch)
+                with self._lock:
+                    if self._batches and self._batches[0] is entry:
+                        self._batches.popleft()
+                        self._size -= len(entry[1])
+                written += len(batch)

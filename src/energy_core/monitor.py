@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,9 +27,11 @@ from energy_core.ports import (
     ReadingRepository,
 )
 from energy_core.readings import InvalidReadingError, Reading, feature_matrix, labels, validate
+from energy_core.recent import RecentReadings
 from energy_core.simulator import Simulator
 
 DetectorFactory = Callable[[], Detector]
+log = logging.getLogger(__name__)
 
 
 def is_contextual(detector: Detector) -> TypeGuard[ContextualDetector]:
@@ -108,6 +111,8 @@ class IngestReport:
     stored: list[Reading]
     scored: bool
     dropped_by_retention: int
+    model_version: int | None = None
+    """The version of the model that scored the batch (``None``: not scored)."""
 
 
 class Monitor:
@@ -135,6 +140,8 @@ class Monitor:
         self._detector_factory = detector_factory or self._default_detector
         self._model_lock = threading.Lock()
         self._model: tuple[Detector, ModelInfo] | None = None
+        self.recent = RecentReadings(readings)
+        """Each meter's newest stored readings: the context of contextual detectors."""
 
     def _default_detector(self) -> Detector:
         if self.settings.detector == "isolation_forest":
@@ -158,7 +165,11 @@ class Monitor:
     # --- ingest ---------------------------------------------------------------------------
     def score(self, readings: Sequence[Reading]) -> list[Reading]:
         """The readings carrying the current model's verdict (unchanged without a model)."""
-        model = self.current_model()
+        return self._score(self.current_model(), readings)
+
+    def _score(
+        self, model: tuple[Detector, ModelInfo] | None, readings: Sequence[Reading]
+    ) -> list[Reading]:
         if model is None or not readings:
             return list(readings)
         detector = model[0]
@@ -170,34 +181,42 @@ class Monitor:
         self, detector: ContextualDetector, readings: Sequence[Reading]
     ) -> dict[str, npt.NDArray[np.float64]]:
         """The stored readings just before the batch, per meter, as the detector's features."""
-        first_seen: dict[str, datetime] = {}
-        for reading in readings:
-            earliest = first_seen.get(reading.meter_id, reading.timestamp)
-            first_seen[reading.meter_id] = min(earliest, reading.timestamp)
-        context = {}
-        for meter, first in first_seen.items():
-            where = ReadingFilter(end=first, meter_ids=(meter,))
-            previous = self.readings.latest(detector.context_rows, where)
-            context[meter] = feature_matrix(reversed(previous), detector.features)
-        return context
+        return self.recent.context(readings, detector.context_rows, tuple(detector.features))
 
-    def ingest(self, readings: Sequence[Reading]) -> IngestReport:
+    def ingest(self, readings: Sequence[Reading], *, key: str | None = None) -> IngestReport:
         """Validate, score with the current model, store, apply retention and announce.
 
         The batch is all or nothing: one invalid reading rejects it, nothing is stored.
+        ``key`` (see ``ReadingRepository.add_many``): a batch retried under the key it was
+        first offered with is stored once. Once the batch is stored, storage becoming
+        unreachable (``ConnectionError``) before retention or the announcement does not
+        fail the call: the batch *is* stored, and retention runs again after the next one.
         """
         rejections = check_batch(readings)
         if rejections:
             raise RejectedBatchError(rejections)
         if not readings:
             return IngestReport(stored=[], scored=False, dropped_by_retention=0)
-        scored = self.score(readings)
-        stored = self.readings.add_many(scored)
-        dropped = self.apply_retention()
-        self.feed.publish(
-            ChangeEvent("readings", count=len(stored), last_id=stored[-1].id if stored else None)
+        model = self.current_model()
+        scored = self._score(model, readings)
+        stored = self.readings.add_many(scored, key=key)
+        self.recent.stored(stored)
+        dropped = 0
+        try:
+            dropped = self.apply_retention()
+            self.feed.publish(
+                ChangeEvent(
+                    "readings", count=len(stored), last_id=stored[-1].id if stored else None
+                )
+            )
+        except ConnectionError as error:
+            log.warning("batch stored; retention or announcement postponed: %s", error)
+        return IngestReport(
+            stored=stored,
+            scored=scored[0].is_scored,
+            dropped_by_retention=dropped,
+            model_version=model[1].version if model is not None and scored[0].is_scored else None,
         )
-        return IngestReport(stored=stored, scored=scored[0].is_scored, dropped_by_retention=dropped)
 
     def stream_tick(
         self, batch_size: int = 5, interval: timedelta = timedelta(seconds=1)
@@ -302,6 +321,7 @@ class Monitor:
     def reset(self, repopulate: int | None = None) -> int:
         """Empty readings and metrics, then store ``repopulate`` simulated readings."""
         self.readings.clear()
+        self.recent.forget()
         self.metrics.clear()
         self.feed.publish(ChangeEvent("reset"))
         count = self.settings.reset_count if repopulate is None else repopulate
@@ -336,6 +356,17 @@ def score_with(
         return []
     X = feature_matrix(readings, tuple(detector.features) or VARIABLE_NAMES)
     groups = meter_groups(readings)
+    explained = getattr(detector, "score_and_explain", None)
+    if is_contextual(detector) and explained is not None:
+        # Features computed once for the scores and the explanations of the flagged rows.
+        scores, tops = explained(X, context=_hashable_keys(context), groups=groups)
+        flags = scores > detector.threshold_
+        flagged_rows = np.flatnonzero(flags)
+        explained_rows = {int(row): top for row, top in zip(flagged_rows, tops, strict=True)}
+        return [
+            reading.scored(float(scores[row]), bool(flags[row]), explained_rows.get(row, ()))
+            for row, reading in enumerate(readings)
+        ]
     if is_contextual(detector):
         scores = detector.score(X, context=_hashable_keys(context), groups=groups)
     else:

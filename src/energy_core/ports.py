@@ -47,8 +47,12 @@ class Bucket:
 class ReadingRepository(Protocol):
     """Stored readings (table ``registros``)."""
 
-    def add_many(self, readings: Sequence[Reading]) -> list[Reading]:
-        """Store ``readings`` in one transaction; return them carrying their new ids."""
+    def add_many(self, readings: Sequence[Reading], *, key: str | None = None) -> list[Reading]:
+        """Store ``readings`` in one transaction; return them carrying their new ids.
+
+        ``key`` makes a retry safe: a batch already stored under the same key is not
+        stored again, and what it stored is returned.
+        """
         ...
 
     def count(self, where: ReadingFilter | None = None) -> int: ...

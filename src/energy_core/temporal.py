@@ -64,6 +64,10 @@ BoolArray = npt.NDArray[np.bool_]
 Context = FloatArray | Mapping[Hashable, FloatArray] | None
 
 _EPS = 1e-12
+BATCHED_GROUP_ROWS = 64
+"""Groups with at most this many rows are featurised together (``batched_sequence_features``)."""
+BATCHED_CELLS = 4_000_000
+"""About how many window cells one batched step may hold (memory: 8 bytes each, a few times)."""
 _DAY = timedelta(days=1)
 
 
@@ -181,16 +185,109 @@ def sequence_features(
         if lag < len(median):
             shifted[lag:] = median[:-lag]
         parts.append((f"lag{lag}", median - shifted))
+    names, kinds, origins = feature_layout(variables, seasonal_lags)
+    values = np.hstack([block for _, block in parts]) if parts else np.empty((len(X), 0))
+    return FeatureBlock(names, kinds, origins, values)
+
+
+def feature_layout(
+    variables: Sequence[str], seasonal_lags: Sequence[int] = ()
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[int, ...]]:
+    """Names, kinds and origins of the columns ``sequence_features`` computes, in order:
+    kind by kind (jump, median, mean, std, run, lag<k>…), each over every variable."""
+    kinds_in_order = [
+        "jump",
+        "median",
+        "mean",
+        "std",
+        "run",
+        *(f"lag{lag}" for lag in seasonal_lags),
+    ]
     names: list[str] = []
     kinds: list[str] = []
     origins: list[int] = []
-    for kind, _ in parts:
+    for kind in kinds_in_order:
         for index, name in enumerate(variables):
             names.append(f"{name}|{kind}")
             kinds.append(kind)
             origins.append(index)
-    values = np.hstack([block for _, block in parts]) if parts else np.empty((len(X), 0))
-    return FeatureBlock(tuple(names), tuple(kinds), tuple(origins), values)
+    return tuple(names), tuple(kinds), tuple(origins)
+
+
+def _window_median(windows: FloatArray) -> FloatArray:
+    """``np.nanmedian`` over the last axis, bit for bit (the mean of the two middle values of
+    the non-NaN ones, NaN where there are none), without its masked-array machinery."""
+    ordered = np.sort(windows, axis=-1)  # NaN last
+    counts = np.sum(~np.isnan(ordered), axis=-1)
+    low = np.take_along_axis(ordered, np.maximum((counts - 1) // 2, 0)[..., None], -1)[..., 0]
+    high = np.take_along_axis(ordered, (counts // 2)[..., None], -1)[..., 0]
+    with np.errstate(invalid="ignore"):
+        middle: FloatArray = (low + high) / 2.0
+    middle[counts == 0] = np.nan
+    return middle
+
+
+def batched_sequence_features(
+    sequences: Sequence[tuple[FloatArray, FloatArray | None]],
+    variables: Sequence[str],
+    *,
+    short_window: int,
+    long_window: int,
+    seasonal_lags: Sequence[int] = (),
+    jump_limits: tuple[FloatArray, FloatArray] | None = None,
+) -> list[FloatArray]:
+    """For each ``(rows, previous)``: ``sequence_features(vstack([previous, rows]))`` restricted
+    to ``rows``, equal to it bit for bit, computed for every sequence at once.
+
+    For scoring many meters with a few new rows each: the sequences are laid side by side,
+    NaN-padded on the left, and every rolling statistic is one numpy step over all of them;
+    the slow ``mean``/``std`` are computed for the new rows only.
+    """
+    if not sequences:
+        return []
+    width = len(variables)
+    before = max(len(previous) if previous is not None else 0 for _, previous in sequences)
+    new = max(len(rows) for rows, _ in sequences)
+    reach = max(long_window, *seasonal_lags, 1)  # how far before the new rows medians are used
+    margin = reach + short_window  # NaN rows on the left: every window starts inside P
+    length = margin + before + new
+    first_new = margin + before
+    P = np.full((len(sequences), length, width), np.nan)
+    for index, (rows, previous) in enumerate(sequences):
+        if previous is not None and len(previous):
+            P[index, first_new - len(previous) : first_new] = previous
+        P[index, first_new : first_new + len(rows)] = rows
+    # The rolling median of the short window ending at each row (NaN where not needed);
+    # the median of the window *before* row p is the one ending at row p - 1.
+    median = np.full_like(P, np.nan)
+    lowest = first_new - reach
+    windows = sliding_window_view(P, short_window, axis=1)
+    median[:, lowest:] = _window_median(windows[:, lowest - short_window + 1 :])
+    previous_median = np.full_like(P, np.nan)
+    previous_median[:, 1:] = median[:, :-1]
+    jump = P - previous_median
+    steady = P
+    if jump_limits is not None:
+        wild = np.abs(np.nan_to_num(jump - jump_limits[0])) > jump_limits[1]
+        steady = np.where(wild, previous_median, P)
+    newest = slice(first_new, length)
+    slow = sliding_window_view(steady, long_window, axis=1)[
+        :, first_new - long_window + 1 : length - long_window + 1
+    ]
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(slow, axis=-1)
+        spread = np.nanstd(slow, axis=-1)
+    same = np.zeros(P.shape, dtype=bool)
+    same[:, 1:] = P[:, 1:] == P[:, :-1]
+    position = np.arange(length, dtype=np.float64)[None, :, None]
+    last_break = np.maximum.accumulate(np.where(same, 0.0, position), axis=1)
+    run = position - last_break + 1
+    parts = [jump[:, newest], median[:, newest], mean, spread, run[:, newest]]
+    for lag in seasonal_lags:
+        parts.append(median[:, newest] - median[:, first_new - lag : length - lag])
+    values = np.concatenate(parts, axis=2)
+    return [values[index, : len(rows)] for index, (rows, _) in enumerate(sequences)]
 
 
 def _robust_centre_scale(train: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -378,13 +475,20 @@ class TemporalDetector:
         self._check_is_fitted()
         if len(X) == 0:
             return []
-        contributions = self.contributions(X, context=context, groups=groups)
-        result: list[tuple[str, ...]] = []
-        for row in contributions:
-            order = np.argsort(-row, kind="stable")
-            chosen = [i for i in order[:top] if row[i] > 1.0] or [int(order[0])]
-            result.append(tuple(self.features[i] for i in chosen))
-        return result
+        return self._explain(self._features(X, context, groups).values, top)
+
+    def score_and_explain(
+        self,
+        X: FloatArray,
+        top: int = 3,
+        *,
+        context: Context = None,
+        groups: Sequence[Hashable] | npt.NDArray[np.generic] | None = None,
+    ) -> tuple[FloatArray, list[tuple[str, ...]]]:
+        """``score`` of every row and ``explain`` of the rows scored above ``threshold_``
+        (in row order), from features computed once."""
+        scores, F = self._score_and_block(X, context, groups)
+        return scores, self._explain(F[scores > self.threshold_], top)
 
     def contributions(
         self,
@@ -397,18 +501,28 @@ class TemporalDetector:
         training quantile (above 1: beyond what training showed)."""
         X = self._check(X)
         self._check_is_fitted()
-        F = self._features(X, context, groups).values
+        return self._contributions(self._features(X, context, groups).values)
+
+    # --- internals -----------------------------------------------------------------------
+    def _explain(self, F: FloatArray, top: int) -> list[tuple[str, ...]]:
+        result: list[tuple[str, ...]] = []
+        for row in self._contributions(F):
+            order = np.argsort(-row, kind="stable")
+            chosen = [i for i in order[:top] if row[i] > 1.0] or [int(order[0])]
+            result.append(tuple(self.features[i] for i in chosen))
+        return result
+
+    def _contributions(self, F: FloatArray) -> FloatArray:
         ratios = self._z(F) / self.feature_levels_
         stuck = self.kinds_ == "run"
         ratios[:, stuck] = F[:, stuck] / self.run_level_
         ratios[:, stuck] *= self.varies_[self.origins_[stuck]]
-        result = np.zeros((len(X), len(self.features)))
+        result = np.zeros((len(F), len(self.features)))
         for variable in range(len(self.features)):
             columns = self.origins_ == variable
             result[:, variable] = np.nanmax(ratios[:, columns], axis=1, initial=0.0)
         return result
 
-    # --- internals -----------------------------------------------------------------------
     def _score_and_block(
         self,
         X: FloatArray,
@@ -497,19 +611,41 @@ class TemporalDetector:
             raise ValueError(f"groups has {len(keys)} keys for {len(X)} rows")
         if context is not None and not isinstance(context, Mapping):
             raise ValueError("with groups, context must map each group key to its previous rows")
-        result: FloatArray | None = None
-        names: tuple[str, ...] = ()
-        kinds: tuple[str, ...] = ()
-        origins: tuple[int, ...] = ()
-        for key in dict.fromkeys(keys.tolist()):
-            rows = np.flatnonzero(keys == key)
+        rows_of: dict[Hashable, list[int]] = {}
+        for row, key in enumerate(keys.tolist()):
+            rows_of.setdefault(key, []).append(row)
+        names, kinds, origins = feature_layout(self.features, self.seasonal_lags)
+        result = np.empty((len(X), len(names)))
+        # Groups of a few rows (live batches: many meters, a reading or so each) are
+        # computed together; long ones (training, analysis) one by one.
+        few: list[tuple[npt.NDArray[np.intp], FloatArray, FloatArray | None]] = []
+        for key, positions in rows_of.items():
+            rows = np.asarray(positions, dtype=np.intp)
             previous = context.get(key) if context is not None else None
-            block = self._with_context(X[rows], previous)
-            if result is None:
-                result = np.empty((len(X), block.values.shape[1]))
-                names, kinds, origins = block.names, block.kinds, block.origins
-            result[rows] = block.values
-        assert result is not None
+            if len(rows) <= BATCHED_GROUP_ROWS:
+                checked = (
+                    self._check(previous)[-self.context_rows :] if previous is not None else None
+                )
+                few.append((rows, X[rows], checked))
+            else:
+                result[rows] = self._with_context(X[rows], previous).values
+        per_chunk = max(
+            1,
+            BATCHED_CELLS
+            // ((self.context_rows + BATCHED_GROUP_ROWS) * len(self.features) * self.short_window),
+        )
+        for start in range(0, len(few), per_chunk):
+            chunk = few[start : start + per_chunk]
+            values = batched_sequence_features(
+                [(rows, previous) for _, rows, previous in chunk],
+                self.features,
+                short_window=self.short_window,
+                long_window=self.long_window,
+                seasonal_lags=self.seasonal_lags,
+                jump_limits=getattr(self, "jump_limits_", None),
+            )
+            for (rows, _, _), block in zip(chunk, values, strict=True):
+                result[rows] = block
         return FeatureBlock(names, kinds, origins, result)
 
     def _with_context(self, X: FloatArray, context: FloatArray | None) -> FeatureBlock:

@@ -264,8 +264,8 @@ def stream(
         buffer = RetryBuffer(settings.buffer_max_readings)
         reports: list[IngestReport] = []
 
-        def store(batch: list[Reading]) -> None:
-            reports.append(monitor.ingest(batch))
+        def store(batch: list[Reading], key: str) -> None:
+            reports.append(monitor.ingest(batch, key=key))
 
         sent = 0
         next_at = time.monotonic()

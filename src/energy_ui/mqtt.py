@@ -143,7 +143,9 @@ class MqttIngestor:
 
     def flush(self) -> int:
         """Store what waits in the buffer; keeps it when the database is away."""
-        written = self.buffer.flush(self.monitor.ingest, unavailable_errors())
+        written = self.buffer.flush(
+            lambda batch, key: self.monitor.ingest(batch, key=key), unavailable_errors()
+        )
         self.counters.stored += written
         return written
 

@@ -97,6 +97,17 @@ def test_ndjson_is_accepted(client, application):
     assert application.monitor.readings.count() == 3
 
 
+def test_a_request_repeated_with_its_idempotency_key_is_stored_once(client, application):
+    batch = [reading(seconds=s) for s in range(4)]
+    once = {**AUTH, "Idempotency-Key": "batch-7"}
+    first = client.post("/api/v1/readings", json=batch, headers=once)
+    again = client.post("/api/v1/readings", json=batch, headers=once)
+    other = client.post("/api/v1/readings", json=batch, headers={**AUTH, "Idempotency-Key": "8"})
+    assert first.status_code == again.status_code == other.status_code == 200
+    assert first.json()["accepted"] == again.json()["accepted"] == 4
+    assert application.monitor.readings.count() == 8
+
+
 def test_a_request_with_only_rejections_is_422_and_stores_nothing(client, application):
     response = client.post("/api/v1/readings", json=[reading(voltage=float("1e9"))], headers=AUTH)
     assert response.status_code == 422

@@ -46,7 +46,7 @@ def command(*arguments: str) -> list[str]:
 
 
 def test_seed_db_applies_the_schema(database):
-    assert "0002" in invoke("seed-db")
+    assert "0003" in invoke("seed-db")
 
 
 def test_simulate_respects_the_maximum(database, pg_engine):

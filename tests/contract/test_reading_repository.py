@@ -30,6 +30,28 @@ def test_add_many_assigns_increasing_ids_and_keeps_every_field(stores):
     assert stores.readings.last_id() == ids[-1]
 
 
+def test_a_batch_stored_under_a_key_is_not_stored_again(stores):
+    """A writer that did not hear back retries under the same key: stored once, and the
+    retry gets what the first attempt stored."""
+    first = stores.readings.add_many(history(20), key="batch-1")
+    again = stores.readings.add_many(history(20), key="batch-1")
+    other = stores.readings.add_many(history(20, seed=2), key="batch-2")
+    unkeyed = stores.readings.add_many(history(5, seed=3))
+    assert again == first
+    assert [reading.id for reading in other] != [reading.id for reading in first]
+    assert stores.readings.count() == 20 + 20 + 5
+    assert len(unkeyed) == 5
+    # After retention took some of it, a retry answers with what is left.
+    stores.readings.delete_oldest(10)
+    left = {reading.id for reading in stores.readings.window(ReadingFilter())}
+    assert [r.id for r in stores.readings.add_many(history(20), key="batch-1")] == [
+        r.id for r in first if r.id in left
+    ]
+    assert stores.readings.count() == 10
+    stores.readings.clear()  # keys go with the readings
+    assert len(stores.readings.add_many(history(20), key="batch-1")) == 20
+
+
 def test_count_latest_and_time_range(stores):
     readings = history(90)
     stores.readings.add_many(readings)

@@ -4,11 +4,14 @@ miscounted (locks are taken in one order everywhere, see energy_adapters.postgre
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import text
 
-from energy_core import ReadingFilter, Simulator
+from energy_adapters.postgres import DatabaseUnavailableError
+from energy_core import ChangeEvent, ReadingFilter, Simulator
 from tests.postgres_support import bookkeeping_errors
 from tests.strategies import BASE
 
@@ -100,3 +103,139 @@ def test_a_reader_following_since_sees_every_reading_of_concurrent_writers(pg_st
     follower.join(timeout=60)
     assert sorted(seen) == sorted(written)
     assert seen == sorted(seen)
+
+
+def _hold_the_writers_lock(engine):
+    """A connection holding, in its transaction, the lock every writer takes from id
+    reservation to commit; closing it rolls back and releases the lock."""
+    connection = engine.connect()
+    connection.begin()
+    connection.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended('smartenergy.registros.ids', 0))")
+    )
+    return connection
+
+
+def _wait_until(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
+def test_concurrent_batches_share_a_transaction_each_caller_gets_its_own(pg_stores, monkeypatch):
+    repository = pg_stores.readings
+    transactions: list[int] = []
+    write = repository._write
+
+    def counted(group):
+        transactions.append(len(group))
+        return write(group)
+
+    monkeypatch.setattr(repository, "_write", counted)
+    events = []
+    pg_stores.feed.subscribe(events.append)
+    batches = [
+        Simulator(meters=1, seed=seed, meter_prefix=f"g{seed}").next_batch(10 + seed, at=BASE)
+        for seed in range(6)
+    ]
+    results: dict[int, list] = {}
+
+    def store(index: int) -> None:
+        results[index] = repository.add_many(batches[index])
+
+    holder = _hold_the_writers_lock(pg_stores.engine)
+    try:
+        first = threading.Thread(target=store, args=(0,))
+        first.start()
+        _wait_until(lambda: transactions == [1])  # the first writer waits for the lock
+        others = [threading.Thread(target=store, args=(index,)) for index in range(1, 6)]
+        for thread in others:
+            thread.start()
+        _wait_until(lambda: len(repository._waiting) == 5)
+    finally:
+        holder.close()
+    for thread in [first, *others]:
+        thread.join(timeout=60)
+
+    assert transactions == [1, 5]  # the five that queued meanwhile went in one transaction
+    for index, batch in enumerate(batches):
+        stored = results[index]
+        assert [(r.meter_id, r.timestamp) for r in stored] == [
+            (r.meter_id, r.timestamp) for r in batch
+        ]
+        ids = [r.id for r in stored]
+        assert ids == list(range(ids[0], ids[0] + len(batch)))
+    assert repository.count() == sum(len(batch) for batch in batches)
+    assert bookkeeping_errors(pg_stores.engine) == []
+    # Every caller's batch is announced on its own, as if written alone.
+    assert pg_stores.feed.sync(timeout=15)
+    for stored in results.values():
+        assert ChangeEvent("readings", count=len(stored), last_id=stored[-1].id) in events
+
+
+def test_a_failed_group_fails_each_of_its_callers_and_stores_none_of_it(pg_stores, monkeypatch):
+    repository = pg_stores.readings
+    write = repository._write
+    calls: list[int] = []
+
+    def failing_second(group):
+        calls.append(len(group))
+        if len(calls) == 2:
+            raise DatabaseUnavailableError("the server went away")
+        return write(group)
+
+    monkeypatch.setattr(repository, "_write", failing_second)
+    outcomes: dict[int, object] = {}
+
+    def store(index: int) -> None:
+        batch = Simulator(meters=1, seed=index, meter_prefix=f"f{index}").next_batch(5, at=BASE)
+        try:
+            outcomes[index] = len(repository.add_many(batch))
+        except DatabaseUnavailableError as error:
+            outcomes[index] = error
+
+    holder = _hold_the_writers_lock(pg_stores.engine)
+    try:
+        first = threading.Thread(target=store, args=(0,))
+        first.start()
+        _wait_until(lambda: calls == [1])
+        others = [threading.Thread(target=store, args=(index,)) for index in range(1, 4)]
+        for thread in others:
+            thread.start()
+        _wait_until(lambda: len(repository._waiting) == 3)
+    finally:
+        holder.close()
+    for thread in [first, *others]:
+        thread.join(timeout=60)
+
+    assert outcomes[0] == 5
+    assert all(isinstance(outcomes[index], DatabaseUnavailableError) for index in (1, 2, 3))
+    assert repository.count() == 5
+    # The next call is written normally.
+    later = Simulator(meters=1, seed=9, meter_prefix="later").next_batch(3, at=BASE)
+    assert len(repository.add_many(later)) == 3
+    assert bookkeeping_errors(pg_stores.engine) == []
+
+
+def test_the_same_key_from_two_threads_at_once_is_stored_once(pg_stores):
+    """Two attempts of one batch in flight at the same time (a retry racing the first
+    try): one stores it, the other gets the same readings back."""
+    repository = pg_stores.readings
+    batch = Simulator(meters=2, seed=7, meter_prefix="twice").next_batch(6, at=BASE)
+    results: list[list] = []
+    start = threading.Barrier(4)
+
+    def store() -> None:
+        start.wait()
+        results.append(repository.add_many(batch, key="the-same-batch"))
+
+    threads = [threading.Thread(target=store) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(results) == 4
+    assert all(result == results[0] for result in results)
+    assert repository.count() == 6
+    assert bookkeeping_errors(pg_stores.engine) == []

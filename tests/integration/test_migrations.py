@@ -70,7 +70,7 @@ def test_upgrading_a_filled_revision_1_database_loses_nothing_and_backfills(pg_s
 
             upgrade(engine)
 
-            assert current_revision(engine) == head_revision() == "0002"
+            assert current_revision(engine) == head_revision() == "0003"
             repository = PostgresReadingRepository(engine)
             stored = repository.window(ReadingFilter())
             assert [replace(reading, id=None) for reading in stored] == readings
@@ -92,7 +92,7 @@ def test_upgrading_a_filled_revision_1_database_loses_nothing_and_backfills(pg_s
                 assert connection.exec_driver_sql("SELECT count(*) FROM metricas").scalar() == 1
 
             upgrade(engine)  # at every start: nothing left to do, nothing changed
-            assert current_revision(engine) == "0002"
+            assert current_revision(engine) == "0003"
             assert repository.count() == 3000
             assert bookkeeping_errors(engine) == []
         finally:

@@ -160,3 +160,23 @@ def test_history_in_chunks_has_the_count_and_one_reading_per_meter_per_cadence(c
         per_meter = [r.timestamp for r in stored if r.meter_id == "meter-01"]
         gaps = {b - a for a, b in itertools.pairwise(per_meter)}
         assert gaps <= {monitor.settings.history_cadence}
+
+
+def test_a_stored_batch_is_reported_stored_even_if_retention_then_fails():
+    """Storage went away right after committing the batch: the call still succeeds (the
+    batch is stored), and a retry under the batch's key does not store it twice."""
+    monitor, _ = make_monitor(max_readings=1_000)
+    failures = iter([ConnectionError("the server went away")])
+
+    def delete_oldest(keep: int) -> int:
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        return 0
+
+    monitor.readings.delete_oldest = delete_oldest
+    batch = monitor.simulator.next_batch(4, at=BASE)
+    report = monitor.ingest(batch, key="k")
+    assert len(report.stored) == 4
+    assert monitor.ingest(batch, key="k").stored == report.stored
+    assert monitor.readings.count() == 4

@@ -12,7 +12,13 @@ from energy_core.detectors import make_detector
 from energy_core.drill import run_drill
 from energy_core.readings import feature_matrix, labels
 from energy_core.simulator import AnomalyKind, Simulator
-from energy_core.temporal import TemporalDetector, run_lengths, seasonal_lags_for
+from energy_core.temporal import (
+    TemporalDetector,
+    batched_sequence_features,
+    run_lengths,
+    seasonal_lags_for,
+    sequence_features,
+)
 
 
 def test_run_lengths_count_consecutive_equal_values():
@@ -60,6 +66,61 @@ def test_groups_keep_each_meters_history_apart():
     mixed[1::2] = X[4000:4100] * 1.5
     scores = detector.score(mixed, groups=keys, context={"a": X[:4000], "b": X[:4000] * 1.5})
     assert np.allclose(alone, scores[0::2])
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_batched_features_equal_each_sequences_own_bit_for_bit(seed):
+    """Many meters with a few new rows each, computed side by side: exactly the numbers
+    ``sequence_features`` gives each meter's own context + rows (ties, runs and missing
+    or short contexts included)."""
+    rng = np.random.default_rng(seed)
+    short, long = int(rng.integers(2, 12)), int(rng.integers(3, 70))
+    lags = [(), (3,), (5, 12)][seed % 3]
+    needed = short + max(long, *lags, 1)
+    variables = [f"v{index}" for index in range(4)]
+    sequences = []
+    for _ in range(int(rng.integers(1, 9))):
+        before = int(rng.choice([0, int(rng.integers(1, needed + 1)), needed]))
+        data = rng.normal(size=(before + int(rng.integers(1, 10)), len(variables)))
+        if seed % 2:
+            data = np.round(data, 1)  # ties in medians, repeated values
+        data[:, 2] = 1.0 if seed % 4 == 1 else data[:, 2]  # a stuck variable
+        sequences.append((data[before:], data[:before] if before else None))
+    limits = (rng.normal(size=4) * 0.1, np.abs(rng.normal(size=4)) + 0.2) if seed % 3 else None
+    options = {
+        "short_window": short,
+        "long_window": long,
+        "seasonal_lags": lags,
+        "jump_limits": limits,
+    }
+    batched = batched_sequence_features(sequences, variables, **options)
+    for (rows, previous), got in zip(sequences, batched, strict=True):
+        whole = rows if previous is None else np.vstack([previous, rows])
+        expected = sequence_features(whole, variables, **options).values[-len(rows) :]
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_a_live_batch_of_many_meters_scores_as_each_meter_alone():
+    """Scoring a batch of many meters (a gateway) with context gives each reading the score
+    and explanation it gets when its meter is scored alone; features computed once."""
+    simulator = Simulator(meters=40, seed=4, anomaly_ratio=0.05)
+    history = simulator.history(40 * 150, cadence=timedelta(seconds=1))
+    rows = feature_matrix(history)
+    meters = np.array([reading.meter_id for reading in history])
+    detector = TemporalDetector().fit(rows[: 40 * 100], groups=meters[: 40 * 100])
+    batch = slice(40 * 140, 40 * 150)  # ten new rows per meter, after 140 of context
+    context = {meter: rows[: batch.start][meters[: batch.start] == meter] for meter in set(meters)}
+    scores, explained = detector.score_and_explain(
+        rows[batch], context=context, groups=meters[batch]
+    )
+    flagged = scores > detector.threshold_
+    assert flagged.any()
+    for meter in sorted(set(meters))[:5]:
+        mine = meters[batch] == meter
+        alone = detector.score(rows[batch][mine], context=context[meter])
+        np.testing.assert_array_equal(scores[mine], alone)
+    every = detector.explain(rows[batch], context=context, groups=meters[batch])
+    assert explained == [every[row] for row in np.flatnonzero(flagged)]
 
 
 def test_it_finds_the_simulators_faults_stuck_sensors_included():

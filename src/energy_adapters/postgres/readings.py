@@ -10,6 +10,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import threading
+import time
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -25,7 +28,9 @@ from sqlalchemy import (
     Select,
     and_,
     cast,
+    delete,
     func,
+    insert,
     literal,
     select,
     text,
@@ -54,6 +59,7 @@ from energy_adapters.postgres.schema import (
     EPOCH,
     READINGS_ID_SEQUENCE,
     ROLLUP_WIDTH,
+    ingested_batches,
     meter_counters,
     minute_rollups,
     rollup_columns,
@@ -99,7 +105,10 @@ _COPY_READINGS = f"COPY registros ({', '.join(COLUMNS)}) FROM STDIN WITH (FORMAT
 _SCORE_COLUMNS = ", ".join(rollups.SCORE_UPDATE_COLUMNS)
 _COPY_SCORES = f"COPY score_updates ({_SCORE_COLUMNS}) FROM STDIN WITH (FORMAT binary)"
 _COPY_CHUNK = 1 << 16
-_TRUNCATE = text("TRUNCATE registros, registros_por_minuto, registros_contadores")
+_TRUNCATE = text("TRUNCATE registros, registros_por_minuto, registros_contadores, lotes")
+_KNOWN_KEYS = text("SELECT key, first_id, last_id FROM lotes WHERE key = ANY(:keys)")
+KEY_LIFETIME = timedelta(days=1)
+"""How long a batch key is remembered (a retry comes within seconds or minutes)."""
 # Retention from several processes at once would each see the same excess; take turns.
 _RETENTION_LOCK = lock_key("smartenergy:retention")
 
@@ -183,6 +192,41 @@ def _copy_in(connection: Connection, statement: str, payload: bytes | Iterable[b
             cursor.close()
 
 
+GROUP_MAX_READINGS = 50_000
+"""At most this many readings of concurrent ``add_many`` calls share one transaction (a
+single larger batch is written alone, whole)."""
+
+
+@dataclasses.dataclass(eq=False)
+class _Submission:
+    """One ``add_many`` call waiting for, or settled by, a group transaction."""
+
+    readings: list[Reading]
+    key: str | None = None
+    stored: list[Reading] | None = None
+    error: BaseException | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.stored is not None or self.error is not None
+
+    def result(self) -> list[Reading]:
+        if self.error is not None:
+            raise self.error
+        assert self.stored is not None
+        return self.stored
+
+
+def _take_group(waiting: deque[_Submission], max_readings: int) -> list[_Submission]:
+    """The oldest waiting submissions, as many as fit in ``max_readings`` (at least one)."""
+    group = [waiting.popleft()]
+    size = len(group[0].readings)
+    while waiting and size + len(waiting[0].readings) <= max_readings:
+        size += len(waiting[0].readings)
+        group.append(waiting.popleft())
+    return group
+
+
 class PostgresReadingRepository:
     """Readings in ``registros``. Thread-safe: every call uses its own pooled connection.
 
@@ -193,37 +237,171 @@ class PostgresReadingRepository:
     def __init__(self, database: Database | Engine, *, announcer: Announcer | None = None):
         self._db = database if isinstance(database, Database) else Database(database)
         self._announcer = announcer
+        # Group commit of concurrent add_many calls (see there).
+        self._group = threading.Condition()
+        self._waiting: deque[_Submission] = deque()
+        self._writing = False
+        self._keys_forgotten_at = float("-inf")
 
     # --- writes ---------------------------------------------------------------------------
-    def add_many(self, readings: Sequence[Reading]) -> list[Reading]:
-        """Store ``readings`` with one binary COPY in one transaction; return them with ids."""
+    def add_many(self, readings: Sequence[Reading], *, key: str | None = None) -> list[Reading]:
+        """Store ``readings`` with one binary COPY in one transaction; return them with ids.
+
+        ``key``: a batch already stored under this key (within a day) is not stored again:
+        the readings it stored are returned (those retention kept). A writer that does not
+        know whether its batch was stored (the connection dropped at commit) retries with
+        the same key and so stores it once.
+
+        Concurrent calls from several threads of this process share transactions (group
+        commit): the thread that finds no write under way writes every batch waiting at
+        that moment (up to ``GROUP_MAX_READINGS``) in one transaction, then the batches
+        that arrived meanwhile, until its own is written. Each call returns once the
+        transaction holding its batch committed, or raises what that transaction raised
+        (then none of it is stored). Batches keep their order and stay contiguous.
+        """
         batch = list(readings)
         if not batch:
             return []
+        mine = _Submission(batch, key)
+        with self._group:
+            self._waiting.append(mine)
+            try:
+                while self._writing and not mine.finished:
+                    self._group.wait()
+            except BaseException:  # interrupted while waiting: withdraw the batch
+                self._withdraw(mine)
+                raise
+            if mine.finished:
+                return mine.result()
+            self._writing = True
+        try:
+            while not mine.finished:
+                with self._group:
+                    group = _take_group(self._waiting, GROUP_MAX_READINGS)
+                self._write_group(group)
+                with self._group:
+                    self._group.notify_all()
+        except BaseException:
+            with self._group:
+                self._withdraw(mine)
+            raise
+        finally:
+            with self._group:
+                self._writing = False
+                self._group.notify_all()
+        return mine.result()
+
+    def _withdraw(self, submission: _Submission) -> None:
+        """Take ``submission`` out of the queue if it is still waiting (lock held)."""
+        if submission in self._waiting:
+            self._waiting.remove(submission)
+
+    def _write_group(self, group: list[_Submission]) -> None:
+        """Write ``group`` in one transaction and settle every submission of it: with its
+        stored readings, or with the error (an interruption is raised on as well)."""
+        try:
+            stored = self._write(group)
+        except BaseException as error:
+            for submission in group:
+                submission.error = error
+            if not isinstance(error, Exception):
+                raise
+            return
+        for submission, readings in zip(group, stored, strict=True):
+            submission.stored = readings
+
+    def _write(self, group: list[_Submission]) -> list[list[Reading]]:
+        """One transaction: every batch of ``group`` stored, except those whose key was
+        stored before (their readings are read back instead); what each batch stored."""
         with self._db.transaction() as connection:
             # Writers take turns from id reservation to commit, so ids become visible in
             # order and a reader following ``since(last_id)`` never skips a slower batch.
+            # Under this lock a key is also checked and claimed by one writer at a time.
             connection.execute(_SERIALISE_WRITERS)
-            first, last, scattered = connection.execute(_RESERVE_IDS, {"n": len(batch)}).one()
-            ids: Sequence[int] = range(first, last + 1) if scattered is None else scattered
-            stored: list[Reading] = []
-            _copy_in(connection, _COPY_READINGS, _payload(batch, ids, stored))
-            if scattered is None:
-                added = connection.execute(
-                    rollups.ADD_TO_MINUTES_FROM_ID_RANGE, {"first_id": first, "last_id": last}
-                ).all()
-            else:
-                added = connection.execute(
-                    rollups.ADD_TO_MINUTES_FROM_IDS, {"ids": list(scattered)}
-                ).all()
-            meters, counts, flagged = (list(column) for column in zip(*added, strict=True))
-            connection.execute(
-                rollups.ADD_TO_COUNTERS, {"meters": meters, "readings": counts, "flagged": flagged}
-            )
+            keys = [submission.key for submission in group if submission.key is not None]
+            known: dict[str, tuple[int, int]] = {}
+            if keys:
+                known = {
+                    key: (first, last)
+                    for key, first, last in connection.execute(_KNOWN_KEYS, {"keys": keys})
+                }
+            fresh: list[_Submission] = []
+            for submission in group:
+                if submission.key is None or submission.key not in known:
+                    fresh.append(submission)
+                    if submission.key is not None:
+                        known[submission.key] = (0, -1)  # claimed by this transaction
+            by_submission = self._store(connection, fresh) if fresh else {}
+            claimed = {
+                submission.key: by_submission[id(submission)]
+                for submission in fresh
+                if submission.key is not None
+            }
+            results = []
+            for submission in group:
+                if submission.key is None:
+                    results.append(by_submission[id(submission)])
+                elif submission.key in claimed:  # stored now (a key twice: the same answer)
+                    results.append(claimed[submission.key])
+                else:  # stored before: what it stored then
+                    results.append(self._stored_between(connection, *known[submission.key]))
+            self._forget_old_keys(connection)
+        return results
+
+    def _store(self, connection: Connection, fresh: list[_Submission]) -> dict[int, list[Reading]]:
+        """COPY ``fresh`` batches in ``connection``'s transaction, keep the books, record the
+        keys and announce each batch; the stored readings per ``id(submission)``."""
+        batch = [reading for submission in fresh for reading in submission.readings]
+        first, last, scattered = connection.execute(_RESERVE_IDS, {"n": len(batch)}).one()
+        ids: Sequence[int] = range(first, last + 1) if scattered is None else scattered
+        stored: list[Reading] = []
+        _copy_in(connection, _COPY_READINGS, _payload(batch, ids, stored))
+        if scattered is None:
+            added = connection.execute(
+                rollups.ADD_TO_MINUTES_FROM_ID_RANGE, {"first_id": first, "last_id": last}
+            ).all()
+        else:
+            added = connection.execute(
+                rollups.ADD_TO_MINUTES_FROM_IDS, {"ids": list(scattered)}
+            ).all()
+        meters, counts, flagged = (list(column) for column in zip(*added, strict=True))
+        connection.execute(
+            rollups.ADD_TO_COUNTERS, {"meters": meters, "readings": counts, "flagged": flagged}
+        )
+        by_submission: dict[int, list[Reading]] = {}
+        keyed: list[dict[str, Any]] = []
+        end = 0
+        for submission in fresh:
+            start, end = end, end + len(submission.readings)
+            by_submission[id(submission)] = stored[start:end]
+            if submission.key is not None:
+                keyed.append(
+                    {"key": submission.key, "first_id": ids[start], "last_id": ids[end - 1]}
+                )
             if self._announcer is not None:
-                event = ChangeEvent("readings", count=len(batch), last_id=ids[-1])
+                # One event per caller's batch, as if each had been written alone.
+                event = ChangeEvent("readings", count=end - start, last_id=ids[end - 1])
                 self._announcer.notify_within(connection, event)
-        return stored
+        if keyed:
+            connection.execute(insert(ingested_batches), keyed)
+        return by_submission
+
+    def _stored_between(self, connection: Connection, first: int, last: int) -> list[Reading]:
+        """The readings a batch stored earlier (ids ``first`` … ``last``) still stored."""
+        query = (
+            select(*_SELECTED).where(table.c.id >= first, table.c.id <= last).order_by(table.c.id)
+        )
+        return [_to_reading(row) for row in connection.execute(query)]
+
+    def _forget_old_keys(self, connection: Connection) -> None:
+        """Now and then, drop the keys of batches stored more than ``KEY_LIFETIME`` ago."""
+        now = time.monotonic()
+        if now - self._keys_forgotten_at < 600:
+            return
+        self._keys_forgotten_at = now
+        connection.execute(
+            delete(ingested_batches).where(ingested_batches.c.stored_at < func.now() - KEY_LIFETIME)
+        )
 
     def update_scores(self, readings: Sequence[Reading]) -> None:
         """Rewrite score, flag and top variables by id; unknown ids are ignored."""
@@ -247,6 +425,13 @@ class PostgresReadingRepository:
 
     def delete_oldest(self, keep: int) -> int:
         """Keep the ``keep`` most recent readings (time order, ties by id)."""
+        # Below the limit (usually, when the limit is large) there is nothing to delete:
+        # answer from the counters without taking the retention lock, so concurrent
+        # writers do not queue for it. Only writers add readings meanwhile, and each of
+        # them calls this after its own batch.
+        with self._db.connection() as connection:
+            if self._total(connection) <= max(keep, 0):
+                return 0
         with self._db.transaction() as connection:
             connection.execute(select(func.pg_advisory_xact_lock(_RETENTION_LOCK)))
             stored = self._total(connection)

@@ -107,4 +107,21 @@ models = Table(
     Column("stored_at", DateTime(timezone=True), nullable=False),
 )
 
-ALL_TABLES: tuple[Table, ...] = (readings, minute_rollups, meter_counters, metric_snapshots, models)
+ingested_batches = Table(
+    "lotes",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("first_id", BigInteger, nullable=False),
+    Column("last_id", BigInteger, nullable=False),
+    Column("stored_at", DateTime(timezone=True), nullable=False),
+)
+"""Keys of batches stored with one (``add_many(..., key=)``) and the ids they got."""
+
+ALL_TABLES: tuple[Table, ...] = (
+    readings,
+    minute_rollups,
+    meter_counters,
+    metric_snapshots,
+    models,
+    ingested_batches,
+)

@@ -7,7 +7,8 @@ import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+import orjson
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr
@@ -42,21 +43,31 @@ def _unavailable() -> HTTPException:
     )
 
 
+def _loads(raw: bytes) -> object:
+    """JSON from ``raw`` (UTF-8): orjson when it can, else the standard parser, whose errors
+    carry a line and column (and which also reads what orjson refuses, e.g. ``NaN``, so
+    that such values are refused by validation, field by field)."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw.decode("utf-8", errors="strict"))
+
+
 def _parse_body(body: bytes, content_type: str) -> list[tuple[int, object]]:
     """A JSON array (or one object), or NDJSON: one reading per line."""
-    text = body.decode("utf-8", errors="strict")
     if "ndjson" in content_type or "jsonl" in content_type:
         items: list[tuple[int, object]] = []
+        text = body.decode("utf-8", errors="strict")
         for index, line in enumerate(line for line in text.splitlines() if line.strip()):
             try:
-                items.append((index, json.loads(line)))
+                items.append((index, _loads(line.encode())))
             except json.JSONDecodeError as error:
                 raise HTTPException(
                     status.HTTP_400_BAD_REQUEST, f"line {index + 1}: invalid JSON: {error.msg}"
                 ) from None
         return items
     try:
-        parsed = json.loads(text)
+        parsed = _loads(body)
     except json.JSONDecodeError as error:
         raise HTTPException(
             status.HTTP_400_BAD_REQUEST,
@@ -163,7 +174,19 @@ def create_api_router(application: Application) -> APIRouter:
             }
         },
     )
-    async def ingest(request: Request) -> Any:
+    async def ingest(
+        request: Request,
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=200,
+                description="makes a retry safe: a request repeated with the same key (e.g. "
+                "after a 503 or a lost answer) is stored once; use a new key (a UUID) per batch",
+            ),
+        ] = None,
+    ) -> Any:
         """Validate each reading against the variable catalogue; store the valid ones scored
         by the current model and push them live; report every rejected one by index."""
         body = await request.body()
@@ -171,8 +194,15 @@ def create_api_router(application: Application) -> APIRouter:
             raise HTTPException(
                 status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"body over {MAX_BODY_BYTES} bytes"
             )
+        # Parsing, validation, scoring and storage all off the event loop: a large body
+        # must not stall the dashboard's live updates.
+        key = None if idempotency_key is None else f"http:{idempotency_key}"
+        content_type = request.headers.get("content-type", "")
+        return await run_in_threadpool(ingest_body, body, content_type, key)
+
+    def ingest_body(body: bytes, content_type: str, key: str | None) -> Any:
         try:
-            items = _parse_body(body, request.headers.get("content-type", ""))
+            items = _parse_body(body, content_type)
         except UnicodeDecodeError:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, "body is not UTF-8") from None
         if len(items) > MAX_READINGS_PER_REQUEST:
@@ -184,12 +214,11 @@ def create_api_router(application: Application) -> APIRouter:
         flagged, version = 0, None
         if accepted:
             try:
-                report = await run_in_threadpool(monitor.ingest, accepted)
+                report = monitor.ingest(accepted, key=key)
             except unavailable_errors() as _:
                 raise _unavailable() from None
             flagged = sum(1 for reading in report.stored if reading.is_flagged)
-            model = monitor.current_model() if report.scored else None
-            version = model[1].version if model else None
+            version = report.model_version
         result = IngestResult(
             accepted=len(accepted),
             rejected=[RejectionOut.of(rejection) for rejection in rejected],
