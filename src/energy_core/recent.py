@@ -249,8 +249,13 @@ class RecentReadings:
             self._tails.move_to_end(meter)
             if len(tail.keys) >= rows or tail.whole:
                 return tail
-        newest = list(
-            reversed(self.repository.latest(self._keep, ReadingFilter(meter_ids=(meter,))))
+        mine = ReadingFilter(meter_ids=(meter,))
+        # A meter storage has never seen (counted per meter: cheap) needs no search for
+        # its newest readings, which without an index by meter would read the whole table.
+        newest = (
+            list(reversed(self.repository.latest(self._keep, mine)))
+            if self.repository.count(mine)
+            else []
         )
         self.reads += 1
         keys, values = _arrays(newest)
