@@ -290,6 +290,20 @@ class Result:
     def growth_pct(self) -> float:
         return 100 * (self.end_rss_mb - self.warm_rss_mb) / self.warm_rss_mb
 
+    @property
+    def late_slope_mb_per_min(self) -> float:
+        """How fast RSS still grew in the second half of the window (least squares): near
+        zero once pages and the demo's store have filled up, steady if something leaks."""
+        samples = self.busy.rss_mb[len(self.busy.rss_mb) // 2 :]
+        if len(samples) < 3:
+            return 0.0
+        step = self.busy.seconds / max(1, len(self.busy.rss_mb) - 1)
+        times = [index * step for index in range(len(samples))]
+        mean_t, mean_r = sum(times) / len(times), sum(samples) / len(samples)
+        spread = sum((t - mean_t) ** 2 for t in times)
+        slope = sum((t - mean_t) * (r - mean_r) for t, r in zip(times, samples, strict=True))
+        return 60 * slope / spread
+
 
 async def with_light_clients(base: str, pid: int, args: argparse.Namespace) -> Result:
     idle = await observe(base, pid, "idle (no page open)", args.idle)
@@ -366,12 +380,13 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=25)
     parser.add_argument("--interval", type=float, default=1.0, help="demo batch every … s")
     parser.add_argument("--browser", action="store_true", help="real Chromium tabs")
+    parser.add_argument("--duration", type=float, help="seconds measured (default 120, 30)")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child)
         return
-    args.duration = 30.0 if args.quick else 120.0
+    args.duration = args.duration or (30.0 if args.quick else 120.0)
     args.idle = 5.0 if args.quick else 15.0
     args.warmup = 5.0 if args.quick else 15.0
 
@@ -414,6 +429,10 @@ def main() -> None:
             ["RSS with every client connected and warm", f"{result.warm_rss_mb:.1f} MB"],
             ["RSS at the end (median of the last 4 s)", f"{result.end_rss_mb:.1f} MB"],
             [
+                "RSS trend over the second half of the window",
+                f"{result.late_slope_mb_per_min:+.1f} MB/min",
+            ],
+            [
                 "page load (GET /), median / max",
                 f"{median(result.page_ms):.0f} / {max(result.page_ms):.0f} ms",
             ],
@@ -438,6 +457,7 @@ def main() -> None:
             "memory_growth_pct": round(growth, 2),
             "rss_warm_mb": round(result.warm_rss_mb, 1),
             "rss_end_mb": round(result.end_rss_mb, 1),
+            "rss_late_slope_mb_per_min": round(result.late_slope_mb_per_min, 2),
             "cpu_pct": round(result.busy.cpu_pct, 1),
             "idle_cpu_pct": round(result.idle.cpu_pct, 1),
             "messages_per_client_s": round(result.messages_per_client_s, 2),
