@@ -18,6 +18,24 @@ from energy_core.readings import Reading
 ReadingState = Literal["normal", "anomalous"]
 
 
+class BatchRefusedError(ValueError):
+    """Storage refused one batch for what it holds (not an outage): only that batch fails.
+
+    The message is fit for the sender; it never carries the database's own text.
+    """
+
+
+class IdempotencyConflictError(ValueError):
+    """A batch key was offered again with different readings: refused, nothing stored."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(
+            f"idempotency key {key!r} was already used for a different batch; "
+            "use a new key for new readings"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class ReadingFilter:
     """Which readings a query is about. ``None`` means no restriction.

@@ -21,6 +21,13 @@ from energy_core.readings import Reading
 FUTURE_TOLERANCE = timedelta(minutes=10)
 """How far ahead of our clock a meter's timestamp may be (meter clocks drift)."""
 
+EARLIEST_TIMESTAMP = datetime(2000, 1, 1, tzinfo=UTC)
+"""The oldest instant a reading may carry by default: far from the calendar's edges, where
+time-zone arithmetic and databases overflow, and older than any meter's data."""
+
+QUERY_RANGE = (datetime(1900, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
+"""Instants a query may name (``start``/``end``): anything outside is refused, not clamped."""
+
 METER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$"
 
 
