@@ -225,3 +225,12 @@ def bookkeeping_errors(engine: Engine) -> list[tuple[object, ...]]:
         rollups = connection.execute(text(_rollup_check_sql())).all()
         counters = connection.execute(text(_COUNTER_CHECK_SQL)).all()
     return [("rollup", *row) for row in rollups] + [("counter", *row) for row in counters]
+
+
+def newest_migration_file() -> str:
+    """The revision of the newest migration file (``NNNN_name.py``), read from the folder
+    itself, so that a test comparing with ``head_revision()`` checks what Alembic found."""
+    import energy_adapters.postgres
+
+    folder = Path(energy_adapters.postgres.__file__).parent / "migrations" / "versions"
+    return max(path.name.split("_", 1)[0] for path in folder.glob("[0-9]*_*.py"))

@@ -114,6 +114,7 @@ ingested_batches = Table(
     Column("first_id", BigInteger, nullable=False),
     Column("last_id", BigInteger, nullable=False),
     Column("stored_at", DateTime(timezone=True), nullable=False),
+    Column("fingerprint", Text, nullable=True),
 )
 """Keys of batches stored with one (``add_many(..., key=)``) and the ids they got."""
 
