@@ -20,8 +20,15 @@ import numpy as np
 from energy_core.buckets import bucket_start, bucket_width
 from energy_core.detector import Detector
 from energy_core.metrics import MetricSnapshot
-from energy_core.ports import Bucket, ChangeEvent, Listener, ModelInfo, ReadingFilter
-from energy_core.readings import Reading
+from energy_core.ports import (
+    Bucket,
+    ChangeEvent,
+    IdempotencyConflictError,
+    Listener,
+    ModelInfo,
+    ReadingFilter,
+)
+from energy_core.readings import Reading, batch_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -54,16 +61,16 @@ class MemoryReadingRepository:
         self._order: list[_Key] = []  # (timestamp, id), ascending
         self._next_id = 1
         self.max_readings = max_readings
-        self._keys: OrderedDict[str, list[int]] = OrderedDict()
+        self._keys: OrderedDict[str, tuple[str, list[int]]] = OrderedDict()
 
     def add_many(self, readings: Sequence[Reading], *, key: str | None = None) -> list[Reading]:
         with self._lock:
+            fingerprint = batch_fingerprint(readings) if key is not None else ""
             if key is not None and key in self._keys:
-                return [
-                    self._by_id[reading_id]
-                    for reading_id in self._keys[key]
-                    if reading_id in self._by_id
-                ]
+                known, ids = self._keys[key]
+                if known != fingerprint:
+                    raise IdempotencyConflictError(key)
+                return [self._by_id[reading_id] for reading_id in ids if reading_id in self._by_id]
             stored = []
             for reading in readings:
                 item = reading.with_id(self._next_id)
@@ -76,7 +83,7 @@ class MemoryReadingRepository:
                     bisect.insort(self._order, position)
                 stored.append(item)
             if key is not None:
-                self._keys[key] = [item.id or 0 for item in stored]
+                self._keys[key] = (fingerprint, [item.id or 0 for item in stored])
                 while len(self._keys) > MAX_KEYS:
                     self._keys.popitem(last=False)
             if self.max_readings is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -84,6 +85,20 @@ def validate(reading: Reading, variables: Sequence[str] = VARIABLE_NAMES) -> Rea
                 name, value, f"outside the physical range [{spec.minimum}, {spec.maximum}]"
             )
     return reading
+
+
+def batch_fingerprint(readings: Iterable[Reading]) -> str:
+    """A digest of what a batch says (meters, instants, values, ground truth), not of how it
+    was scored: a retry scored by a newer model has the same fingerprint, other readings
+    under a reused idempotency key do not."""
+    digest = hashlib.sha256()
+    for reading in readings:
+        values = ",".join(f"{name}={value!r}" for name, value in sorted(reading.values.items()))
+        digest.update(
+            f"{reading.meter_id}|{reading.timestamp.isoformat()}|{values}|"
+            f"{reading.is_anomaly}|{reading.anomaly_kind}\n".encode("utf-8", "surrogatepass")
+        )
+    return digest.hexdigest()
 
 
 def utc(moment: datetime) -> datetime:

@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 
 from energy_core import ReadingFilter, Simulator
+from energy_core.ports import IdempotencyConflictError
 from tests.strategies import BASE
 
 
@@ -50,6 +51,18 @@ def test_a_batch_stored_under_a_key_is_not_stored_again(stores):
     assert stores.readings.count() == 10
     stores.readings.clear()  # keys go with the readings
     assert len(stores.readings.add_many(history(20), key="batch-1")) == 20
+
+
+def test_a_key_offered_again_with_other_readings_is_refused(stores):
+    """Reusing a key for a different batch is a caller's mistake: refused, nothing stored,
+    and the first batch's readings are not handed back as if they were the new ones."""
+    stores.readings.add_many(history(20), key="batch-1")
+    with pytest.raises(IdempotencyConflictError, match="batch-1"):
+        stores.readings.add_many(history(20, seed=2), key="batch-1")
+    # The same readings scored differently are still the same batch (a retry after retraining).
+    rescored = [reading.scored(0.9, True) for reading in history(20)]
+    assert len(stores.readings.add_many(rescored, key="batch-1")) == 20
+    assert stores.readings.count() == 20
 
 
 def test_count_latest_and_time_range(stores):

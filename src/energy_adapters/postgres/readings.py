@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import re
 import threading
 import time
 from collections import deque
@@ -68,8 +69,14 @@ from energy_adapters.postgres.schema import readings as table
 from energy_adapters.postgres.urls import Database
 from energy_core.buckets import bucket_width
 from energy_core.catalogue import VARIABLE_NAMES, variable
-from energy_core.ports import Bucket, ChangeEvent, ReadingFilter
-from energy_core.readings import Reading, utc
+from energy_core.ports import (
+    BatchRefusedError,
+    Bucket,
+    ChangeEvent,
+    IdempotencyConflictError,
+    ReadingFilter,
+)
+from energy_core.readings import Reading, batch_fingerprint, utc
 
 _SELECTED = (
     table.c.id,
@@ -106,7 +113,7 @@ _SCORE_COLUMNS = ", ".join(rollups.SCORE_UPDATE_COLUMNS)
 _COPY_SCORES = f"COPY score_updates ({_SCORE_COLUMNS}) FROM STDIN WITH (FORMAT binary)"
 _COPY_CHUNK = 1 << 16
 _TRUNCATE = text("TRUNCATE registros, registros_por_minuto, registros_contadores, lotes")
-_KNOWN_KEYS = text("SELECT key, first_id, last_id FROM lotes WHERE key = ANY(:keys)")
+_KNOWN_KEYS = text("SELECT key, first_id, last_id, fingerprint FROM lotes WHERE key = ANY(:keys)")
 KEY_LIFETIME = timedelta(days=1)
 """How long a batch key is remembered (a retry comes within seconds or minutes)."""
 # Retention from several processes at once would each see the same excess; take turns.
@@ -197,6 +204,35 @@ GROUP_MAX_READINGS = 50_000
 single larger batch is written alone, whole)."""
 
 
+_REFUSED_CONTENT = {
+    "22021": "text with a character the database cannot store (NUL)",
+    "22P05": "text the database cannot store",
+    "22008": "timestamp out of the database's range",
+    "22003": "number out of the database's range",
+    "22001": "text longer than the database accepts",
+}
+
+
+def refusal_of(error: BaseException) -> BatchRefusedError | None:
+    """A ``BatchRefusedError`` when PostgreSQL refused the data itself (SQLSTATE class 22,
+    data exception, or 23, integrity), else ``None`` (an outage, a bug: not the batch's
+    fault). Its message names the reading and the field, never the server's own text."""
+    original = getattr(error, "orig", None) or error
+    if not isinstance(original, psycopg2.Error):
+        return None
+    code = str(original.pgcode or "")
+    if not code.startswith(("22", "23")):
+        return None
+    reason = _REFUSED_CONTENT.get(code, f"refused by the database (SQLSTATE {code})")
+    where = ""
+    context = getattr(getattr(original, "diag", None), "context", None) or ""
+    found = re.search(r"COPY \w+, line (\d+)(?:, column (\w+))?", context)
+    if found:
+        where = f" (reading {int(found.group(1)) - 1}"
+        where += f", field {found.group(2)})" if found.group(2) else ")"
+    return BatchRefusedError(f"batch refused: {reason}{where}")
+
+
 @dataclasses.dataclass(eq=False)
 class _Submission:
     """One ``add_many`` call waiting for, or settled by, a group transaction."""
@@ -205,6 +241,11 @@ class _Submission:
     key: str | None = None
     stored: list[Reading] | None = None
     error: BaseException | None = None
+    fingerprint: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.key is not None:
+            self.fingerprint = batch_fingerprint(self.readings)
 
     @property
     def finished(self) -> bool:
@@ -298,53 +339,75 @@ class PostgresReadingRepository:
 
     def _write_group(self, group: list[_Submission]) -> None:
         """Write ``group`` in one transaction and settle every submission of it: with its
-        stored readings, or with the error (an interruption is raised on as well)."""
+        stored readings, or with the error (an interruption is raised on as well).
+
+        A batch can only fail itself: when PostgreSQL refuses the group for what one batch
+        holds (not an outage), each batch is written again alone, so that only the culprit
+        fails, with a ``BatchRefusedError`` that names the reading and the field.
+        """
         try:
             stored = self._write(group)
         except BaseException as error:
+            refusal = refusal_of(error)
+            if refusal is not None and len(group) > 1:
+                for submission in group:
+                    self._write_group([submission])
+                return
+            failure = refusal if refusal is not None else error
             for submission in group:
-                submission.error = error
+                submission.error = failure
             if not isinstance(error, Exception):
                 raise
             return
         for submission, readings in zip(group, stored, strict=True):
-            submission.stored = readings
+            if isinstance(readings, BaseException):
+                submission.error = readings
+            else:
+                submission.stored = readings
 
-    def _write(self, group: list[_Submission]) -> list[list[Reading]]:
+    def _write(self, group: list[_Submission]) -> list[list[Reading] | IdempotencyConflictError]:
         """One transaction: every batch of ``group`` stored, except those whose key was
-        stored before (their readings are read back instead); what each batch stored."""
+        stored before (their readings are read back instead, or, when the key came with
+        other readings, a conflict); what each batch stored."""
         with self._db.transaction() as connection:
             # Writers take turns from id reservation to commit, so ids become visible in
             # order and a reader following ``since(last_id)`` never skips a slower batch.
             # Under this lock a key is also checked and claimed by one writer at a time.
             connection.execute(_SERIALISE_WRITERS)
             keys = [submission.key for submission in group if submission.key is not None]
-            known: dict[str, tuple[int, int]] = {}
+            known: dict[str, tuple[int, int, str | None]] = {}
             if keys:
                 known = {
-                    key: (first, last)
-                    for key, first, last in connection.execute(_KNOWN_KEYS, {"keys": keys})
+                    key: (first, last, fingerprint)
+                    for key, first, last, fingerprint in connection.execute(
+                        _KNOWN_KEYS, {"keys": keys}
+                    )
                 }
             fresh: list[_Submission] = []
             for submission in group:
                 if submission.key is None or submission.key not in known:
                     fresh.append(submission)
                     if submission.key is not None:
-                        known[submission.key] = (0, -1)  # claimed by this transaction
+                        # Claimed by this transaction.
+                        known[submission.key] = (0, -1, submission.fingerprint)
             by_submission = self._store(connection, fresh) if fresh else {}
             claimed = {
                 submission.key: by_submission[id(submission)]
                 for submission in fresh
                 if submission.key is not None
             }
-            results = []
+            results: list[list[Reading] | IdempotencyConflictError] = []
             for submission in group:
                 if submission.key is None:
                     results.append(by_submission[id(submission)])
+                    continue
+                first, last, fingerprint = known[submission.key]
+                if fingerprint is not None and fingerprint != submission.fingerprint:
+                    results.append(IdempotencyConflictError(submission.key))
                 elif submission.key in claimed:  # stored now (a key twice: the same answer)
                     results.append(claimed[submission.key])
                 else:  # stored before: what it stored then
-                    results.append(self._stored_between(connection, *known[submission.key]))
+                    results.append(self._stored_between(connection, first, last))
             self._forget_old_keys(connection)
         return results
 
@@ -376,7 +439,12 @@ class PostgresReadingRepository:
             by_submission[id(submission)] = stored[start:end]
             if submission.key is not None:
                 keyed.append(
-                    {"key": submission.key, "first_id": ids[start], "last_id": ids[end - 1]}
+                    {
+                        "key": submission.key,
+                        "first_id": ids[start],
+                        "last_id": ids[end - 1],
+                        "fingerprint": submission.fingerprint,
+                    }
                 )
             if self._announcer is not None:
                 # One event per caller's batch, as if each had been written alone.
