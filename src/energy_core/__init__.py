@@ -18,14 +18,15 @@ from energy_core.monitor import (
     MonitorSettings,
     NoModelError,
     RejectedBatchError,
-    Rejection,
     SystemClock,
     check_batch,
     score_with,
 )
 from energy_core.ports import Bucket, ChangeEvent, ModelInfo, ReadingFilter
 from energy_core.readings import InvalidReadingError, Reading, feature_matrix, labels, validate
+from energy_core.rules import StorageRules
 from energy_core.simulator import AnomalyKind, MeterProfile, Simulator
+from energy_core.validation import Rejection
 
 __all__ = [
     "VARIABLES",
@@ -51,6 +52,7 @@ __all__ = [
     "RejectedBatchError",
     "Rejection",
     "Simulator",
+    "StorageRules",
     "SystemClock",
     "Variable",
     "analyse",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeGuard
@@ -28,7 +28,9 @@ from energy_core.ports import (
 )
 from energy_core.readings import InvalidReadingError, Reading, feature_matrix, labels, validate
 from energy_core.recent import RecentReadings
+from energy_core.rules import DEFAULT_RULES, StorageRules
 from energy_core.simulator import Simulator
+from energy_core.validation import Rejection, parse_readings
 
 DetectorFactory = Callable[[], Detector]
 log = logging.getLogger(__name__)
@@ -50,19 +52,6 @@ class NoModelError(RuntimeError):
     """An analysis was asked for before any model was trained."""
 
 
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    """One reading that was refused: where in its batch, which field, which value and why."""
-
-    index: int
-    field: str
-    value: object
-    reason: str
-
-    def __str__(self) -> str:
-        return f"reading {self.index}: {self.field}={self.value!r}: {self.reason}"
-
-
 class RejectedBatchError(ValueError):
     """A batch held invalid readings; nothing of it was stored."""
 
@@ -74,12 +63,18 @@ class RejectedBatchError(ValueError):
         super().__init__(f"{len(self.rejections)} invalid reading(s): {shown}{suffix}")
 
 
-def check_batch(readings: Sequence[Reading]) -> list[Rejection]:
-    """Every reading of the batch that the catalogue refuses, with its reason."""
+def check_batch(
+    readings: Sequence[Reading],
+    *,
+    rules: StorageRules = DEFAULT_RULES,
+    now: datetime | None = None,
+) -> list[Rejection]:
+    """Every reading of the batch that the catalogue or the storage rules refuse, with its
+    reason (instants ahead of ``now`` only when ``now`` is given)."""
     rejections = []
     for index, reading in enumerate(readings):
         try:
-            validate(reading)
+            validate(reading, rules=rules, now=now)
         except InvalidReadingError as error:
             rejections.append(Rejection(index, error.field, error.value, error.reason))
     return rejections
@@ -104,6 +99,8 @@ class MonitorSettings:
     """Analyse at most this many of the most recent readings."""
     history_cadence: timedelta = timedelta(minutes=1)
     reset_count: int = 10_000
+    rules: StorageRules = DEFAULT_RULES
+    """What can be stored (text, instants): applied to every reading before it is."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +189,7 @@ class Monitor:
         unreachable (``ConnectionError``) before retention or the announcement does not
         fail the call: the batch *is* stored, and retention runs again after the next one.
         """
-        rejections = check_batch(readings)
+        rejections = check_batch(readings, rules=self.settings.rules, now=self.clock.now())
         if rejections:
             raise RejectedBatchError(rejections)
         if not readings:
@@ -216,6 +213,15 @@ class Monitor:
             scored=scored[0].is_scored,
             dropped_by_retention=dropped,
             model_version=model[1].version if model is not None and scored[0].is_scored else None,
+        )
+
+    def parse(
+        self, items: Iterable[tuple[int, object]], *, from_text: bool = False
+    ) -> tuple[list[Reading], list[Rejection]]:
+        """Raw items from a channel (``(index or line, mapping)``) split into readings and
+        rejections, by this monitor's clock and storage rules."""
+        return parse_readings(
+            items, now=self.clock.now(), rules=self.settings.rules, from_text=from_text
         )
 
     def stream_tick(

@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from energy_core.catalogue import VARIABLE_NAMES, variable
+from energy_core.rules import DEFAULT_RULES, StorageRules
 
 
 class InvalidReadingError(ValueError):
@@ -61,16 +62,31 @@ class Reading:
         return replace(self, id=reading_id)
 
 
-def validate(reading: Reading, variables: Sequence[str] = VARIABLE_NAMES) -> Reading:
-    """Check a reading against the catalogue; raise ``InvalidReadingError`` on the first fault.
+def validate(
+    reading: Reading,
+    variables: Sequence[str] = VARIABLE_NAMES,
+    *,
+    rules: StorageRules = DEFAULT_RULES,
+    now: datetime | None = None,
+) -> Reading:
+    """Check a reading against the catalogue and the storage rules; raise
+    ``InvalidReadingError`` on the first fault.
 
-    Checks: an aware UTC-convertible timestamp, a non-empty meter id, every variable present,
-    finite and within its physical bounds.
+    Checks: an aware timestamp inside the rules' range (its future bound only when ``now``
+    is given), storable text, a non-empty meter id, every variable present, finite and
+    within its physical bounds.
     """
     if reading.timestamp.tzinfo is None:
         raise InvalidReadingError("timestamp", reading.timestamp, "must carry a time zone (UTC)")
+    problem = rules.timestamp_problem(reading.timestamp, now)
+    if problem is not None:
+        raise InvalidReadingError("timestamp", reading.timestamp, problem)
     if not reading.meter_id or not reading.meter_id.strip():
         raise InvalidReadingError("meter_id", reading.meter_id, "must not be empty")
+    for name, text in (("meter_id", reading.meter_id), ("anomaly_kind", reading.anomaly_kind)):
+        problem = rules.text_problem(text) if text is not None else None
+        if problem is not None:
+            raise InvalidReadingError(name, text, problem)
     for name in variables:
         if name not in reading.values:
             raise InvalidReadingError(name, None, "missing")

@@ -8,49 +8,97 @@ physical bounds, timestamps too far in the future, unknown fields.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, create_model
 from pydantic import field_validator as _field_validator
 
 from energy_core.catalogue import VARIABLES
-from energy_core.monitor import Rejection
 from energy_core.readings import Reading
+from energy_core.rules import DEFAULT_RULES, EARLIEST_TIMESTAMP, MAX_TEXT_LENGTH, StorageRules
 
-FUTURE_TOLERANCE = timedelta(minutes=10)
-"""How far ahead of our clock a meter's timestamp may be (meter clocks drift)."""
+__all__ = [
+    "EARLIEST_TIMESTAMP",
+    "QUERY_RANGE",
+    "ReadingFromText",
+    "ReadingIn",
+    "Rejection",
+    "parse_reading",
+    "parse_readings",
+    "rejections_of",
+    "to_reading",
+]
 
-EARLIEST_TIMESTAMP = datetime(2000, 1, 1, tzinfo=UTC)
-"""The oldest instant a reading may carry by default: far from the calendar's edges, where
-time-zone arithmetic and databases overflow, and older than any meter's data."""
+METER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$"
 
 QUERY_RANGE = (datetime(1900, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
 """Instants a query may name (``start``/``end``): anything outside is refused, not clamped."""
 
-METER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$"
+_SHOWN_TEXT = 80
+"""A refused value longer than this is echoed back shortened."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """One reading that was refused: where (its index in a batch, or its line in a file),
+    which field, which value and why."""
+
+    index: int
+    field: str
+    value: object
+    reason: str
+
+    def __str__(self) -> str:
+        return f"reading {self.index}: {self.field}={self.value!r}: {self.reason}"
+
+
+def _rules(info: ValidationInfo) -> tuple[StorageRules, datetime]:
+    context = info.context if isinstance(info.context, Mapping) else {}
+    return context.get("rules") or DEFAULT_RULES, context.get("now") or datetime.now(UTC)
 
 
 class _ReadingBase(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     meter_id: Annotated[str, Field(pattern=METER_ID_PATTERN, description="meter identifier")]
-    timestamp: Annotated[datetime, Field(description="ISO 8601; without a zone it is UTC")]
+    timestamp: Annotated[
+        datetime,
+        Field(
+            description="ISO 8601; without a zone it is UTC; from 2000-01-01 (settable) to "
+            "10 minutes ahead of the server's clock"
+        ),
+    ]
     is_anomaly: bool | None = Field(None, description="ground truth, when known")
-    anomaly_kind: Annotated[str, Field(max_length=200)] | None = None
+    anomaly_kind: Annotated[str, Field(max_length=MAX_TEXT_LENGTH)] | None = Field(
+        None, description="ground truth: which fault, when known; printable text"
+    )
 
     @_field_validator("timestamp")
     @classmethod
-    def _utc_and_not_in_the_future(cls, value: datetime, info: ValidationInfo) -> datetime:
-        moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-        context = info.context if isinstance(info.context, Mapping) else {}
-        now = context.get("now") or datetime.now(UTC)
-        if moment > now + FUTURE_TOLERANCE:
-            raise ValueError(f"is in the future (more than {FUTURE_TOLERANCE} ahead of {now})")
+    def _utc_and_in_range(cls, value: datetime, info: ValidationInfo) -> datetime:
+        try:
+            moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        except OverflowError:  # an offset that pushes it past the calendar's edge
+            raise ValueError("is outside the calendar once converted to UTC") from None
+        rules, now = _rules(info)
+        problem = rules.timestamp_problem(moment, now)
+        if problem is not None:
+            raise ValueError(problem)
         return moment
 
+    @_field_validator("anomaly_kind")
+    @classmethod
+    def _storable_text(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None:
+            problem = _rules(info)[0].text_problem(value)
+            if problem is not None:
+                raise ValueError(problem)
+        return value
 
-def _variable_fields() -> dict[str, Any]:
+
+def _variable_fields(*, strict: bool) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for spec in VARIABLES:
         number = Annotated[
@@ -59,6 +107,7 @@ def _variable_fields() -> dict[str, Any]:
                 ge=spec.minimum,
                 le=spec.maximum,
                 allow_inf_nan=False,
+                strict=strict,
                 description=f"{spec.label_en} [{spec.unit}]" if spec.unit else spec.label_en,
             ),
         ]
@@ -66,10 +115,23 @@ def _variable_fields() -> dict[str, Any]:
     return fields
 
 
+class _StrictGroundTruth(_ReadingBase):
+    is_anomaly: Annotated[bool, Field(strict=True)] | None = Field(
+        None, description="ground truth, when known: true or false"
+    )
+
+
 ReadingIn: type[_ReadingBase] = create_model(
-    "ReadingIn", __base__=_ReadingBase, **_variable_fields()
+    "ReadingIn", __base__=_StrictGroundTruth, **_variable_fields(strict=True)
 )
-"""A reading as an outside source sends it: meter_id, timestamp and every catalogue variable."""
+"""A reading as a JSON source sends it: meter_id, timestamp and every catalogue variable.
+Numbers are JSON numbers: ``true`` or ``"230"`` is refused, not read as 1.0 or 230.0."""
+
+ReadingFromText: type[_ReadingBase] = create_model(
+    "ReadingFromText", __base__=_ReadingBase, **_variable_fields(strict=False)
+)
+"""The same reading from a text source (a CSV cell is always text): numbers as decimal
+text, ground truth as true/false/1/0."""
 
 
 def to_reading(model: _ReadingBase) -> Reading:
@@ -87,32 +149,71 @@ def rejections_of(error: ValidationError, index: int, raw: object) -> list[Rejec
     """One rejection per problem pydantic found, naming field, value and reason."""
     found = []
     for problem in error.errors(include_url=False):
-        location = ".".join(str(part) for part in problem["loc"]) or "reading"
-        value = problem.get("input", raw)
+        location = _printable(".".join(str(part) for part in problem["loc"])) or "reading"
+        value = _shown(problem.get("input", raw))
+        if problem["type"] == "missing":
+            value = None
         reason = str(problem["msg"]).removeprefix("Value error, ")
         if problem["type"] == "extra_forbidden":
             reason = "unknown field"
+        elif problem["type"] == "missing":
+            reason = "missing"
         found.append(Rejection(index, location, value, reason))
     return found
 
 
-def parse_reading(raw: object, index: int = 0, *, now: datetime | None = None) -> Reading:
+def _printable(text: str) -> str:
+    """``text`` with lone surrogates spelt as escapes: it can be encoded anywhere."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _shown(value: object) -> object:
+    """``value`` as a rejection echoes it: short scalars as they are, long text shortened,
+    containers by their kind (a refused value may be huge or deeply nested)."""
+    if isinstance(value, str):
+        value = _printable(value)
+        return value[:_SHOWN_TEXT] + "…" if len(value) > _SHOWN_TEXT else value
+    if isinstance(value, Mapping):
+        return "{…}"
+    if isinstance(value, list | tuple):
+        return "[…]"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**18:
+        return "a number too large"
+    return value
+
+
+def parse_reading(
+    raw: object,
+    index: int = 0,
+    *,
+    now: datetime | None = None,
+    rules: StorageRules = DEFAULT_RULES,
+    from_text: bool = False,
+) -> Reading:
     """Validate one raw mapping; raises ``ValidationError`` with every problem."""
-    return to_reading(ReadingIn.model_validate(raw, context={"now": now}))
+    model = ReadingFromText if from_text else ReadingIn
+    return to_reading(model.model_validate(raw, context={"now": now, "rules": rules}))
 
 
 def parse_readings(
-    items: Iterable[tuple[int, object]], *, now: datetime | None = None
+    items: Iterable[tuple[int, object]],
+    *,
+    now: datetime | None = None,
+    rules: StorageRules = DEFAULT_RULES,
+    from_text: bool = False,
 ) -> tuple[list[Reading], list[Rejection]]:
-    """Split ``(index, raw)`` pairs into accepted readings and rejections (index kept)."""
+    """Split ``(index, raw)`` pairs into accepted readings and rejections (index kept).
+
+    ``from_text``: the values come from a text source (CSV), so numbers arrive as text.
+    """
     accepted: list[Reading] = []
     rejected: list[Rejection] = []
     for index, raw in items:
         if not isinstance(raw, Mapping):
-            rejected.append(Rejection(index, "reading", raw, "must be a JSON object"))
+            rejected.append(Rejection(index, "reading", _shown(raw), "must be a JSON object"))
             continue
         try:
-            accepted.append(parse_reading(raw, index, now=now))
+            accepted.append(parse_reading(raw, index, now=now, rules=rules, from_text=from_text))
         except ValidationError as error:
             rejected.extend(rejections_of(error, index, raw))
     return accepted, rejected
