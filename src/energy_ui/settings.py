@@ -6,15 +6,19 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+from datetime import UTC, datetime, timedelta
+from ipaddress import ip_network
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from energy_core import HealthThresholds, MonitorSettings
+from energy_core import HealthThresholds, MonitorSettings, StorageRules
 from energy_core.detectors import DEFAULT_DETECTOR, DETECTORS
+from energy_core.rules import EARLIEST_TIMESTAMP, FUTURE_TOLERANCE
+from energy_core.validation import QUERY_RANGE
 
 
 class Settings(BaseSettings):
@@ -58,9 +62,27 @@ class Settings(BaseSettings):
         gt=0,
         description="spacing of simulated history per meter; unset: the live stream's cadence",
     )
+    earliest_timestamp: datetime = Field(
+        EARLIEST_TIMESTAMP,
+        description="oldest instant a reading may carry (ISO 8601); older ones are refused",
+    )
+    future_tolerance_s: float = Field(
+        FUTURE_TOLERANCE.total_seconds(),
+        ge=0,
+        le=86_400,
+        description="how far ahead of this server's clock a reading's instant may be",
+    )
     caution_percent: float = Field(5.0, ge=0, le=100)
     critical_percent: float = Field(15.0, ge=0, le=100)
     models_dir: Path = Path("models")
+    data_dir: Path = Field(
+        Path("data"), description="where `smartenergy datasets fetch` keeps labelled data sets"
+    )
+    datasets_base_url: str | None = Field(
+        None,
+        description="a mirror laid out like the data folder (http://, https:// or file://); "
+        "unset: each data set's public source, pinned by commit",
+    )
 
     mqtt_url: str = Field(
         "mqtt://127.0.0.1:1883",
@@ -72,13 +94,43 @@ class Settings(BaseSettings):
     mqtt_username: str | None = None
     mqtt_password: SecretStr | None = None
     mqtt_ca_file: Path | None = Field(None, description="CA bundle for TLS brokers")
-    mqtt_client_id: str | None = None
+    mqtt_cert_file: Path | None = Field(
+        None, description="client certificate (PEM) for TLS brokers that ask for one"
+    )
+    mqtt_key_file: Path | None = Field(
+        None, description="its private key (PEM); unset: the key is in the certificate file"
+    )
+    mqtt_client_id: str | None = Field(
+        None, description="the subscriber's session; unset: derived from database and topic"
+    )
+    mqtt_session_expiry_s: int = Field(
+        86_400,
+        ge=0,
+        le=4_294_967_295,
+        description="seconds the broker keeps the subscriber's session (and its messages) "
+        "while it is away; 0: no persistent session",
+    )
+    mqtt_receive_maximum: int = Field(
+        10_000, ge=1, le=65_535, description="QoS 1 messages in flight to the subscriber"
+    )
+    mqtt_gateways: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description='gateway topic filter → meter-id globs it may carry (JSON), e.g. '
+        '{"smartenergy/gw-1/readings": ["north-*"]}',
+    )
 
     buffer_max_readings: int = Field(
         100_000, ge=1, description="readings kept while the database is away (oldest dropped)"
     )
 
     ingest_token: SecretStr | None = None
+    token_cache_s: float = Field(
+        2.0,
+        ge=0,
+        le=60,
+        description="seconds a process trusts its copy of the named ingest tokens: a token "
+        "added or revoked (smartenergy tokens) takes effect everywhere within this",
+    )
     admin_password: SecretStr | None = Field(
         None, description="set: the dashboard's actions (train, upload, reset…) need a login"
     )
@@ -88,6 +140,30 @@ class Settings(BaseSettings):
     storage_secret: SecretStr | None = Field(
         None, description="signs the dashboard's session cookie; unset: from the admin password"
     )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        ["127.0.0.1", "::1"],
+        description="addresses or networks (comma-separated) of the reverse proxies whose "
+        "X-Forwarded-Proto/-For are believed (https: Secure session cookie); empty: none",
+    )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_addresses(cls, value: object) -> object:
+        entries = value
+        if isinstance(value, str):  # a JSON list, or comma-separated
+            stripped = value.strip()
+            entries = json.loads(stripped) if stripped.startswith("[") else stripped.split(",")
+        if not isinstance(entries, list | tuple):
+            return value
+        addresses = [str(entry).strip() for entry in entries if str(entry).strip()]
+        for address in addresses:
+            try:
+                ip_network(address, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{address!r} is not an IP address or network (e.g. 10.0.0.5, 10.0.0.0/8)"
+                ) from None
+        return addresses
 
     @field_validator("admin_password", "storage_secret", "ingest_token", mode="before")
     @classmethod
@@ -135,4 +211,20 @@ class Settings(BaseSettings):
             detector=self.detector,
             contamination=self.contamination,
             history_cadence=self.history_cadence,
+            rules=self.storage_rules,
         )
+
+    @property
+    def storage_rules(self) -> StorageRules:
+        return StorageRules(
+            earliest=self.earliest_timestamp,
+            future_tolerance=timedelta(seconds=self.future_tolerance_s),
+        )
+
+    @field_validator("earliest_timestamp")
+    @classmethod
+    def _aware_and_sane(cls, value: datetime) -> datetime:
+        moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        if not QUERY_RANGE[0] <= moment < QUERY_RANGE[1]:
+            raise ValueError(f"must lie between {QUERY_RANGE[0]:%Y} and {QUERY_RANGE[1]:%Y}")
+        return moment
