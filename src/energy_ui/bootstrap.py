@@ -13,6 +13,7 @@ from energy_adapters.memory import (
     MemoryModelStore,
     MemoryReadingRepository,
 )
+from energy_adapters.tokens import MemoryTokenStore, TokenStore
 from energy_core import Monitor, Simulator
 from energy_core.ports import Clock
 from energy_ui.settings import Settings
@@ -30,6 +31,8 @@ class Application:
     closers: list[Callable[[], None]] = field(default_factory=list)
     engine: Any = None
     """The SQLAlchemy engine on PostgreSQL (for advisory locks), else ``None``."""
+    ingest_tokens: TokenStore = field(default_factory=MemoryTokenStore)
+    """Named HTTP ingest tokens (``smartenergy tokens``): this process's only in memory."""
 
     def close(self) -> None:
         while self.closers:
@@ -76,6 +79,7 @@ def _postgres_application(
     settings: Settings, clock: Clock | None, simulator: Simulator
 ) -> Application:
     from energy_adapters.postgres import DatabaseUnavailableError, connect
+    from energy_adapters.postgres.tokens import PostgresTokenStore
 
     assert settings.database_url is not None
     try:
@@ -97,6 +101,7 @@ def _postgres_application(
         mode="postgres",
         closers=[stores.close],
         engine=stores.engine,
+        ingest_tokens=PostgresTokenStore(stores.engine),
     )
 
 

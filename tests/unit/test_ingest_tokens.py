@@ -115,7 +115,7 @@ def test_an_issued_token_is_long_random_and_stored_only_as_its_sha256(store, clo
     assert token not in repr(store.active()) + repr(store.tokens()) + repr(vars(store))
 
 
-@pytest.mark.parametrize("name", ["", "-gw", "gw 1", "gw/1", "x" * 65, "gw\x00"])
+@pytest.mark.parametrize("name", ["", "-gw", "gw 1", "gw/1", "gw:1", "x" * 65, "gw\x00"])
 def test_a_malformed_token_name_is_refused_naming_it(store, clock, name):
     with pytest.raises(ValueError, match="token name"):
         issue_token(store, name, [], now=clock.now())
@@ -280,3 +280,10 @@ def test_readings_for_meters_outside_the_grant_are_rejected_naming_meter_and_rea
 def test_an_unrestricted_grant_keeps_every_item():
     items = [(0, {"meter_id": "a"}), (1, {"meter_id": "b"})]
     assert (items, []) == restrict_to_grant(items, TokenGrant(name=None, meter_patterns=()))
+
+
+def test_idempotency_keys_live_in_their_token_s_namespace():
+    legacy = TokenGrant(name=None)
+    assert legacy.idempotency_key("k") == "http:k"  # as before named tokens
+    named = {TokenGrant(name=name).idempotency_key("k") for name in ("gw-1", "gw-2")}
+    assert len(named | {"http:k"}) == 3

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -11,7 +10,6 @@ import orjson
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import SecretStr
 from starlette.concurrency import run_in_threadpool
 
 from energy_core import ReadingFilter
@@ -26,13 +24,23 @@ from energy_ui.api.schemas import (
     ReadingPage,
     RejectionOut,
 )
+from energy_ui.api.tokens import (
+    IngestClosedError,
+    TokenGrant,
+    TokenRefusedError,
+    TokenVerifier,
+    restrict_to_grant,
+)
 from energy_ui.bootstrap import Application, unavailable_errors
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_READINGS_PER_REQUEST = 10_000
 RETRY_AFTER_S = 5
 
-bearer = HTTPBearer(auto_error=False, description="ENERGY_INGEST_TOKEN")
+bearer = HTTPBearer(
+    auto_error=False,
+    description="ENERGY_INGEST_TOKEN, or a named token (smartenergy tokens add NAME)",
+)
 
 
 def _unavailable() -> HTTPException:
@@ -92,12 +100,26 @@ def _dashboard_session() -> dict[str, Any]:
         return {}
 
 
-def _token_matches(
-    credentials: HTTPAuthorizationCredentials | None, token: SecretStr | None
+def _token_may_read(
+    verifier: TokenVerifier, credentials: HTTPAuthorizationCredentials | None
 ) -> bool:
-    if token is None or not token.get_secret_value() or credentials is None:
+    """Whether the bearer token may read: ENERGY_INGEST_TOKEN or a named token for every
+    meter. A token limited to some meters is refused (403): reads would show the others."""
+    if credentials is None:
         return False
-    return hmac.compare_digest(credentials.credentials.encode(), token.get_secret_value().encode())
+    try:
+        grant = verifier.verify(credentials.credentials)
+    except (IngestClosedError, TokenRefusedError):
+        return False
+    except unavailable_errors() as _:
+        raise _unavailable() from None
+    if grant.restricted:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"token {grant.name!r} is limited to meters {', '.join(grant.meter_patterns)}; "
+            "reading needs a token for every meter or a dashboard login",
+        )
+    return True
 
 
 def create_api_router(application: Application) -> APIRouter:
@@ -106,10 +128,19 @@ def create_api_router(application: Application) -> APIRouter:
     monitor = application.monitor
     problems: dict[int | str, dict[str, Any]] = {
         401: {"model": Problem, "description": "missing or wrong bearer token"},
-        403: {"model": Problem, "description": "ingest closed: no ENERGY_INGEST_TOKEN set"},
+        403: {
+            "model": Problem,
+            "description": "ingest closed: no ENERGY_INGEST_TOKEN and no named token",
+        },
         503: {"model": Problem, "description": "database unavailable; see Retry-After"},
     }
     access = Access(application.settings)
+    verifier = TokenVerifier(
+        application.ingest_tokens,
+        application.settings.ingest_token,
+        max_age_s=application.settings.token_cache_s,
+        clock=monitor.clock.now,
+    )
 
     def require_reader(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
@@ -117,7 +148,7 @@ def create_api_router(application: Application) -> APIRouter:
         """Under ENERGY_READ_ACCESS=login, reads need the ingest token or a dashboard login."""
         if not access.protects_reading:
             return
-        if _token_matches(credentials, application.settings.ingest_token):
+        if _token_may_read(verifier, credentials):
             return
         if access.is_admin(_dashboard_session()):
             return
@@ -132,30 +163,39 @@ def create_api_router(application: Application) -> APIRouter:
     read_problems: dict[int | str, dict[str, Any]] = {503: problems[503]}
     if access.protects_reading:
         read_problems[401] = {"model": Problem, "description": "no login (ENERGY_READ_ACCESS)"}
+        read_problems[403] = {"model": Problem, "description": "token limited to some meters"}
 
     def require_token(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    ) -> None:
-        token = application.settings.ingest_token
-        if token is None or not token.get_secret_value():
+    ) -> TokenGrant:
+        """The bearer token's grant: ENERGY_INGEST_TOKEN (every meter) or a named token
+        (its meter patterns). Runs in the thread pool: it may read the token store."""
+        try:
+            return verifier.verify(credentials.credentials if credentials else None)
+        except IngestClosedError:
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
-                "ingest is closed: set ENERGY_INGEST_TOKEN to open it",
-            )
-        given = credentials.credentials if credentials else ""
-        if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
+                "ingest is closed: set ENERGY_INGEST_TOKEN or add a named token "
+                "(smartenergy tokens add NAME) to open it",
+            ) from None
+        except TokenRefusedError:
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,
                 "missing or wrong bearer token",
                 headers={"WWW-Authenticate": "Bearer"},
-            )
+            ) from None
+        except unavailable_errors() as _:
+            raise _unavailable() from None
+
+    # A default rather than Annotated[...]: annotations here are strings resolved at module
+    # level, where this router's own dependency does not exist.
+    token_grant = Depends(require_token)
 
     @router.post(
         "/api/v1/readings",
         response_model=IngestResult,
         tags=["readings"],
         summary="Ingest readings (JSON array or NDJSON)",
-        dependencies=[Depends(require_token)],
         responses={
             **problems,
             400: {"model": Problem, "description": "not JSON"},
@@ -176,6 +216,7 @@ def create_api_router(application: Application) -> APIRouter:
     )
     async def ingest(
         request: Request,
+        grant: TokenGrant = token_grant,
         idempotency_key: Annotated[
             str | None,
             Header(
@@ -196,11 +237,11 @@ def create_api_router(application: Application) -> APIRouter:
             )
         # Parsing, validation, scoring and storage all off the event loop: a large body
         # must not stall the dashboard's live updates.
-        key = None if idempotency_key is None else f"http:{idempotency_key}"
+        key = None if idempotency_key is None else grant.idempotency_key(idempotency_key)
         content_type = request.headers.get("content-type", "")
-        return await run_in_threadpool(ingest_body, body, content_type, key)
+        return await run_in_threadpool(ingest_body, body, content_type, key, grant)
 
-    def ingest_body(body: bytes, content_type: str, key: str | None) -> Any:
+    def ingest_body(body: bytes, content_type: str, key: str | None, grant: TokenGrant) -> Any:
         try:
             items = _parse_body(body, content_type)
         except UnicodeDecodeError:
@@ -210,7 +251,10 @@ def create_api_router(application: Application) -> APIRouter:
                 status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
                 f"at most {MAX_READINGS_PER_REQUEST} readings per request",
             )
+        # Only the meters the token may write (`tokens add --meters`): the others rejected.
+        items, outside = restrict_to_grant(items, grant)
         accepted, rejected = parse_readings(items, now=monitor.clock.now())
+        rejected = sorted([*outside, *rejected], key=lambda rejection: rejection.index)
         flagged, version = 0, None
         if accepted:
             try:

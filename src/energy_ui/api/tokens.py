@@ -38,7 +38,7 @@ MAX_TOKEN_LENGTH: Final = 1024
 """A presented token longer than this is refused without hashing it."""
 TOUCH_EVERY_S: Final = 60.0
 """How often a process writes the tokens' last use to the store (seconds)."""
-NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}")
+NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 _METER_ID: Final = re.compile(METER_ID_PATTERN)
 
 
@@ -66,6 +66,11 @@ class TokenGrant:
     def allows(self, meter_id: str) -> bool:
         return allows(self.meter_patterns, meter_id)
 
+    def idempotency_key(self, key: str) -> str:
+        """``key`` in this token's own namespace: two gateways choosing the same key never
+        answer each other's batches (the legacy token keeps the namespace it always had)."""
+        return f"http:{key}" if self.name is None else f"http@{self.name}:{key}"
+
     def refusal(self, meter_id: str) -> str:
         """Why a reading for ``meter_id`` is refused to this grant."""
         return (
@@ -86,7 +91,7 @@ def token_digest(token: str) -> str:
 def check_name(name: str) -> str:
     if not NAME_PATTERN.fullmatch(name):
         raise ValueError(
-            f"token name {name!r}: 1 to 64 letters, digits, _ . : -, starting with a letter or "
+            f"token name {name!r}: 1 to 64 letters, digits, _ . -, starting with a letter or "
             "digit / nombre de token no válido"
         )
     return name
