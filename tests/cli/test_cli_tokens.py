@@ -45,14 +45,19 @@ def test_every_tokens_command_has_help(command):
     assert "Usage" in result.stdout
 
 
+def forget_tokens(engine: Engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM tokens_ingesta"))
+
+
 @pytest.fixture
 def database(pg_engine: Engine, pg_database_url: str, monkeypatch, tmp_path) -> Iterator[str]:
-    with pg_engine.begin() as connection:
-        connection.execute(text("DELETE FROM tokens_ingesta"))
+    forget_tokens(pg_engine)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DATABASE_URL", pg_database_url)
     monkeypatch.delenv("ENERGY_INGEST_TOKEN", raising=False)
     yield pg_database_url
+    forget_tokens(pg_engine)  # other tests of this session expect none
 
 
 def token_rows(engine: Engine) -> list[str]:

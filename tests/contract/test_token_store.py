@@ -22,6 +22,8 @@ def _postgres(request: pytest.FixtureRequest) -> Iterator[object]:
     with engine.begin() as connection:
         connection.execute(text("DELETE FROM tokens_ingesta"))
     yield PostgresTokenStore(engine)
+    with engine.begin() as connection:  # other tests of this session expect none
+        connection.execute(text("DELETE FROM tokens_ingesta"))
 
 
 def _memory(request: pytest.FixtureRequest) -> Iterator[object]:

@@ -18,6 +18,7 @@ from energy_ui.api.tokens import issue_token
 from energy_ui.bootstrap import Application, bootstrap
 from energy_ui.settings import Settings
 from tests.api.test_api import reading
+from tests.cli.test_cli_tokens import forget_tokens
 from tests.postgres_support import truncate_all
 
 pytestmark = pytest.mark.postgres
@@ -29,13 +30,13 @@ REVOKE_DEADLINE_S = 15.0
 @pytest.fixture
 def instances(pg_engine: Engine, pg_database_url: str) -> Iterator[tuple[Application, ...]]:
     truncate_all(pg_engine)
-    with pg_engine.begin() as connection:
-        connection.execute(text("DELETE FROM tokens_ingesta"))
+    forget_tokens(pg_engine)
     settings = Settings(_env_file=None, database_url=pg_database_url, ingest_token=LEGACY)
     admin, serving = bootstrap(settings), bootstrap(settings)  # default 2 s token cache
     yield admin, serving
     admin.close()
     serving.close()
+    forget_tokens(pg_engine)  # other tests of this session expect none
 
 
 def client_of(application: Application) -> TestClient:
