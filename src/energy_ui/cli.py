@@ -38,6 +38,7 @@ from energy_ui.bootstrap import (
     unavailable_errors,
 )
 from energy_ui.cli_evaluate import drill, evaluate
+from energy_ui.cli_datasets import datasets_app
 from energy_ui.cli_tokens import tokens_app
 from energy_ui.csv_io import CsvFormatError, ImportSummary, export_readings
 from energy_ui.settings import Settings
@@ -459,3 +460,4 @@ app.add_typer(tokens_app, name="tokens")
 
 def main() -> None:
     app()
+app.add_typer(datasets_app, name="datasets")

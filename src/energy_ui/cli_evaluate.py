@@ -1,20 +1,27 @@
 """``smartenergy evaluate`` and ``smartenergy drill``: typer command functions.
 
-The lead registers them on the main typer app (``app.command()(evaluate)``); they print a
-rich table and, with ``--json``, end with one line holding one JSON object.
+The lead registers them on the main typer app (``app.command()(evaluate)``). They print a
+rich table; with ``--json`` the table goes to stderr and stdout holds one line of JSON only,
+so that ``| jq`` works. Exit codes as every command: 0 done, 1 bad data (a file missing or
+unreadable, a bad label or window: the message names the file, line and column), 2 a usage
+error (an option out of range, an unknown detector).
+
+Paths inside the data folder (``./data``, ``ENERGY_DATA_DIR`` or ``--data-dir``) that are not
+there are read from ``../shared/data`` when it has them (see ``energy_ui.datasets.resolve``).
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from energy_core.detectors import DEFAULT_DETECTOR
+from energy_core.detectors import DEFAULT_DETECTOR, DETECTORS
 from energy_core.drill import run_drill
 from energy_core.evaluation import (
     EvaluationError,
@@ -23,6 +30,7 @@ from energy_core.evaluation import (
     evaluate_files,
     load_windows,
 )
+from energy_ui import datasets
 
 
 def _pct(value: float | None) -> str:
@@ -51,6 +59,45 @@ def _row(name: str, fig: Figures) -> list[str]:
     ]
 
 
+def _bad_data(message: object) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=1)
+
+
+def _known_detector(name: str) -> str:
+    if name not in DETECTORS:
+        raise typer.BadParameter(
+            f"unknown detector {name!r}; known: {', '.join(sorted(DETECTORS))}",
+            param_hint="--detector",
+        )
+    return name
+
+
+def _data_dir(given: Path | None) -> Path:
+    if given is not None:
+        return given
+    from energy_ui.settings import Settings
+
+    try:
+        return Settings().data_dir
+    except ValueError as error:  # pydantic's ValidationError: a bad ENERGY_* value
+        _bad_data(error)
+
+
+def _existing(paths: list[Path], data_dir: Path | None) -> list[Path]:
+    """``paths`` with those missing from the data folder found in the fallback folder; a path
+    still missing is bad data, reported with how to fetch its data set."""
+    if all(path.exists() for path in paths):
+        return paths
+    folder = _data_dir(data_dir)
+    found = [match for path in paths for match in datasets.resolve(path, folder)]
+    for path in found:
+        if not path.exists():
+            hint = datasets.missing_hint(path, folder)
+            _bad_data(f"{path}: no such file" + (f"; {hint}" if hint else ""))
+    return found
+
+
 def evaluate(
     files: Annotated[list[Path], typer.Argument(help="Labelled CSV files.")],
     sep: Annotated[str, typer.Option("--sep", help="Column separator.")] = ",",
@@ -67,10 +114,16 @@ def evaluate(
     ] = None,
     probation_fraction: Annotated[float | None, typer.Option("--probation-fraction")] = None,
     detector: Annotated[str, typer.Option("--detector")] = DEFAULT_DETECTOR,
-    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print only one JSON line on stdout (table on stderr).")
+    ] = False,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", help="Data folder (default: ENERGY_DATA_DIR, else ./data)."),
+    ] = None,
 ) -> None:
     """Fit on each file's leading part, score the rest, report at the detector's own threshold."""
-    console = Console(width=160)
+    console = Console(width=160, stderr=as_json)
     try:
         options = EvaluationOptions(
             sep=sep,
@@ -82,14 +135,18 @@ def evaluate(
             group_column=group_column,
             train_rows=train_rows,
             train_fraction=train_fraction,
-            windows=load_windows(windows) if windows else None,
             probation_fraction=probation_fraction,
-            detector=detector,
+            detector=_known_detector(detector),
         )
-        report = evaluate_files(files, options)
+    except EvaluationError as error:
+        raise typer.BadParameter(str(error)) from None
+    try:
+        if windows is not None:
+            [windows_file] = _existing([windows], data_dir)
+            options = replace(options, windows=load_windows(windows_file))
+        report = evaluate_files(_existing(files, data_dir), options)
     except (EvaluationError, ValueError) as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(code=2) from None
+        _bad_data(error)
     table = Table(title=f"Detector {report.detector}: scored rows at its own threshold")
     for header in (
         "file",
@@ -116,26 +173,27 @@ def evaluate(
 
 def drill(
     detector: Annotated[str, typer.Option("--detector")] = DEFAULT_DETECTOR,
-    meters: Annotated[int, typer.Option("--meters")] = 2,
-    training_readings: Annotated[int, typer.Option("--training-readings")] = 4_000,
-    drill_readings: Annotated[int, typer.Option("--drill-readings")] = 2_000,
-    anomaly_ratio: Annotated[float, typer.Option("--anomaly-ratio")] = 0.02,
+    meters: Annotated[int, typer.Option("--meters", min=1)] = 2,
+    training_readings: Annotated[int, typer.Option("--training-readings", min=2)] = 4_000,
+    drill_readings: Annotated[int, typer.Option("--drill-readings", min=1)] = 2_000,
+    anomaly_ratio: Annotated[float, typer.Option("--anomaly-ratio", min=0.0, max=1.0)] = 0.02,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print only one JSON line on stdout (table on stderr).")
+    ] = False,
 ) -> None:
     """Inject each simulated fault kind alone and report recall, false alarms and delay."""
     try:
         report = run_drill(
-            detector=detector,
+            detector=_known_detector(detector),
             meters=meters,
             training_readings=training_readings,
             drill_readings=drill_readings,
             anomaly_ratio=anomaly_ratio,
             seed=seed,
         )
-    except ValueError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(code=2) from None
+    except ValueError as error:  # every input of the drill is an option
+        raise typer.BadParameter(str(error)) from None
     table = Table(title=f"Fire drill, detector {report.detector}")
     for header in ("kind", "anomalous", "recall", "false alarms", "FAR %", "median delay s"):
         table.add_column(header)
@@ -148,6 +206,6 @@ def drill(
             _pct(result.false_alarm_rate),
             "—" if result.median_delay_s is None else f"{result.median_delay_s:g}",
         )
-    Console(width=120).print(table)
+    Console(width=120, stderr=as_json).print(table)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), separators=(",", ":")))

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -49,8 +51,8 @@ def test_evaluate_names_the_file_column_and_line_of_bad_input(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text("datetime;a;anomaly\n2024-01-01 00:00:00;1;0\n2024-01-01 00:00:01;2;x\n")
     result = runner.invoke(app, ["evaluate", str(path), "--sep", ";", "--train-rows", "2"])
-    assert result.exit_code == 2
-    assert "bad.csv, line 3, column 'anomaly'" in result.output
+    assert result.exit_code == 1  # bad data, not a usage error
+    assert "bad.csv, line 3, column 'anomaly'" in result.stderr
 
 
 def test_drill_prints_each_kind_and_json():
@@ -71,3 +73,123 @@ def test_drill_prints_each_kind_and_json():
     payload = json.loads(result.output.strip().splitlines()[-1])
     assert len(payload["results"]) == 8
     assert "stuck_sensor" in result.output
+
+
+def test_evaluate_json_alone_on_stdout_so_it_pipes_into_jq(tmp_path):
+    path = write(tmp_path)
+    result = runner.invoke(
+        app,
+        ["evaluate", str(path), "--sep", ";", "--train-rows", "80", "--features", "a,b", "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["rows"] == 70
+    assert "pooled" in result.stderr  # the table, for the person at the terminal
+
+
+def test_evaluate_without_json_prints_the_table_on_stdout(tmp_path):
+    path = write(tmp_path)
+    result = runner.invoke(
+        app, ["evaluate", str(path), "--sep", ";", "--train-rows", "80", "--features", "a,b"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "pooled" in result.stdout
+
+
+def test_drill_json_alone_on_stdout():
+    result = runner.invoke(
+        app,
+        [
+            "drill",
+            "--meters",
+            "1",
+            "--training-readings",
+            "800",
+            "--drill-readings",
+            "400",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.stdout)["results"]) == 8
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--train-rows", "1"],
+        ["--train-rows", "10", "--train-fraction", "0.5"],
+        ["--train-fraction", "1.5"],
+        ["--probation-fraction", "0"],
+        ["--detector", "no_such_detector"],
+    ],
+)
+def test_evaluate_exits_2_on_a_usage_error(tmp_path, options):
+    path = write(tmp_path)
+    result = runner.invoke(app, ["evaluate", str(path), "--sep", ";", *options])
+    assert result.exit_code == 2, result.output
+
+
+@pytest.mark.parametrize(
+    "options", [["--meters", "0"], ["--detector", "nope"], ["--anomaly-ratio", "2"]]
+)
+def test_drill_exits_2_on_a_usage_error(options):
+    result = runner.invoke(app, ["drill", *options])
+    assert result.exit_code == 2, result.output
+
+
+def test_evaluate_exits_1_on_a_missing_file_or_windows_file(tmp_path):
+    path = write(tmp_path)
+    missing = runner.invoke(app, ["evaluate", str(tmp_path / "nope.csv")])
+    assert missing.exit_code == 1
+    assert "nope.csv" in missing.stderr
+    no_windows = runner.invoke(
+        app, ["evaluate", str(path), "--sep", ";", "--windows", str(tmp_path / "w.json")]
+    )
+    assert no_windows.exit_code == 1
+    assert "w.json" in no_windows.stderr
+
+
+def test_evaluate_reads_a_data_set_path_from_the_shared_folder_when_the_data_folder_lacks_it(
+    tmp_path, monkeypatch
+):
+    checkout = tmp_path / "checkout"
+    shared = tmp_path / "shared" / "data" / "skab" / "valve1"
+    shared.mkdir(parents=True)
+    checkout.mkdir()
+    write(shared).rename(shared / "0.csv")
+    monkeypatch.chdir(checkout)
+    monkeypatch.delenv("ENERGY_DATA_DIR", raising=False)
+    # As the shell passes an unmatched glob: the pattern itself.
+    result = runner.invoke(
+        app,
+        ["evaluate", "data/skab/valve1/*.csv", "--sep", ";", "--train-rows", "80", "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["rows"] == 70
+
+
+def test_evaluate_falls_back_for_paths_in_the_data_folder_it_is_given(tmp_path, monkeypatch):
+    checkout = tmp_path / "checkout"
+    shared = tmp_path / "shared" / "data" / "skab" / "valve1"
+    shared.mkdir(parents=True)
+    checkout.mkdir()
+    write(shared).rename(shared / "7.csv")
+    monkeypatch.chdir(checkout)
+    arguments = ["evaluate", "mine/skab/valve1/7.csv", "--sep", ";", "--train-rows", "80"]
+    result = runner.invoke(app, [*arguments, "--data-dir", "mine", "--json"])
+    assert result.exit_code == 0, result.output
+    [name] = json.loads(result.stdout)["files"]
+    assert Path(name).resolve() == (shared / "7.csv").resolve()
+    # Outside the data folder a missing path is just missing.
+    outside = runner.invoke(app, [*arguments, "--data-dir", "data"])
+    assert outside.exit_code == 1
+    assert "mine/skab/valve1/7.csv: no such file" in outside.stderr
+
+
+def test_evaluate_says_how_to_fetch_a_missing_data_set(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ENERGY_DATA_DIR", raising=False)
+    result = runner.invoke(app, ["evaluate", "data/nab/machine_temperature_system_failure.csv"])
+    assert result.exit_code == 1
+    assert "smartenergy datasets fetch nab" in result.stderr
