@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sklearn.metrics import f1_score, roc_auc_score
+from skops import io as sio
 
 from energy_core.catalogue import VARIABLE_NAMES
 from energy_core.detector import IsolationForestDetector, NotFittedError, contamination_from_labels
@@ -141,7 +142,6 @@ SKOPS_TRUSTED = [
 
 
 def test_a_detector_stored_with_skops_scores_the_same(simulated):
-    sio = pytest.importorskip("skops.io")
     X, y = simulated
     detector = IsolationForestDetector().fit(X, y)
     data = sio.dumps(detector)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from sklearn.ensemble import IsolationForest
+from skops import io as sio
 
 from energy_core.fastforest import CompiledForest, average_path_length, compile_forest
 from tests.strategies import forest_problems
@@ -106,7 +107,6 @@ def test_a_pickled_forest_scores_the_same():
 
 
 def test_a_forest_stored_with_skops_loads_with_one_trusted_type():
-    sio = pytest.importorskip("skops.io")
     rng = np.random.default_rng(2)
     X = rng.normal(size=(300, 3))
     compiled = compile_forest(IsolationForest(n_estimators=10, random_state=0).fit(X))
