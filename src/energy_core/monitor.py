@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TypeGuard
 
@@ -222,6 +222,20 @@ class Monitor:
         rejections, by this monitor's clock and storage rules."""
         return parse_readings(
             items, now=self.clock.now(), rules=self.settings.rules, from_text=from_text
+        )
+
+    def readable(self, where: ReadingFilter | None = None) -> ReadingFilter:
+        """``where`` bounded, where it is open, by the instants the storage rules accept, so
+        that readings stored before those rules (year 1, year 9999) cannot break a page or a
+        query: they are left out of what is read, not fed to date arithmetic that overflows.
+        Counts need no bounds (no arithmetic) and keep their fast path without them."""
+        where = where or ReadingFilter()
+        rules = self.settings.rules
+        newest = self.clock.now() + rules.future_tolerance + timedelta(microseconds=1)
+        return replace(
+            where,
+            start=rules.earliest if where.start is None else where.start,
+            end=newest if where.end is None else where.end,
         )
 
     def stream_tick(

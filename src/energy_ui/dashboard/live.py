@@ -129,7 +129,7 @@ class LiveProducer:
             self.alarm.observe(latest[0].percentage)
         self._model_version = self.monitor.models.latest_version()
         self._model = self.monitor.models.info(self._model_version) if self._model_version else None
-        newest = self.monitor.readings.latest(1)
+        newest = self.monitor.readings.latest(1, self.monitor.readable())
         self._latest = newest[0] if newest else None
         self._primed = True
 
@@ -253,7 +253,7 @@ class LiveProducer:
         if readings:
             self._latest = readings[-1]
         elif refresh or topics & {"readings", "reset"}:
-            latest = repo.latest(1)
+            latest = repo.latest(1, self.monitor.readable())
             self._latest = latest[0] if latest else None
         self._sequence += 1
         return LiveUpdate(

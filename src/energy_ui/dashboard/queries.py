@@ -74,7 +74,7 @@ def empty_view(filters: Filters) -> ViewData:
 
 
 def read_status(monitor: Monitor) -> Status:
-    latest = monitor.readings.latest(1)
+    latest = monitor.readings.latest(1, monitor.readable())
     analysis = monitor.metrics.latest(1)
     return Status(
         stored=monitor.readings.count(),
@@ -89,11 +89,14 @@ def load_view(monitor: Monitor, filters: Filters) -> ViewData:
     repo = monitor.readings
     last_id = repo.last_id()
     where = filters.reading_filter()
-    sample = repo.sample(where, filters.sampling)
+    bounded = monitor.readable(where)
+    sample = repo.sample(bounded, filters.sampling)
     span = (sample[0].timestamp, sample[-1].timestamp) if sample else None
-    width, buckets = _envelopes(monitor, filters, where, span)
+    width, buckets = _envelopes(monitor, filters, bounded, span)
     flagged_readings = (
-        [] if filters.state == "normal" else repo.latest(MAX_SAMPLING, filters.anomalous_filter())
+        []
+        if filters.state == "normal"
+        else repo.latest(MAX_SAMPLING, monitor.readable(filters.anomalous_filter()))
     )
     return ViewData(
         filters=filters,
@@ -109,7 +112,7 @@ def load_view(monitor: Monitor, filters: Filters) -> ViewData:
         buckets=buckets,
         sample=sample,
         flagged_readings=flagged_readings,
-        rows=repo.latest(filters.row_limit, where),
+        rows=repo.latest(filters.row_limit, bounded),
         history=list(reversed(monitor.metrics.latest(HISTORY_ANALYSES))),
     )
 
@@ -147,11 +150,11 @@ def load_zoom(
     monitor: Monitor, filters: Filters, variable: str, start: datetime, end: datetime
 ) -> Zoom:
     """``variable`` over [start, end) (within the filters' dates) at the sampling resolution."""
-    where = filters.reading_filter()
-    if where.start is not None:
-        start = max(start, where.start)
-    if where.end is not None:
-        end = min(end, where.end)
+    where = monitor.readable(filters.reading_filter())
+    assert where.start is not None and where.end is not None
+    start, end = max(start, where.start), min(end, where.end)
+    if end <= start:  # a zoom outside what may be stored: an empty span, not an error
+        end = start + timedelta(seconds=1)
     count = max(filters.sampling, 2)
     narrowed = replace(where, start=start, end=end)
     return Zoom(
