@@ -9,6 +9,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from energy_adapters.memory import ManualClock
+from energy_adapters.postgres import DatabaseUnavailableError
+from energy_adapters.tokens import MemoryTokenStore
 from energy_core import Simulator
 from energy_ui.api import create_api_router
 from energy_ui.api.tokens import issue_token
@@ -194,3 +196,21 @@ def test_a_token_limited_to_meters_may_not_read_everything(login_client):
     assert response.status_code == 403
     assert "gw-1" in response.json()["detail"]
     assert client.get("/api/v1/metrics/latest", headers=bearer(token)).status_code == 403
+
+
+class UnreachableStore(MemoryTokenStore):
+    def active(self):
+        raise DatabaseUnavailableError("cannot use PostgreSQL database 'x' on h:5432: gone")
+
+
+def test_a_named_token_while_the_database_is_away_is_503_and_the_legacy_token_unaffected(
+    monkeypatch,
+):
+    application = make_application(monkeypatch, ingest_token=LEGACY)
+    application.ingest_tokens = UnreachableStore()
+    client = client_of(application)
+    response = post(client, "se_some-named-token", [reading()])
+    assert response.status_code == 503
+    assert response.headers["Retry-After"]
+    assert "gone" not in response.text  # the driver's words are not shown
+    assert post(client, LEGACY, [reading()]).status_code == 200
