@@ -1,34 +1,17 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from energy_adapters.memory import ManualClock
 from energy_core import Simulator
-from energy_ui.api import create_api_router
 from energy_ui.bootstrap import bootstrap
 from energy_ui.settings import Settings
+from tests.api.helpers import AUTH, TOKEN, api_app, reading
 from tests.strategies import BASE
-
-TOKEN = "s3cret-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-def reading(meter="m-1", seconds=0, **values):
-    base = {
-        "voltage": 230.0,
-        "current": 10.0,
-        "active_power": 2.0,
-        "power_factor": 0.9,
-        "frequency": 50.0,
-        "motor_temperature": 40.0,
-    }
-    moment = (BASE - timedelta(seconds=seconds)).isoformat()
-    return {"meter_id": meter, "timestamp": moment, **base, **values}
 
 
 @pytest.fixture
@@ -42,17 +25,15 @@ def application(monkeypatch):
 
 @pytest.fixture
 def client(application):
-    api = FastAPI()
-    api.include_router(create_api_router(application))
-    return TestClient(api)
+    return TestClient(api_app(application))
 
 
 def test_ingest_is_closed_without_a_token(monkeypatch):
     monkeypatch.delenv("DATABASE_URL", raising=False)
     application = bootstrap(Settings(_env_file=None))
-    api = FastAPI()
-    api.include_router(create_api_router(application))
-    response = TestClient(api).post("/api/v1/readings", json=[reading()], headers=AUTH)
+    response = TestClient(api_app(application)).post(
+        "/api/v1/readings", json=[reading()], headers=AUTH
+    )
     assert response.status_code == 403
     assert "ENERGY_INGEST_TOKEN" in response.json()["detail"]
 
@@ -188,9 +169,7 @@ def test_with_read_access_login_reads_need_the_token_and_health_stays_open(monke
     settings = Settings(
         _env_file=None, ingest_token=TOKEN, admin_password="admin", read_access="login"
     )
-    api = FastAPI()
-    api.include_router(create_api_router(bootstrap(settings)))
-    client = TestClient(api)
+    client = TestClient(api_app(bootstrap(settings)))
     assert client.get("/api/v1/readings").status_code == 401
     assert client.get("/api/v1/metrics/latest").status_code == 401
     wrong = {"Authorization": "Bearer wrong"}
@@ -201,3 +180,36 @@ def test_with_read_access_login_reads_need_the_token_and_health_stays_open(monke
 
 def test_reads_stay_open_by_default(client):
     assert client.get("/api/v1/readings").status_code == 200
+
+
+def test_the_same_idempotency_key_with_other_readings_is_refused_with_409(client, application):
+    once = {**AUTH, "Idempotency-Key": "batch-9"}
+    first = client.post("/api/v1/readings", json=[reading(seconds=1)], headers=once)
+    other = client.post("/api/v1/readings", json=[reading(seconds=2, voltage=231.0)], headers=once)
+    assert first.status_code == 200
+    assert other.status_code == 409
+    detail = other.json()["detail"]
+    assert "Idempotency-Key 'batch-9'" in detail and "different" in detail
+    assert application.monitor.readings.count() == 1
+
+
+def test_a_request_repeated_with_its_key_gets_the_original_answer(client, application):
+    application.monitor.generate_history(500)
+    application.monitor.train()
+    batch = [reading(seconds=2), reading(seconds=1, voltage=120.0), reading(voltage=-1.0)]
+    once = {**AUTH, "Idempotency-Key": "batch-10"}
+    first = client.post("/api/v1/readings", json=batch, headers=once)
+    again = client.post("/api/v1/readings", json=batch, headers=once)
+    assert first.status_code == again.status_code == 200
+    assert first.json()["accepted"] == 2 and first.json()["flagged"] >= 1
+    assert first.json() == again.json()
+    assert application.monitor.readings.count() == 500 + 2
+
+
+@pytest.mark.parametrize("key", ["", "x" * 201, "tab\tinside"])
+def test_an_unusable_idempotency_key_is_422_naming_the_header(client, key):
+    response = client.post(
+        "/api/v1/readings", json=[reading()], headers={**AUTH, "Idempotency-Key": key}
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["header", "Idempotency-Key"]

@@ -7,7 +7,6 @@ import json
 
 import pytest
 import schemathesis
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -16,11 +15,11 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from energy_adapters.memory import ManualClock
 from energy_core import Simulator
 from energy_core.validation import parse_readings
-from energy_ui.api import create_api_router
 from energy_ui.bootstrap import bootstrap
 from energy_ui.csv_io import CsvFormatError, read_csv_batches
 from energy_ui.mqtt import MqttIngestor
 from energy_ui.settings import Settings
+from tests.api.helpers import api_app
 from tests.strategies import BASE
 
 TOKEN = "fuzz-token"
@@ -67,9 +66,7 @@ def application():
 
 @pytest.fixture(scope="module")
 def api(application):
-    server = FastAPI()
-    server.include_router(create_api_router(application))
-    return server
+    return api_app(application)
 
 
 @no_deadline

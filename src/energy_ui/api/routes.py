@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-import orjson
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
-from fastapi.responses import JSONResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AfterValidator, StringConstraints
 from starlette.concurrency import run_in_threadpool
 
-from energy_core import ReadingFilter
-from energy_core.validation import ReadingIn, parse_readings
+from energy_core import ReadingFilter, RejectedBatchError
+from energy_core.payload import MAX_DEPTH, PayloadError, decode_json
+from energy_core.ports import BatchRefusedError, IdempotencyConflictError
+from energy_core.validation import METER_ID_PATTERN, QUERY_RANGE, ReadingIn
 from energy_ui.access import Access
 from energy_ui.api.schemas import (
     Health,
@@ -34,8 +38,16 @@ from energy_ui.api.tokens import (
 from energy_ui.bootstrap import Application, unavailable_errors
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
+"""Largest request body (bytes), refused while it arrives: never held whole in memory."""
 MAX_READINGS_PER_REQUEST = 10_000
+MAX_METERS_PER_QUERY = 100
 RETRY_AFTER_S = 5
+API_TITLE = "SmartEnergy API"
+API_DESCRIPTION = (
+    "Ingest electrical readings and read them back with the model's verdicts, and the "
+    "latest analysis. Limits: bodies up to 10 MB, JSON nested up to 16 levels, 10,000 "
+    "readings per request. See docs/ingest.md."
+)
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -51,43 +63,91 @@ def _unavailable() -> HTTPException:
     )
 
 
-def _loads(raw: bytes) -> object:
-    """JSON from ``raw`` (UTF-8): orjson when it can, else the standard parser, whose errors
-    carry a line and column (and which also reads what orjson refuses, e.g. ``NaN``, so
-    that such values are refused by validation, field by field)."""
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return json.loads(raw.decode("utf-8", errors="strict"))
+def _too_large(what: str) -> HTTPException:
+    return HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, what)
+
+
+def _too_many() -> HTTPException:
+    return _too_large(f"at most {MAX_READINGS_PER_REQUEST} readings per request")
+
+
+async def _read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The request's body, refused (413) as soon as it is known to exceed ``limit`` bytes:
+    from its Content-Length when declared, else while the chunks arrive, so that an
+    over-limit body is never held in memory whole."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            size = int(declared)
+        except ValueError:
+            raise HTTPException(
+                status.HTTP_400_BAD_REQUEST, "Content-Length is not a number of bytes"
+            ) from None
+        if size > limit:
+            raise _too_large(f"body over {limit} bytes")
+    chunks: list[bytes] = []
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > limit:
+            raise _too_large(f"body over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _parse_body(body: bytes, content_type: str) -> list[tuple[int, object]]:
-    """A JSON array (or one object), or NDJSON: one reading per line."""
+    """A JSON array (or one object), or NDJSON: one reading per line. Each JSON text is
+    decoded with bounded size and nesting; a failure is a 400 saying where and why."""
     if "ndjson" in content_type or "jsonl" in content_type:
         items: list[tuple[int, object]] = []
-        text = body.decode("utf-8", errors="strict")
-        for index, line in enumerate(line for line in text.splitlines() if line.strip()):
+        for number, line in enumerate(body.split(b"\n"), start=1):
+            if not line.strip():
+                continue
+            if len(items) == MAX_READINGS_PER_REQUEST:
+                raise _too_many()
             try:
-                items.append((index, _loads(line.encode())))
-            except json.JSONDecodeError as error:
+                items.append((len(items), decode_json(line, max_bytes=MAX_BODY_BYTES)))
+            except PayloadError as error:
                 raise HTTPException(
-                    status.HTTP_400_BAD_REQUEST, f"line {index + 1}: invalid JSON: {error.msg}"
+                    status.HTTP_400_BAD_REQUEST, f"line {number}: {error}"
                 ) from None
         return items
     try:
-        parsed = _loads(body)
-    except json.JSONDecodeError as error:
-        raise HTTPException(
-            status.HTTP_400_BAD_REQUEST,
-            f"invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}",
-        ) from None
+        parsed = decode_json(body, max_bytes=MAX_BODY_BYTES)
+    except PayloadError as error:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
     if isinstance(parsed, dict):
         parsed = [parsed]
     if not isinstance(parsed, list):
         raise HTTPException(
             status.HTTP_400_BAD_REQUEST, "expected a JSON array of readings (or NDJSON)"
         )
+    if len(parsed) > MAX_READINGS_PER_REQUEST:
+        raise _too_many()
     return list(enumerate(parsed))
+
+
+def _in_query_range(moment: datetime | None) -> datetime | None:
+    """``moment`` in UTC (naive means UTC), or a ``ValueError`` when it lies outside the
+    instants a query may name (``QUERY_RANGE``): refused, not clamped."""
+    if moment is None:
+        return None
+    low, high = QUERY_RANGE
+    try:
+        aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+        inside = low <= aware <= high
+        utc = aware.astimezone(UTC)
+    except OverflowError:  # an offset that pushes it past year 1 or 9999
+        inside = False
+    if not inside:
+        raise ValueError(
+            f"must be between {low.isoformat()} and {high.isoformat()} (UTC, ISO 8601)"
+        )
+    return utc
+
+
+QueryInstant = Annotated[datetime | None, AfterValidator(_in_query_range)]
+MeterId = Annotated[str, StringConstraints(pattern=METER_ID_PATTERN)]
 
 
 def _dashboard_session() -> dict[str, Any]:
@@ -196,11 +256,34 @@ def create_api_router(application: Application) -> APIRouter:
         response_model=IngestResult,
         tags=["readings"],
         summary="Ingest readings (JSON array or NDJSON)",
+        description=(
+            "Validate each reading against the variable catalogue; store the valid ones "
+            "scored by the current model and push them live; report every rejected one by "
+            "index, field and reason. A JSON array of readings (or one object), or NDJSON "
+            "(`Content-Type: application/x-ndjson`, one reading per line). Limits: "
+            f"{MAX_BODY_BYTES // (1024 * 1024)} MB per body (refused while it arrives), "
+            f"JSON nested at most {MAX_DEPTH} levels, {MAX_READINGS_PER_REQUEST:,} readings "
+            "per request. 200 when at least one reading was stored, 422 when none was."
+        ),
         responses={
             **problems,
-            400: {"model": Problem, "description": "not JSON"},
-            413: {"model": Problem, "description": "too large"},
-            422: {"model": IngestResult, "description": "every reading was rejected"},
+            400: {
+                "model": Problem,
+                "description": "not JSON, not UTF-8, or nested too deep (says where)",
+            },
+            409: {
+                "model": Problem,
+                "description": "the Idempotency-Key was already used for other readings",
+            },
+            413: {
+                "model": Problem,
+                "description": f"body over {MAX_BODY_BYTES} bytes or over "
+                f"{MAX_READINGS_PER_REQUEST} readings",
+            },
+            422: {
+                "model": IngestResult,
+                "description": "every reading was rejected (or storage refused the batch)",
+            },
         },
         openapi_extra={
             "requestBody": {
@@ -223,44 +306,54 @@ def create_api_router(application: Application) -> APIRouter:
                 alias="Idempotency-Key",
                 min_length=1,
                 max_length=200,
+                pattern=r"^[^\x00-\x1f\x7f]+$",
                 description="makes a retry safe: a request repeated with the same key (e.g. "
-                "after a 503 or a lost answer) is stored once; use a new key (a UUID) per batch",
+                "after a 503 or a lost answer) is stored once and gets the original answer; "
+                "the same key with other readings is a 409; use a new key (a UUID) per batch",
             ),
         ] = None,
     ) -> Any:
-        """Validate each reading against the variable catalogue; store the valid ones scored
-        by the current model and push them live; report every rejected one by index."""
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            raise HTTPException(
-                status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"body over {MAX_BODY_BYTES} bytes"
-            )
+        body = await _read_body(request)
         # Parsing, validation, scoring and storage all off the event loop: a large body
         # must not stall the dashboard's live updates.
-        key = None if idempotency_key is None else grant.idempotency_key(idempotency_key)
         content_type = request.headers.get("content-type", "")
-        return await run_in_threadpool(ingest_body, body, content_type, key, grant)
+        return await run_in_threadpool(ingest_body, body, content_type, idempotency_key, grant)
 
-    def ingest_body(body: bytes, content_type: str, key: str | None, grant: TokenGrant) -> Any:
-        try:
-            items = _parse_body(body, content_type)
-        except UnicodeDecodeError:
-            raise HTTPException(status.HTTP_400_BAD_REQUEST, "body is not UTF-8") from None
-        if len(items) > MAX_READINGS_PER_REQUEST:
-            raise HTTPException(
-                status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-                f"at most {MAX_READINGS_PER_REQUEST} readings per request",
-            )
+    def ingest_body(
+        body: bytes, content_type: str, idempotency_key: str | None, grant: TokenGrant
+    ) -> Any:
+        items = _parse_body(body, content_type)
         # Only the meters the token may write (`tokens add --meters`): the others rejected.
         items, outside = restrict_to_grant(items, grant)
-        accepted, rejected = parse_readings(items, now=monitor.clock.now())
+        accepted, rejected = monitor.parse(items)
         rejected = sorted([*outside, *rejected], key=lambda rejection: rejection.index)
         flagged, version = 0, None
         if accepted:
+            key = None if idempotency_key is None else grant.idempotency_key(idempotency_key)
             try:
                 report = monitor.ingest(accepted, key=key)
             except unavailable_errors() as _:
                 raise _unavailable() from None
+            except IdempotencyConflictError:
+                raise HTTPException(
+                    status.HTTP_409_CONFLICT,
+                    f"Idempotency-Key {idempotency_key!r} was already used for a different "
+                    "batch of readings; nothing was stored: use a new key for new readings",
+                ) from None
+            except BatchRefusedError as error:
+                raise HTTPException(
+                    status.HTTP_422_UNPROCESSABLE_CONTENT, f"batch refused: {error}"
+                ) from None
+            except RejectedBatchError as error:
+                refused = IngestResult(
+                    accepted=0,
+                    flagged=0,
+                    model_version=None,
+                    rejected=[
+                        RejectionOut.of(rejection) for rejection in [*rejected, *error.rejections]
+                    ],
+                )
+                return JSONResponse(refused.model_dump(mode="json"), status_code=422)
             flagged = sum(1 for reading in report.stored if reading.is_flagged)
             version = report.model_version
         result = IngestResult(
@@ -278,21 +371,47 @@ def create_api_router(application: Application) -> APIRouter:
         response_model=ReadingPage,
         tags=["readings"],
         summary="Stored readings, filtered, newest first, paged by time",
+        description=(
+            "Readings newest first, at most `limit` per page; pass the answer's `next_end` "
+            "as `end` for the next (older) page. Instants without a zone are UTC and must "
+            f"lie between {QUERY_RANGE[0].date()} and {QUERY_RANGE[1].date()}; every "
+            "parameter out of its rules is a 422 naming it."
+        ),
         dependencies=read_guard,
         responses=read_problems,
     )
     def list_readings(
-        start: Annotated[datetime | None, Query(description="from, inclusive (ISO 8601)")] = None,
-        end: Annotated[datetime | None, Query(description="until, exclusive")] = None,
-        meter: Annotated[list[str] | None, Query(description="meter id, repeatable")] = None,
-        state: Annotated[Literal["normal", "anomalous"] | None, Query()] = None,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        start: Annotated[QueryInstant, Query(description="from, inclusive (ISO 8601)")] = None,
+        end: Annotated[QueryInstant, Query(description="until, exclusive (ISO 8601)")] = None,
+        meter: Annotated[
+            list[MeterId] | None,
+            Query(
+                max_length=MAX_METERS_PER_QUERY,
+                description=f"meter id, repeatable (up to {MAX_METERS_PER_QUERY})",
+            ),
+        ] = None,
+        state: Annotated[
+            Literal["normal", "anomalous"] | None,
+            Query(description="the model's verdict: anomalous = flagged"),
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=1000, description="readings per page")] = 100,
     ) -> ReadingPage:
-        where = ReadingFilter(
-            start=_utc(start), end=_utc(end), meter_ids=tuple(meter or ()), state=state
-        )
+        if start is not None and end is not None and start > end:
+            raise RequestValidationError(
+                [
+                    {
+                        "type": "value_error",
+                        "loc": ("query", "start"),
+                        "msg": "start must not be after end",
+                        "input": start.isoformat(),
+                    }
+                ]
+            )
+        where = ReadingFilter(start=start, end=end, meter_ids=tuple(meter or ()), state=state)
         try:
-            found = monitor.readings.latest(limit + 1, where)
+            # Bounded by what the storage rules accept: a row stored before them (year 1)
+            # is left out rather than fed to date arithmetic.
+            found = monitor.readings.latest(limit + 1, monitor.readable(where))
         except unavailable_errors() as _:
             raise _unavailable() from None
         page = found[:limit]
@@ -304,6 +423,11 @@ def create_api_router(application: Application) -> APIRouter:
         response_model=MetricOut,
         tags=["metrics"],
         summary="The latest analysis (a row of metricas)",
+        description=(
+            "The newest analysis: totals, anomaly percentage, health state, precision, "
+            "recall and F1 against ground truth when known, and the delta from the analysis "
+            "before. 404 before the first analysis."
+        ),
         dependencies=read_guard,
         responses={404: {"model": Problem, "description": "no analysis yet"}, **read_problems},
     )
@@ -340,10 +464,34 @@ def create_api_router(application: Application) -> APIRouter:
             status="ok", storage=application.mode, database=database, model_version=version
         )
 
+    schema: dict[str, Any] = {}
+
+    # NiceGUI's app switches FastAPI's own docs off, so the API publishes its schema and docs
+    # itself, under the same read access as the reads.
+    @router.get("/openapi.json", include_in_schema=False, dependencies=read_guard)
+    def openapi_schema() -> JSONResponse:
+        if not schema:
+            schema.update(
+                get_openapi(
+                    title=API_TITLE,
+                    version=_version(),
+                    description=API_DESCRIPTION,
+                    routes=router.routes,
+                )
+            )
+        return JSONResponse(schema)
+
+    @router.get("/docs", include_in_schema=False, dependencies=read_guard)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{API_TITLE} — docs")
+
     return router
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("smartenergy")
+    except PackageNotFoundError:
+        return "0"
