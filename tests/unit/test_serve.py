@@ -15,6 +15,10 @@ from energy_ui.settings import Settings
 class FakeApp:
     def __init__(self) -> None:
         self.routers: list[object] = []
+        self.user_middleware: list[Any] = []
+
+    def add_middleware(self, middleware: object, **options: object) -> None:
+        self.user_middleware.append(middleware)
 
     def include_router(self, router: object) -> None:
         self.routers.append(router)

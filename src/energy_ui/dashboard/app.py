@@ -16,6 +16,7 @@ from energy_ui.dashboard.demo import DemoDriver
 from energy_ui.dashboard.drill import DrillParameters, DrillRunner
 from energy_ui.dashboard.jobs import JobRunner
 from energy_ui.dashboard.live import LiveProducer
+from energy_ui.proxy import install_http_middleware
 from energy_ui.settings import Settings
 
 
@@ -106,10 +107,14 @@ def serve(
     create_app(application)
     if mqtt:
         _ingest_mqtt_while_serving(application)
+    secret = storage_secret(settings)
+    install_http_middleware(app, secret=secret, trusted_proxies=settings.trusted_proxies)
     ui.run(
         host=host,
         port=port or settings.port,
-        storage_secret=storage_secret(settings),
+        storage_secret=secret,
+        # ENERGY_TRUSTED_PROXIES decides whose X-Forwarded-* to believe, not uvicorn's list.
+        proxy_headers=False,
         title="SmartEnergy",
         favicon="⚡",
         reload=False,
