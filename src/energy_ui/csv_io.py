@@ -1,27 +1,58 @@
-"""CSV in and CSV/Parquet out, with the same validation as every other entry point."""
+"""CSV in and CSV/Parquet out, with the same validation as every other entry point.
+
+One reader serves ``smartenergy import`` and the dashboard's upload: UTF-8 with or without a
+byte-order mark, any line ends (LF, CRLF, CR), quoted cells as the standard ``csv`` module
+reads them. One record is one line: a quote left open is refused at its line instead of
+swallowing the lines after it.
+"""
 
 from __future__ import annotations
 
+import codecs
 import csv
-from collections.abc import Callable, Iterator, Sequence
+import io
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Final, Literal, cast
 
 import polars as pl
+from pydantic import ValidationError
 
+from energy_core import Rejection
 from energy_core.catalogue import VARIABLE_NAMES
-from energy_core.monitor import Monitor, Rejection
+from energy_core.monitor import Monitor, RejectedBatchError
+from energy_core.ports import BatchRefusedError
 from energy_core.readings import Reading
-from energy_core.validation import parse_readings
+from energy_core.rules import DEFAULT_RULES, StorageRules
+from energy_core.validation import parse_reading, rejections_of
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 REQUIRED_COLUMNS = ("meter_id", "timestamp", *VARIABLE_NAMES)
+OPTIONAL_COLUMNS = ("is_anomaly", "anomaly_kind")
+SHOWN_LINE: Final = 80
+"""A malformed line is echoed in its rejection cut to this many characters."""
+_CHUNK: Final = 1 << 20
+_LINE_ENDS = re.compile(rb"\r\n|\r|\n")
 
 
 class CsvFormatError(ValueError):
     """The file itself cannot be read as readings (not one of its lines)."""
+
+
+class CsvEncodingError(CsvFormatError):
+    """The file is not UTF-8 text; ``line`` (1-based) and ``byte`` (0-based offset in the
+    file) say where the first bad byte is. Nothing of the file was stored."""
+
+    def __init__(self, line: int, byte: int, found: bytes) -> None:
+        self.line = line
+        self.byte = byte
+        super().__init__(
+            f"not UTF-8 text at line {line}, byte {byte} (0x{found.hex()}); "
+            "save the file as UTF-8 and import it again"
+        )
 
 
 @dataclass
@@ -31,6 +62,9 @@ class ImportSummary:
     accepted: int = 0
     rejected: list[Rejection] = field(default_factory=list)
     lines: int = 0
+    """Data lines read (the header and blank lines not counted)."""
+    expected_lines: int | None = None
+    """Data lines the file holds, counted before the import (``None``: not known)."""
 
     @property
     def rejected_lines(self) -> int:
@@ -38,9 +72,20 @@ class ImportSummary:
         return len({rejection.index for rejection in self.rejected})
 
 
+@dataclass
+class CsvBatch:
+    """Up to ``batch_size`` data lines of a file, validated: the readings with the line each
+    came from, the rejections by line, and how many data lines it covers."""
+
+    readings: list[Reading]
+    line_numbers: list[int]
+    rejected: list[Rejection]
+    lines: int
+
+
 def import_csv(
     monitor: Monitor,
-    stream: IO[str],
+    stream: IO[bytes] | IO[str],
     *,
     batch_size: int = 5_000,
     after_batch: Callable[[ImportSummary], None] | None = None,
@@ -48,75 +93,277 @@ def import_csv(
     """Validate ``stream`` line by line and store the good lines through ``Monitor.ingest``,
     one batch at a time (scored, announced live). ``after_batch`` sees the running summary
     after each batch (progress; it may raise to stop between whole batches).
-    ``CsvFormatError`` when the file itself is not readings (e.g. a missing column)."""
+
+    A binary stream must be UTF-8: it is checked whole first, so a file with a bad byte is
+    refused (``CsvEncodingError``) before anything is stored. Lines that validation or
+    storage refuse (``RejectedBatchError``, ``BatchRefusedError``) are reported by line and
+    the rest of the file is stored. ``CsvFormatError`` when the file itself is not readings
+    (e.g. a missing column). Storage being unreachable propagates (only whole batches were
+    stored).
+    """
     summary = ImportSummary()
-    batches = read_csv_batches(stream, batch_size=batch_size, now=monitor.clock.now())
-    for accepted, rejected, lines in batches:
-        if accepted:
-            summary.accepted += len(monitor.ingest(accepted).stored)
-        summary.rejected.extend(rejected)
-        summary.lines += lines
-        if after_batch is not None:
-            after_batch(summary)
+    if isinstance(stream, io.TextIOBase):
+        text: Iterable[str] = cast(IO[str], stream)
+        wrapper = None
+    else:
+        binary = cast(IO[bytes], stream)
+        if not binary.seekable():
+            binary = io.BytesIO(binary.read())
+        start = binary.tell()
+        summary.expected_lines = _check_utf8(binary)
+        binary.seek(start)
+        wrapper = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
+        text = wrapper
+    try:
+        batches = read_csv_batches(
+            text, batch_size=batch_size, now=monitor.clock.now(), rules=monitor.settings.rules
+        )
+        for batch in batches:
+            stored, refused = _store(
+                monitor, list(zip(batch.line_numbers, batch.readings, strict=True))
+            )
+            summary.accepted += stored
+            summary.rejected.extend(sorted(batch.rejected + refused, key=_by_line))
+            summary.lines += batch.lines
+            if after_batch is not None:
+                after_batch(summary)
+    finally:
+        if wrapper is not None:
+            wrapper.detach()  # the caller's stream stays open
     return summary
 
 
-def read_csv_batches(
-    stream: IO[str], *, batch_size: int = 5_000, now: datetime | None = None
-) -> Iterator[tuple[list[Reading], list[Rejection], int]]:
-    """Yield (accepted readings, rejections by line number, lines read) per batch.
-
-    Line numbers count the header as line 1, as a spreadsheet shows them. Empty cells of
-    optional columns are taken as absent.
-    """
-    reader = csv.DictReader(stream)
+def _store(monitor: Monitor, items: list[tuple[int, Reading]]) -> tuple[int, list[Rejection]]:
+    """Ingest ``(line, reading)`` pairs; what validation or storage refuses is returned as
+    rejections by line and the others are stored (a refused batch is split until the
+    refused readings are alone)."""
+    if not items:
+        return 0, []
     try:
-        header = reader.fieldnames
-    except csv.Error as error:
-        raise CsvFormatError(f"line 1: malformed header: {error}") from None
-    if header is None:
-        raise CsvFormatError("the file is empty: expected a header line")
-    missing = [name for name in REQUIRED_COLUMNS if name not in header]
+        return len(monitor.ingest([reading for _, reading in items]).stored), []
+    except RejectedBatchError as error:
+        refused = {r.index for r in error.rejections if 0 <= r.index < len(items)}
+        if not refused:  # nothing to single out: the batch as a whole was refused
+            return 0, [Rejection(line, "line", None, str(error)) for line, _ in items]
+        rejections = [
+            Rejection(items[r.index][0], r.field, r.value, r.reason)
+            for r in error.rejections
+            if r.index in refused
+        ]
+        stored, more = _store(monitor, [item for i, item in enumerate(items) if i not in refused])
+        return stored, rejections + more
+    except BatchRefusedError as error:
+        if len(items) == 1:
+            return 0, [Rejection(items[0][0], "line", None, str(error))]
+        half = len(items) // 2
+        first, first_refused = _store(monitor, items[:half])
+        second, second_refused = _store(monitor, items[half:])
+        return first + second, first_refused + second_refused
+
+
+def _check_utf8(binary: IO[bytes]) -> int:
+    """Read ``binary`` to its end checking it is UTF-8; return how many data lines it holds
+    (lines after the header). ``CsvEncodingError`` at the first bad byte."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    start = binary.tell()
+    line_ends = 0
+    last = b""
+    while chunk := binary.read(_CHUNK):
+        try:
+            decoder.decode(chunk)
+        except UnicodeDecodeError:
+            _raise_encoding_error(binary, start)
+        line_ends += chunk.count(b"\n")
+        last = chunk
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        _raise_encoding_error(binary, start)
+    lines = line_ends + (1 if last and not last.endswith(b"\n") else 0)
+    return max(lines - 1, 0)
+
+
+def _raise_encoding_error(binary: IO[bytes], start: int) -> None:
+    """Find the first byte that is not UTF-8 (line by line: a multi-byte character never
+    holds a line feed) and raise ``CsvEncodingError`` naming its line and offset."""
+    binary.seek(start)
+    offset = 0
+    for raw in binary:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            bad = offset + error.start
+            binary.seek(start)
+            before = binary.read(bad)
+            line = len(_LINE_ENDS.findall(before)) + 1
+            raise CsvEncodingError(line, bad, raw[error.start : error.end]) from None
+        offset += len(raw)
+    raise CsvEncodingError(1, offset, b"")  # pragma: no cover - the decoder saw a bad byte
+
+
+class _OpenQuoteError(Exception):
+    """The csv reader asked for a second line to finish one record: a quote left open."""
+
+
+class _OneLinePerRecord:
+    """The lines of a text, numbered, refusing to hand the csv reader a second line for the
+    same record (that would swallow the lines after an unterminated quote)."""
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self._lines = iter(lines)
+        self.number = 0
+        self.text = ""
+        self.in_record = False
+
+    def __iter__(self) -> _OneLinePerRecord:
+        return self
+
+    def __next__(self) -> str:
+        if self.in_record:
+            raise _OpenQuoteError
+        self.text = next(self._lines)
+        if self.number == 0:  # a byte-order mark is not part of the first column's name
+            self.text = self.text.removeprefix("\ufeff")
+        self.number += 1
+        self.in_record = True
+        return self.text
+
+
+def read_csv_batches(
+    stream: Iterable[str],
+    *,
+    batch_size: int = 5_000,
+    now: datetime | None = None,
+    rules: StorageRules = DEFAULT_RULES,
+) -> Iterator[CsvBatch]:
+    """Yield the file's data lines validated, ``batch_size`` lines at a time.
+
+    ``stream``: text lines with their line ends (a file opened with ``newline=""``). Line
+    numbers count the header as line 1, as a spreadsheet shows them. Blank lines are
+    skipped. Cells are stripped of surrounding spaces; an empty cell of an optional column
+    is absent, of a required one missing.
+    """
+    lines = _OneLinePerRecord(stream)
+    header = _header(lines)
+    width = len(header)
+    readings: list[Reading] = []
+    numbers: list[int] = []
+    rejected: list[Rejection] = []
+    count = 0
+    reader = csv.reader(lines, strict=True)
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except (_OpenQuoteError, csv.Error) as error:
+            # A fresh reader: the line after an open quote was not consumed and comes next.
+            reader = csv.reader(lines, strict=True)
+            rejected.append(_malformed(lines, error))
+        else:
+            lines.in_record = False
+            if not any(cell.strip() for cell in cells):
+                continue
+            problems, raw = _cells(header, width, cells, lines.number)
+            if problems:
+                rejected.extend(problems)
+            else:
+                try:
+                    reading = parse_reading(raw, now=now, rules=rules, from_text=True)
+                except ValidationError as error:
+                    rejected.extend(rejections_of(error, lines.number, raw))
+                else:
+                    readings.append(reading)
+                    numbers.append(lines.number)
+        lines.in_record = False
+        count += 1
+        if count == batch_size:
+            yield CsvBatch(readings, numbers, rejected, count)
+            readings, numbers, rejected, count = [], [], [], 0
+    if count:
+        yield CsvBatch(readings, numbers, rejected, count)
+
+
+def _header(lines: _OneLinePerRecord) -> list[str]:
+    try:
+        cells = next(csv.reader(lines, strict=True))
+    except StopIteration:
+        raise CsvFormatError("the file is empty: expected a header line") from None
+    except (_OpenQuoteError, csv.Error) as error:
+        raise CsvFormatError(f"line 1: malformed header: {_reason(error)}") from None
+    lines.in_record = False
+    header = [cell.strip() for cell in cells]
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            raise CsvFormatError(f"line 1: column {name} appears twice")
+        seen.add(name)
+    missing = [name for name in REQUIRED_COLUMNS if name not in seen]
     if missing:
         raise CsvFormatError(
             f"line 1: missing column(s) {', '.join(missing)}; "
             f"expected at least {', '.join(REQUIRED_COLUMNS)}"
         )
-    pending: list[tuple[int, object]] = []
-    malformed: list[Rejection] = []
-    lines = 0
-    line = 1
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as error:
-            # A malformed record may not advance the reader's own count: keep lines distinct.
-            line = max(reader.line_num, line + 1)
-            lines += 1
-            malformed.append(Rejection(line, "line", None, f"malformed CSV: {error}"))
+    unknown = [name for name in header if name not in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)]
+    if unknown:
+        raise CsvFormatError(
+            f"line 1: unknown column(s) {', '.join(unknown)}; "
+            f"the optional ones are {', '.join(OPTIONAL_COLUMNS)}"
+        )
+    return header
+
+
+def _cells(
+    header: list[str], width: int, cells: list[str], line: int
+) -> tuple[list[Rejection], dict[str, str]]:
+    """The line's cells by column, or why the line cannot be a reading (wrong cell count,
+    required cells missing or empty)."""
+    if len(cells) > width:
+        extra = cells[width:]
+        reason = f"more cells than the header has ({len(cells)}, the header {width})"
+        return [Rejection(line, "line", extra, reason)], {}
+    raw: dict[str, str] = {}
+    problems: list[Rejection] = []
+    for position, name in enumerate(header):
+        if position >= len(cells):
+            if name in REQUIRED_COLUMNS:
+                reason = f"missing: the line has {len(cells)} cells, the header {width}"
+                problems.append(Rejection(line, name, None, reason))
             continue
-        line = max(reader.line_num, line + 1)
-        lines += 1
-        extra = row.pop(None, None)  # type: ignore[call-overload]
-        if extra:
-            malformed.append(Rejection(line, "line", extra, "more cells than the header has"))
-        else:
-            # Empty cells of optional columns are absent values, not empty strings.
-            cells = {key: value for key, value in row.items() if value not in ("", None)}
-            pending.append((line, cells))
-        if lines % batch_size == 0:
-            accepted, rejected = parse_readings(pending, now=now)
-            yield accepted, sorted(malformed + rejected, key=_by_line), lines
-            pending, malformed, lines = [], [], 0
-    if lines:
-        accepted, rejected = parse_readings(pending, now=now)
-        yield accepted, sorted(malformed + rejected, key=_by_line), lines
+        cell = cells[position].strip()
+        if cell:
+            raw[name] = cell
+        elif name in REQUIRED_COLUMNS:
+            problems.append(Rejection(line, name, "", "missing: the cell is empty"))
+    return problems, raw
+
+
+def _malformed(lines: _OneLinePerRecord, error: Exception) -> Rejection:
+    shown = lines.text.rstrip("\r\n")
+    if len(shown) > SHOWN_LINE:
+        shown = shown[: SHOWN_LINE - 1] + "…"
+    return Rejection(lines.number, "line", shown, _reason(error))
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, _OpenQuoteError) or "unexpected end of data" in str(error):
+        return "unterminated quote: a quoted cell must end on the same line"
+    return f"malformed CSV: {error}"
 
 
 def _by_line(rejection: Rejection) -> int:
     return rejection.index
+
+
+def rejection_text(rejection: Rejection) -> str:
+    """One rejected line as the command line prints it: ``line N: field=value: reason``
+    (no value when there is none; a malformed line's text after its reason)."""
+    if rejection.field == "line":
+        shown = "" if rejection.value is None else f": {rejection.value!r}"
+        return f"line {rejection.index}: {rejection.reason}{shown}"
+    if rejection.value is None:
+        return f"line {rejection.index}: {rejection.field}: {rejection.reason}"
+    return f"line {rejection.index}: {rejection.field}={rejection.value!r}: {rejection.reason}"
 
 
 def neutralise(text: str) -> str:
