@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -373,24 +374,41 @@ def import_csv(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
     batch_size: Annotated[int, typer.Option(min=1)] = 5_000,
 ) -> None:
-    """Import real readings from a CSV (meter_id, timestamp and every variable)."""
+    """Import real readings from a UTF-8 CSV (meter_id, timestamp and every variable).
+
+    Rejected lines and progress (on a terminal) go to stderr; the summary line to stdout.
+    """
+    read = ImportSummary()
     with (
         _application("import", _settings(), needs_database=True) as application,
-        file.open(encoding="utf-8", newline="") as stream,
+        file.open("rb") as stream,
         _progress() as progress,
         _stop_between_batches() as check,
     ):
         task = progress.add_task(file.name, total=None)
 
         def advance(done: ImportSummary) -> None:
-            progress.update(task, completed=done.lines)
+            nonlocal read
+            read = done
+            total = max(done.expected_lines or 0, done.lines)
+            progress.update(task, completed=done.lines, total=total or None)
             check()
 
-        summary = csv_io.import_csv(
-            application.monitor, stream, batch_size=batch_size, after_batch=advance
-        )
+        try:
+            summary = csv_io.import_csv(
+                application.monitor, stream, batch_size=batch_size, after_batch=advance
+            )
+        except CsvFormatError as error:
+            raise CommandError(escape(f"{file}: {error}")) from None
+        except unavailable_errors() as error:
+            raise CommandError(
+                escape(
+                    f"{error}; {read.accepted} readings of the first {read.lines} lines of "
+                    f"{file} were stored, the rest was not"
+                )
+            ) from None
     for rejection in summary.rejected[:50]:
-        err.print(f"line {rejection}".replace("reading ", "", 1), highlight=False)
+        err.print(csv_io.rejection_text(rejection), highlight=False, markup=False)
     if len(summary.rejected) > 50:
         err.print(f"… and {len(summary.rejected) - 50} more")
     out.print(
