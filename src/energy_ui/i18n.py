@@ -266,8 +266,16 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
     },
     "upload.bad_file": {"es": "{file}: {error}", "en": "{file}: {error}"},
     "upload.not_text": {
-        "es": "{file} no es texto UTF-8.",
-        "en": "{file} is not UTF-8 text.",
+        "es": "{file} no es texto UTF-8 (línea {line}, byte {byte}); guárdelo como UTF-8."
+        " No se guardó nada.",
+        "en": "{file} is not UTF-8 text (line {line}, byte {byte}); save it as UTF-8."
+        " Nothing was stored.",
+    },
+    "upload.failed": {
+        "es": "{file}: la carga se detuvo por un error interno; las líneas anteriores pueden"
+        " haberse guardado. Detalles en el registro del servidor.",
+        "en": "{file}: the upload stopped on an internal error; earlier lines may have been"
+        " stored. Details are in the server log.",
     },
     "column.line": {"es": "Línea", "en": "Line"},
     "column.field": {"es": "Campo", "en": "Field"},

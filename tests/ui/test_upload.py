@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pytest
 from nicegui import ui
 from nicegui.testing import User
 
+from energy_core.ports import BatchRefusedError
 from energy_core.readings import Reading
 from energy_ui.csv_io import REQUIRED_COLUMNS
 from energy_ui.dashboard import Dashboard, create_app
@@ -85,7 +87,7 @@ async def test_a_file_that_is_not_readings_is_refused_whole(
     await upload(user, "otro.csv", b"name,age\nana,3\n")
     await user.should_see("otro.csv: line 1: missing column(s)")
     await upload(user, "binario.csv", b"\xff\xfe\x00garbage")
-    await user.should_see("binario.csv no es texto UTF-8.")
+    await user.should_see("binario.csv no es texto UTF-8 (línea 1, byte 0)")
     assert dashboard.application.monitor.readings.count() == HISTORY
 
 
@@ -115,3 +117,97 @@ async def test_with_a_password_the_admin_can_upload_after_logging_in(user: User)
     await upload(user, "lecturas.csv", csv_of(new_readings(dashboard, 3)).encode())
     await user.should_see("lecturas.csv: 3 líneas, 3 aceptadas, 0 rechazadas")
     assert dashboard.application.monitor.readings.count() == HISTORY + 3
+
+
+def rows_of(user: User) -> list[tuple[int, str, str]]:
+    table = one(user, "upload-rejections-table", ui.table)
+    return [(row["line"], row["field"], row["value"]) for row in table.rows]
+
+
+async def test_bom_crlf_and_quoted_cells_are_read_as_smartenergy_import_reads_them(
+    user: User, dashboard: Dashboard
+) -> None:
+    plain = csv_of(new_readings(dashboard, 3)).splitlines()
+    quoted = [",".join(f'"{cell}"' for cell in row.split(",")) for row in plain]
+    content = "\ufeff" + "\r\n".join(quoted) + "\r\n"
+    await user.open("/")
+    await upload(user, "excel.csv", content.encode())
+    await user.should_see("excel.csv: 3 líneas, 3 aceptadas, 0 rechazadas")
+    assert dashboard.application.monitor.readings.count() == HISTORY + 3
+
+
+async def test_an_unterminated_quote_is_listed_at_its_line_and_the_lines_after_it_stored(
+    user: User, dashboard: Dashboard
+) -> None:
+    lines = csv_of(new_readings(dashboard, 5)).splitlines()
+    lines[3] = '"' + lines[3]
+    await user.open("/")
+    await upload(user, "comillas.csv", ("\n".join(lines) + "\n").encode())
+    await user.should_see("comillas.csv: 5 líneas, 4 aceptadas, 1 rechazadas")
+    assert [(line, field) for line, field, _ in rows_of(user)] == [(4, "line")]
+    assert "unterminated quote" in one(user, "upload-rejections-table", ui.table).rows[0]["reason"]
+    assert dashboard.application.monitor.readings.count() == HISTORY + 4
+
+
+async def test_a_missing_field_is_listed_as_missing_not_as_the_whole_row(
+    user: User, dashboard: Dashboard
+) -> None:
+    lines = csv_of(new_readings(dashboard, 2)).splitlines()
+    lines[2] = lines[2].rsplit(",", 1)[0]
+    await user.open("/")
+    await upload(user, "corto.csv", ("\n".join(lines) + "\n").encode())
+    await user.should_see("corto.csv: 2 líneas, 1 aceptadas, 1 rechazadas")
+    assert rows_of(user) == [(3, "motor_temperature", "")]
+    assert one(user, "upload-rejections-table", ui.table).rows[0]["reason"].startswith("missing")
+
+
+async def test_lines_storage_refuses_are_listed_and_the_rest_of_the_file_is_stored(
+    user: User, dashboard: Dashboard, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = dashboard.application.monitor.readings
+    add_many = repo.add_many
+
+    def refusing(readings: Sequence[Reading], *, key: str | None = None) -> list[Reading]:
+        if any(reading.meter_id == "refused-1" for reading in readings):
+            raise BatchRefusedError("storage refused a reading of this batch for its content")
+        return add_many(readings, key=key)
+
+    monkeypatch.setattr(repo, "add_many", refusing)
+    content = csv_of(new_readings(dashboard, 6), bad={2: ("meter_id", "refused-1")})
+    await user.open("/")
+    await upload(user, "lecturas.csv", content.encode())
+    await user.should_see("lecturas.csv: 6 líneas, 5 aceptadas, 1 rechazadas")
+    assert [line for line, _, _ in rows_of(user)] == [4]
+    assert repo.count() == HISTORY + 5
+
+
+async def test_an_unexpected_storage_error_is_a_translated_message_without_its_text(
+    user: User, dashboard: Dashboard, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = dashboard.application.monitor.readings
+
+    def failing(readings: Sequence[Reading], *, key: str | None = None) -> list[Reading]:
+        raise RuntimeError(
+            'invalid byte sequence for encoding "UTF8": 0x00 CONTEXT: COPY registros'
+        )
+
+    monkeypatch.setattr(repo, "add_many", failing)
+    await user.open("/")
+    await upload(user, "lecturas.csv", csv_of(new_readings(dashboard, 2)).encode())
+    await user.should_see("lecturas.csv: la carga se detuvo por un error interno")
+    await user.should_not_see("COPY registros")
+    await user.should_not_see("UTF8")
+    assert repo.count() == HISTORY
+
+
+async def test_a_nul_in_a_text_field_is_listed_by_line_and_field(
+    user: User, dashboard: Dashboard
+) -> None:
+    # Needs the lead's rule in energy_core/validation.py (no NUL in text before storage).
+    lines = csv_of(new_readings(dashboard, 3)).splitlines()
+    lines = [lines[0] + ",anomaly_kind"] + [line + ",spike" for line in lines[1:]]
+    lines[2] = lines[2].replace(",spike", ",sp\x00ike")
+    await user.open("/")
+    await upload(user, "nul.csv", ("\n".join(lines) + "\n").encode())
+    await user.should_see("nul.csv: 3 líneas, 2 aceptadas, 1 rechazadas")
+    assert [(line, field) for line, field, _ in rows_of(user)] == [(3, "anomaly_kind")]

@@ -1,9 +1,11 @@
-"""CSV upload: the same validation as ``smartenergy import``, off the event loop.
+"""CSV upload: the same reader and validation as ``smartenergy import``, off the event loop.
 
 Good lines are stored (scored, announced live) batch by batch through ``Monitor.ingest``;
-bad ones are listed by line number, field and reason in a dialog (the first
-``SHOWN_REJECTIONS``); a notification sums it up. Admin-only when a password is set: the
-handler asks the ``Gate`` when the file arrives, whatever the page shows.
+bad ones, and ones storage refuses for their content, are listed by line number, field and
+reason in a dialog (the first ``SHOWN_REJECTIONS``); a notification sums it up. Errors of
+the database itself are never shown: a translated message, the details in the log.
+Admin-only when a password is set: the handler asks the ``Gate`` when the file arrives,
+whatever the page shows.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from typing import Any, Final
 
 from nicegui import Client, events, ui
 
+from energy_core import Rejection
 from energy_core.catalogue import Language
-from energy_core.monitor import Monitor, Rejection
+from energy_core.monitor import Monitor
 from energy_ui.bootstrap import unavailable_errors
-from energy_ui.csv_io import CsvFormatError, ImportSummary, import_csv
+from energy_ui.csv_io import CsvEncodingError, CsvFormatError, ImportSummary, import_csv
 from energy_ui.dashboard.jobs import JOB_NAMES, JobBusyError, JobRunner
 from energy_ui.dashboard.layout import table_texts
 from energy_ui.dashboard.login import Gate
@@ -32,9 +35,9 @@ VALUE_CHARS: Final = 80
 
 
 def import_bytes(monitor: Monitor, data: bytes) -> ImportSummary:
-    """Import an uploaded CSV (UTF-8, with or without a byte-order mark)."""
-    content = data.decode("utf-8-sig")
-    return import_csv(monitor, io.StringIO(content, newline=""))
+    """Import an uploaded CSV exactly as ``smartenergy import`` reads a file (UTF-8, with or
+    without a byte-order mark; ``CsvEncodingError`` before anything is stored if not)."""
+    return import_csv(monitor, io.BytesIO(data))
 
 
 class UploadPanel:
@@ -90,16 +93,20 @@ class UploadPanel:
         except JobBusyError as busy:
             job = self._t(JOB_NAMES.get(busy.running, "actions.title"))
             self._notify(self._t("actions.busy", job=job), "warning")
-        except UnicodeDecodeError:
-            self._notify(self._t("upload.not_text", file=name), "negative")
+        except CsvEncodingError as error:
+            self._notify(
+                self._t("upload.not_text", file=name, line=error.line, byte=error.byte),
+                "negative",
+            )
         except CsvFormatError as error:
             self._notify(self._t("upload.bad_file", file=name, error=error), "negative")
         except unavailable_errors():
             log.warning("CSV upload failed: database unavailable", exc_info=True)
             self._notify(self._t("actions.unavailable"), "warning")
-        except Exception as error:
-            log.warning("CSV upload failed", exc_info=True)
-            self._notify(self._t("actions.failed", error=error), "negative")
+        except Exception:
+            # The error's own text may be the database's (SQL, table names): log it only.
+            log.warning("CSV upload of %r failed", name, exc_info=True)
+            self._notify(self._t("upload.failed", file=name), "negative")
         else:
             if summary is not None:
                 self._report(name, summary)
