@@ -6,6 +6,7 @@ Exit codes: 0 done, 1 a clear error (one line on stderr), 2 a usage error, 130 i
 from __future__ import annotations
 
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -38,8 +39,8 @@ from energy_ui.bootstrap import (
     prepare_database,
     unavailable_errors,
 )
-from energy_ui.cli_evaluate import drill, evaluate
 from energy_ui.cli_datasets import datasets_app
+from energy_ui.cli_evaluate import drill, evaluate
 from energy_ui.cli_tokens import tokens_app
 from energy_ui.csv_io import CsvFormatError, ImportSummary, export_readings
 from energy_ui.settings import Settings
@@ -62,6 +63,13 @@ NEEDS_DATABASE = (
 )
 
 
+def _DEFAULT(setting: str) -> str:  # noqa: N802 - reads as the help's own "[default: …]"
+    """``[default: ENERGY_X, else N]``: an option whose default comes from the settings."""
+    field = Settings.model_fields[setting]
+    variable = "DATABASE_URL" if setting == "database_url" else f"ENERGY_{setting.upper()}"
+    return f"[default: {variable}, else {field.default}]"
+
+
 class CommandError(Exception):
     """An error to show as one line and exit 1."""
 
@@ -78,10 +86,10 @@ def _errors_as_one_line() -> Iterator[None]:
         RejectedBatchError,
         CsvFormatError,
     ) as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
         raise typer.Exit(1) from None
     except ValueError as error:
-        err.print(f"[red]error:[/red] {error}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
         raise typer.Exit(1) from None
     except (KeyboardInterrupt, InterruptRequestedError):
         err.print("interrumpido / interrupted (only complete batches were stored)")
@@ -144,11 +152,20 @@ def _application(
             application.close()
 
 
-def _advance(progress: Progress, task: TaskID, check: Callable[[], None]) -> Callable[[int], None]:
-    """A progress callback that also stops the work between batches after Ctrl-C."""
+def _advance(
+    progress: Progress, task: TaskID, check: Callable[[], None], *, label: str, total: int
+) -> Callable[[int], None]:
+    """A progress callback that also stops the work between batches after Ctrl-C. Without
+    a terminal (a log, a pipe) it writes a plain line at each tenth of the work instead."""
+    shown = [0]
 
     def advance(done: int) -> None:
         progress.update(task, completed=done)
+        tenths = done * 10 // total if total else 10
+        if progress.disable and tenths > shown[0]:
+            shown[0] = tenths
+            percent = done * 100 // total if total else 100
+            err.print(f"{label}: {done:,} / {total:,} ({percent} %)", highlight=False)
         check()
 
     return advance
@@ -184,8 +201,30 @@ def serve(
     """Serve the live dashboard and the HTTP API (in-memory demo without DATABASE_URL)."""
     from energy_ui.dashboard import serve as serve_dashboard
 
+    settings = _settings()
     with _errors_as_one_line():
-        serve_dashboard(_settings(), host=host, port=port, mqtt=mqtt)
+        _check_port_free(host or settings.host, port or settings.port)
+        serve_dashboard(settings, host=host, port=port, mqtt=mqtt)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse, before anything starts, an address another program already listens on."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise CommandError(f"cannot serve on {host}:{port}: {error.strerror}") from None
+    family, kind, _, _, address = infos[0]
+    with socket.socket(family, kind) as probe:
+        # As uvicorn binds: a port left in TIME_WAIT by a previous run is free to take.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as error:
+            raise CommandError(
+                f"cannot serve on {host}:{port}: {error.strerror or error} — another program "
+                f"uses it; stop it or choose another port (--port or ENERGY_PORT) / "
+                f"el puerto {port} está en uso: elija otro con --port"
+            ) from None
 
 
 @app.command("seed-db")
@@ -220,7 +259,7 @@ def reset_db(
         application.monitor.readings.clear()
         application.monitor.metrics.clear()
         stored = application.monitor.generate_history(
-            count, progress=_advance(progress, task, check)
+            count, progress=_advance(progress, task, check, label="reset", total=count)
         )
     out.print(f"{stored} lecturas / readings stored")
 
@@ -228,9 +267,16 @@ def reset_db(
 @app.command()
 def simulate(
     count: Annotated[int, typer.Option(min=1, help="readings to generate")] = 10_000,
-    max_registros: Annotated[int | None, typer.Option(help="retention: most readings kept")] = None,
-    meters: Annotated[int | None, typer.Option(min=1)] = None,
-    anomaly_ratio: Annotated[float | None, typer.Option(min=0.0, max=1.0)] = None,
+    max_registros: Annotated[
+        int | None, typer.Option(help=f"retention: most readings kept {_DEFAULT('max_readings')}")
+    ] = None,
+    meters: Annotated[
+        int | None, typer.Option(min=1, help=f"simulated meters {_DEFAULT('meters')}")
+    ] = None,
+    anomaly_ratio: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=1.0, help=f"faults per variable {_DEFAULT('anomaly_ratio')}"),
+    ] = None,
 ) -> None:
     """Generate a historical batch of simulated readings ending now."""
     settings = _settings(max_readings=max_registros, meters=meters, anomaly_ratio=anomaly_ratio)
@@ -239,12 +285,39 @@ def simulate(
         _progress() as progress,
         _stop_between_batches() as check,
     ):
+        monitor = application.monitor
+        before = monitor.readings.count()
+        limit = monitor.settings.max_readings
+        if limit is not None and before + count > limit:
+            err.print(
+                f"[yellow]retención / retention: max-registros {limit:,} — se conservan las "
+                f"{limit:,} más recientes / only the newest {limit:,} will be kept "
+                f"({before:,} stored + {count:,} new)[/yellow]",
+                highlight=False,
+            )
         task = progress.add_task("simulate", total=count)
-        stored = application.monitor.generate_history(
-            count, progress=_advance(progress, task, check)
+        stored = monitor.generate_history(
+            count, progress=_advance(progress, task, check, label="simulate", total=count)
         )
-        total = application.monitor.readings.count()
+        total = monitor.readings.count()
     out.print(f"{stored} lecturas generadas / readings generated; {total} almacenadas / stored")
+    deleted = before + stored - total
+    if deleted > 0:
+        out.print(
+            f"retención / retention: {deleted:,} más antiguas borradas / oldest deleted "
+            f"({_retention_rule(settings)})",
+            highlight=False,
+        )
+
+
+def _retention_rule(settings: Settings) -> str:
+    """The retention settings in force, as the options and variables that set them."""
+    rules = []
+    if settings.max_readings is not None:
+        rules.append(f"max-registros {settings.max_readings:,}")
+    if settings.max_age_hours is not None:
+        rules.append(f"ENERGY_MAX_AGE_HOURS {settings.max_age_hours:g}")
+    return ", ".join(rules) or "none"
 
 
 @app.command()
@@ -253,8 +326,13 @@ def stream(
     batch_size: Annotated[int, typer.Option(min=1)] = 5,
     anomaly_ratio: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.12,
     max_registros: Annotated[int, typer.Option(min=1, help="hard limit, oldest first")] = 20_000,
-    meters: Annotated[int | None, typer.Option(min=1)] = None,
-    batches: Annotated[int | None, typer.Option(help="stop after this many batches")] = None,
+    meters: Annotated[
+        int | None, typer.Option(min=1, help=f"simulated meters {_DEFAULT('meters')}")
+    ] = None,
+    batches: Annotated[
+        int | None,
+        typer.Option(help="stop after this many batches [default: none, until Ctrl-C]"),
+    ] = None,
 ) -> None:
     """Continuous generator: a batch every interval, scored on ingest when a model exists."""
     settings = _settings(max_readings=max_registros, meters=meters, anomaly_ratio=anomaly_ratio)
@@ -281,9 +359,17 @@ def stream(
             buffer.flush(store, unavailable_errors())
             for report in reports:
                 flagged = sum(1 for reading in report.stored if reading.is_flagged)
+                deleted = (
+                    f", {report.dropped_by_retention} más antiguas borradas / oldest deleted "
+                    f"({_retention_rule(settings)})"
+                    if report.dropped_by_retention
+                    else ""
+                )
                 out.print(
                     f"lote / batch {sent}: {len(report.stored)} lecturas / readings, "
-                    f"{flagged} anómalas / flagged" + ("" if report.scored else " (sin modelo)"),
+                    f"{flagged} anómalas / flagged"
+                    + ("" if report.scored else " (sin modelo)")
+                    + deleted,
                     highlight=False,
                 )
             reports.clear()
@@ -343,7 +429,9 @@ def detect() -> None:
 @app.command("auto-train")
 def auto_train(
     interval: Annotated[float, typer.Option(min=1.0, help="seconds between cycles")] = 300.0,
-    cycles: Annotated[int | None, typer.Option(help="stop after this many cycles")] = None,
+    cycles: Annotated[
+        int | None, typer.Option(help="stop after this many cycles [default: none, until Ctrl-C]")
+    ] = None,
 ) -> None:
     """Retrain and recompute metrics in a loop; only one loop may run at a time."""
     from energy_ui.bootstrap import single_loop_lock
@@ -449,13 +537,24 @@ def _moment(text: str | None, option: str) -> datetime | None:
 def export(
     output: Annotated[Path, typer.Argument(dir_okay=False, help="file to write")],
     file_format: Annotated[
-        Literal["csv", "parquet"] | None, typer.Option("--format", help="csv or parquet")
+        Literal["csv", "parquet"] | None,
+        typer.Option("--format", help="csv or parquet [default: from the file's extension]"),
     ] = None,
-    start: Annotated[str | None, typer.Option(help="from (ISO 8601, UTC if no zone)")] = None,
-    end: Annotated[str | None, typer.Option(help="until, exclusive")] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(help="from (ISO 8601, UTC if no zone) [default: the oldest reading]"),
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option(help="until, exclusive [default: after the newest reading]")
+    ] = None,
     meter: Annotated[list[str] | None, typer.Option(help="meter id (repeatable)")] = None,
-    state: Annotated[Literal["normal", "anomalous"] | None, typer.Option()] = None,
-    limit: Annotated[int | None, typer.Option(min=1, help="most recent N")] = None,
+    state: Annotated[
+        Literal["normal", "anomalous"] | None,
+        typer.Option(help="the model's verdict [default: both]"),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="most recent N [default: every match]")
+    ] = None,
 ) -> None:
     """Export the filtered readings to CSV or Parquet."""
     chosen = file_format or ("parquet" if output.suffix == ".parquet" else "csv")
@@ -473,9 +572,9 @@ def export(
 
 app.command()(evaluate)
 app.command()(drill)
+app.add_typer(datasets_app, name="datasets")
 app.add_typer(tokens_app, name="tokens")
 
 
 def main() -> None:
     app()
-app.add_typer(datasets_app, name="datasets")

@@ -101,18 +101,59 @@ def _existing(paths: list[Path], data_dir: Path | None) -> list[Path]:
 def evaluate(
     files: Annotated[list[Path], typer.Argument(help="Labelled CSV files.")],
     sep: Annotated[str, typer.Option("--sep", help="Column separator.")] = ",",
-    time_column: Annotated[str | None, typer.Option("--time-column")] = None,
-    label_column: Annotated[str | None, typer.Option("--label-column")] = None,
+    time_column: Annotated[
+        str | None,
+        typer.Option(
+            "--time-column",
+            help="Time column (default: timestamp, datetime, time or "
+            "date, the first present; none: row order).",
+        ),
+    ] = None,
+    label_column: Annotated[
+        str | None,
+        typer.Option(
+            "--label-column", help="0/1 label column (default: anomaly, unless --windows)."
+        ),
+    ] = None,
     features: Annotated[
-        str | None, typer.Option("--features", help="Comma-separated feature columns.")
+        str | None,
+        typer.Option(
+            "--features",
+            help="Comma-separated feature columns (default: every numeric column but the "
+            "label, changepoint, time and group columns).",
+        ),
     ] = None,
-    group_column: Annotated[str | None, typer.Option("--group-column")] = None,
-    train_rows: Annotated[int | None, typer.Option("--train-rows")] = None,
-    train_fraction: Annotated[float | None, typer.Option("--train-fraction")] = None,
+    group_column: Annotated[
+        str | None,
+        typer.Option(
+            "--group-column", help="Column naming a series within a file (default: none)."
+        ),
+    ] = None,
+    train_rows: Annotated[
+        int | None,
+        typer.Option("--train-rows", help="Rows each file's fit takes (default: by fraction)."),
+    ] = None,
+    train_fraction: Annotated[
+        float | None,
+        typer.Option(
+            "--train-fraction",
+            help="Share of each file the fit takes (default: the probation fraction, else 0.15).",
+        ),
+    ] = None,
     windows: Annotated[
-        Path | None, typer.Option("--windows", help="Label windows JSON keyed by file name.")
+        Path | None,
+        typer.Option(
+            "--windows",
+            help="Label windows JSON keyed by file name (default: none, labels in a column).",
+        ),
     ] = None,
-    probation_fraction: Annotated[float | None, typer.Option("--probation-fraction")] = None,
+    probation_fraction: Annotated[
+        float | None,
+        typer.Option(
+            "--probation-fraction",
+            help="Leading share learnt and never scored, as NAB's (default: none).",
+        ),
+    ] = None,
     detector: Annotated[str, typer.Option("--detector")] = DEFAULT_DETECTOR,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print only one JSON line on stdout (table on stderr).")
