@@ -1,6 +1,6 @@
 """`smartenergy` / `python -m energy_ui`: every workflow as a subcommand.
 
-Exit codes: 0 done, 1 a clear error (one line on stderr), 2 a usage error, 130 interrupted.
+Exit codes: `ExitCode` (the README's list of them is generated from `EXIT_CODES`).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from enum import IntEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -56,7 +57,25 @@ app = typer.Typer(
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
-INTERRUPTED = 130
+
+class ExitCode(IntEnum):
+    """What every command exits with (typer/click itself exits 2 on a usage error)."""
+
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    INTERRUPTED = 130
+
+
+EXIT_CODES = {
+    ExitCode.OK: "done",
+    ExitCode.ERROR: "error: bad input data, an unreachable server, a refused download…",
+    ExitCode.USAGE: "usage: an unknown option or data set, a value out of range",
+    ExitCode.INTERRUPTED: "interrupted: long work stops between whole batches",
+}
+"""Each exit code's meaning, as the README states it (scripts/update_docs.py)."""
+
+INTERRUPTED = ExitCode.INTERRUPTED
 NEEDS_DATABASE = (
     "`{command}` needs shared storage: set DATABASE_URL=postgresql://user:password@host:5432/db "
     "in the environment or a .env file / `{command}` necesita una base de datos compartida."
