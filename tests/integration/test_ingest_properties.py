@@ -54,7 +54,9 @@ scalars = (
 )
 json_values = st.recursive(
     scalars,
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(any_text, children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(any_text, children, max_size=3)
+    ),
     max_leaves=12,
 )
 good_values = {
@@ -111,9 +113,7 @@ fuzz = settings(
 
 @fuzz
 @given(body=batches.map(_body) | deep.map(str.encode) | st.binary(max_size=200))
-def test_the_api_never_answers_5xx_and_stores_exactly_what_it_accepts(
-    application, client, body
-):
+def test_the_api_never_answers_5xx_and_stores_exactly_what_it_accepts(application, client, body):
     before = application.monitor.readings.count()
     response = client.post(
         "/api/v1/readings",
