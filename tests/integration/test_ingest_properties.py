@@ -24,7 +24,7 @@ from energy_ui.dashboard import create_app
 from energy_ui.settings import Settings
 from tests.api.helpers import api_app
 from tests.postgres_support import bookkeeping_errors, truncate_all
-from tests.ui.test_filters import open_tab
+from tests.ui.test_filters import open_every_tab
 
 pytestmark = pytest.mark.postgres
 
@@ -151,7 +151,6 @@ async def test_afterwards_the_dashboard_still_renders(user: User, application: A
     await dashboard.start()
     try:
         await user.open("/")
-        for tab in ("variables", "comparatives", "anomalies", "records", "general"):
-            await open_tab(user, tab)
+        await open_every_tab(user)
     finally:
         await dashboard.stop()

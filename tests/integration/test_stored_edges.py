@@ -23,7 +23,7 @@ from energy_ui.settings import Settings
 from tests.api.helpers import api_app
 from tests.postgres_support import truncate_all
 from tests.ui.helpers import one, text_of
-from tests.ui.test_filters import open_tab
+from tests.ui.test_filters import open_every_tab
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 TOKEN = "edge-token"
@@ -81,8 +81,7 @@ async def test_every_tab_renders_over_the_edges(user: User, application: Applica
     try:
         await user.open("/")
         assert int(text_of(user, "status-readings").replace(",", "").replace(".", "")) == 405
-        for tab in ("variables", "comparatives", "anomalies", "records", "general"):
-            await open_tab(user, tab)
+        await open_every_tab(user)
         rows = one(user, "table-records", ui.table).rows
         assert {"a", "Z" * 64, "m.1:b-c_d", "0"} <= {row["meter"] for row in rows}
     finally:
@@ -132,8 +131,7 @@ async def test_readings_stored_before_the_rules_do_not_break_a_page_or_a_query(
     await dashboard.start()
     try:
         await user.open("/")
-        for tab in ("variables", "comparatives", "anomalies", "records", "general"):
-            await open_tab(user, tab)
+        await open_every_tab(user)
         rows = one(user, "table-records", ui.table).rows
         assert all(not row["time"].startswith(("0001", "9999")) for row in rows)
     finally:

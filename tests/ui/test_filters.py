@@ -28,6 +28,12 @@ async def open_tab(user: User, name: str) -> None:
     )
 
 
+async def open_every_tab(user: User) -> None:
+    """Open each tab in turn, waiting for what it draws: a page that fails shows here."""
+    for name in ("variables", "comparatives", "anomalies", "records", "general"):
+        await open_tab(user, name)
+
+
 async def wait_reloaded(user: User, marker: str, before: str) -> None:
     await eventually(lambda: text_of(user, marker) != before)
 
