@@ -1,4 +1,5 @@
-"""Developer workflow: `nox -s tests`, `nox -s lint`, `nox -s typecheck`."""
+"""Developer workflow: `nox -s tests`, `nox -s lint`, `nox -s typecheck`; by hand only,
+not in CI (too slow): `nox -s mutants` (docs/testing.md)."""
 
 from __future__ import annotations
 
@@ -30,3 +31,15 @@ def typecheck(session: nox.Session) -> None:
     """mypy, strict on energy_core (settings in pyproject.toml)."""
     session.install("-e", ".[dev]")
     session.run("mypy")
+
+
+@nox.session(python=PYTHON, default=False)
+def mutants(session: nox.Session) -> None:
+    """Mutation testing with mutmut, module by module (scripts/mutants.py; docs/testing.md).
+
+    `nox -s mutants` runs every module (hours on two cores); `nox -s mutants -- --critical`
+    the security- and data-critical ones; `nox -s mutants -- energy_core.rules` one module;
+    `nox -s mutants -- --list` shows them with the tests each is mutated against.
+    """
+    session.install("-e", ".[dev,mutants]")
+    session.run("python", "scripts/mutants.py", *session.posargs)

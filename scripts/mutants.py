@@ -1,0 +1,261 @@
+"""Mutation testing with mutmut 3, one module at a time, each against the tests that matter
+for it: ``nox -s mutants`` or ``python scripts/mutants.py [MODULE ...]``.
+
+mutmut mutates every function of the files listed under ``[tool.mutmut] only_mutate`` in
+pyproject.toml (in a copy of the tree, ``mutants/``) and runs, for each mutant, the tests
+that called the mutated function. Which tests it watches is one list for the whole run;
+here each module gets its own (``MODULES``), so that a module is mutated against its unit
+tests *and* the integration tests that exercise it, without running the whole suite (with
+its browser tests) for every module. Each module keeps its own test-to-function map in
+``mutants/stats/MODULE.json`` and its scores in ``mutants/scores.json``.
+
+Examples::
+
+    python scripts/mutants.py --list                 # the modules and their tests
+    python scripts/mutants.py energy_core.rules      # one module
+    python scripts/mutants.py --critical             # the security- and data-critical ones
+    python scripts/mutants.py energy_core.monitor --sample 80   # 80 of its mutants, seeded
+    mutmut results; mutmut show NAME                 # the survivors, and one as a diff
+
+Needs the PostgreSQL test server for the adapters' modules (tests/postgres_support.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+STATS = Path("mutants") / "mutmut-stats.json"
+STATS_BY_MODULE = Path("mutants") / "stats"
+SCORES = Path("mutants") / "scores.json"
+
+_CORE_UNIT = ("tests/unit",)
+_READINGS_CONTRACT = (
+    "tests/contract/test_reading_repository.py",
+    "tests/contract/test_change_feed.py",
+)
+
+MODULES: dict[str, tuple[str, ...]] = {
+    # --- security- and data-critical: access, ingest, CSV, retention, idempotency, schema
+    "energy_core.rules": ("tests/unit/test_storage_rules.py", "tests/unit/test_monitor.py"),
+    "energy_core.validation": (
+        "tests/unit/test_storage_rules.py",
+        "tests/unit/test_csv_io.py",
+        "tests/unit/test_monitor.py",
+        "tests/api/test_api.py",
+        "tests/api/test_limits.py",
+    ),
+    "energy_core.payload": ("tests/api/test_limits.py", "tests/api/test_api.py"),
+    "energy_core.monitor": (
+        "tests/unit/test_monitor.py",
+        "tests/unit/test_storage_rules.py",
+        "tests/integration/test_stored_edges.py",
+    ),
+    "energy_ui.access": (
+        "tests/unit/test_access.py",
+        "tests/api/test_docs.py",
+        "tests/api/test_session_cookie.py",
+    ),
+    "energy_ui.api.tokens": (
+        "tests/unit/test_ingest_tokens.py",
+        "tests/api/test_tokens.py",
+        "tests/integration/test_ingest_tokens.py",
+    ),
+    "energy_ui.csv_io": (
+        "tests/unit/test_csv_io.py",
+        "tests/unit/test_csv_export.py",
+        "tests/cli/test_cli_import.py",
+    ),
+    "energy_adapters.memory": (
+        *_READINGS_CONTRACT,
+        "tests/contract/test_metric_repository.py",
+        "tests/contract/test_model_store.py",
+        "tests/unit/test_monitor.py",
+    ),
+    "energy_adapters.postgres.readings": (
+        *_READINGS_CONTRACT,
+        "tests/integration/test_ingest_and_retention.py",
+        "tests/integration/test_batch_isolation.py",
+        "tests/integration/test_stored_edges.py",
+        "tests/integration/test_downsample.py",
+    ),
+    "energy_adapters.postgres.migrations": (
+        "tests/integration/test_migrations.py",
+        "tests/cli/test_cli_postgres.py",
+    ),
+    # --- the rest of the core: its unit tests
+    **{
+        f"energy_core.{name}": _CORE_UNIT
+        for name in (
+            "baseline",
+            "buckets",
+            "buffer",
+            "catalogue",
+            "detector",
+            "detectors",
+            "drill",
+            "evaluation",
+            "fastforest",
+            "meter_patterns",
+            "metrics",
+            "readings",
+            "recent",
+            "simulator",
+            "temporal",
+        )
+    },
+}
+CRITICAL = tuple(name for name in MODULES if MODULES[name] is not _CORE_UNIT)
+
+# Exit codes of mutmut's workers, by what they mean (mutmut.stats.status_by_exit_code).
+_KILLED = {"killed", "timeout", "caught by type check", "segfault"}
+
+
+def module_path(module: str) -> Path:
+    return Path("src", *module.split(".")).with_suffix(".py")
+
+
+def existing(tests: tuple[str, ...]) -> list[str]:
+    """The test files and folders of ``tests`` that exist in this checkout."""
+    return [test for test in tests if Path(test.split("::")[0]).exists()]
+
+
+def results(module: str) -> dict[str, str]:
+    """Each mutant of ``module`` and its status, from mutmut's meta file."""
+    from mutmut.mutation.data import SourceFileMutationData
+    from mutmut.stats import status_by_exit_code
+
+    data = SourceFileMutationData(path=module_path(module))
+    data.load()
+    return {key: status_by_exit_code[code] for key, code in data.exit_code_by_key.items()}
+
+
+def score(statuses: dict[str, str]) -> dict[str, object]:
+    """Counts by status and the score: killed / (checked), in percent."""
+    counts: dict[str, int] = {}
+    for status in statuses.values():
+        counts[status] = counts.get(status, 0) + 1
+    checked = sum(n for status, n in counts.items() if status != "not checked")
+    killed = sum(n for status, n in counts.items() if status in _KILLED)
+    percent = round(100.0 * killed / checked, 1) if checked else None
+    return {
+        "mutants": len(statuses),
+        "checked": checked,
+        "killed": killed,
+        "score": percent,
+        **counts,
+    }
+
+
+def _run_one(module: str, jobs: int, sample: int | None, seed: int) -> None:
+    """In this process: mutmut's own run, its test selection set to ``module``'s tests."""
+    import mutmut.configuration as configuration
+    from mutmut.__main__ import _run, create_mutants
+    from mutmut.utils.file_utils import copy_also_copy_files, copy_src_dir, setup_source_paths
+
+    settings = configuration._load_config()
+    settings.pytest_add_cli_args_test_selection = existing(MODULES[module])
+    configuration._config = settings
+    pattern = f"{module}.x*"
+    names: list[str] = [pattern]
+    if sample is not None:
+        Path("mutants").mkdir(exist_ok=True)
+        copy_src_dir()
+        copy_also_copy_files()
+        setup_source_paths()
+        create_mutants(jobs)
+        every = sorted(results(module))
+        names = sorted(random.Random(seed).sample(every, min(sample, len(every))))
+        print(f"sampling {len(names)} of {len(every)} mutants of {module} (seed {seed})")
+    _run(names, jobs)
+
+
+def run_module(module: str, jobs: int, sample: int | None, seed: int) -> dict[str, object]:
+    """Run ``module``'s mutants in a process of their own, with its own test map."""
+    STATS_BY_MODULE.mkdir(parents=True, exist_ok=True)
+    kept = STATS_BY_MODULE / f"{module}.json"
+    STATS.unlink(missing_ok=True)
+    if kept.exists():
+        shutil.copy2(kept, STATS)
+    command = [sys.executable, __file__, "--one", module, "--jobs", str(jobs), "--seed", str(seed)]
+    if sample is not None:
+        command += ["--sample", str(sample)]
+    started = time.monotonic()
+    finished = subprocess.run(command, check=False)
+    if STATS.exists():
+        shutil.copy2(STATS, kept)
+    statuses = results(module)
+    if sample is not None:
+        statuses = {key: status for key, status in statuses.items() if status != "not checked"}
+    summary = {
+        **score(statuses),
+        "sampled": sample is not None,
+        "tests": list(MODULES[module]),
+        "seconds": round(time.monotonic() - started),
+        "exit_code": finished.returncode,
+    }
+    scores = json.loads(SCORES.read_text()) if SCORES.exists() else {}
+    scores[module] = summary
+    SCORES.write_text(json.dumps(scores, indent=2, sort_keys=True) + "\n")
+    return summary
+
+
+def print_table(scores: dict[str, dict[str, object]]) -> None:
+    print(f"\n{'module':40} {'mutants':>8} {'killed':>7} {'survived':>9} {'no tests':>9} score")
+    for module, row in sorted(scores.items()):
+        shown = "-" if row.get("score") is None else f"{row['score']}%"
+        sampled = " (sample)" if row.get("sampled") else ""
+        print(
+            f"{module:40} {row.get('checked', 0):>8} {row.get('killed', 0):>7}"
+            f" {row.get('survived', 0):>9} {row.get('no tests', 0):>9} {shown}{sampled}"
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("modules", nargs="*", help="dotted module names (default: every one)")
+    parser.add_argument("--critical", action="store_true", help="the critical modules only")
+    parser.add_argument("--list", action="store_true", help="list the modules and their tests")
+    parser.add_argument("--jobs", type=int, default=2, help="mutants tested at once (2)")
+    parser.add_argument("--sample", type=int, help="test only this many mutants per module")
+    parser.add_argument("--seed", type=int, default=0, help="of the sample (0)")
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    os.chdir(ROOT)
+    if arguments.one:
+        _run_one(arguments.one, arguments.jobs, arguments.sample, arguments.seed)
+        return 0
+    if arguments.list:
+        for module, tests in MODULES.items():
+            mark = "*" if module in CRITICAL else " "
+            print(f"{mark} {module:40} {' '.join(tests)}")
+        return 0
+    unknown = [module for module in arguments.modules if module not in MODULES]
+    if unknown:
+        parser.error(f"unknown module(s) {', '.join(unknown)}; see --list")
+    chosen = arguments.modules or (list(CRITICAL) if arguments.critical else list(MODULES))
+    # Two shared cores: stay out of the way of interactive work and other test runs.
+    os.nice(10)
+    failed = []
+    for module in chosen:
+        print(f"\n=== {module}: mutated against {' '.join(MODULES[module])}", flush=True)
+        summary = run_module(module, arguments.jobs, arguments.sample, arguments.seed)
+        if summary["exit_code"] != 0:
+            failed.append(module)
+    print_table(json.loads(SCORES.read_text()))
+    print("\nsurvivors: `mutmut results`; one as a diff: `mutmut show NAME` (docs/testing.md)")
+    if failed:
+        print(f"mutmut stopped early for: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
