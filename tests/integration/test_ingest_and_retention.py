@@ -7,9 +7,9 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-import sqlalchemy.exc
 
 from energy_core import ReadingFilter, Simulator
+from energy_core.ports import BatchRefusedError
 from tests.postgres_support import bookkeeping_errors
 from tests.strategies import BASE
 
@@ -71,6 +71,20 @@ def test_deleting_everything_leaves_no_meters_and_no_rollups(pg_stores):
     assert bookkeeping_errors(pg_stores.engine) == []
 
 
+@pytest.mark.parametrize("over", [-1, 0, 1, 2])
+def test_delete_oldest_keeps_exactly_the_limit_even_one_reading_over_it(pg_stores, over):
+    """The fast path that answers "nothing to delete" from the counters must not let the
+    store sit one reading over its hard limit."""
+    repository = pg_stores.readings
+    keep = 40
+    stored = repository.add_many(Simulator(meters=2, seed=8).history(keep + over, end=BASE))
+    assert repository.delete_oldest(keep) == max(over, 0)
+    assert repository.count() == min(keep, keep + over)
+    kept = repository.window(ReadingFilter())
+    assert [reading.id for reading in kept] == [reading.id for reading in stored[max(over, 0) :]]
+    assert bookkeeping_errors(pg_stores.engine) == []
+
+
 def test_ids_keep_increasing_after_clear_so_live_readers_miss_nothing(pg_stores):
     repository = pg_stores.readings
     first = repository.add_many(Simulator(seed=1).history(10, end=BASE))
@@ -103,7 +117,7 @@ def test_a_batch_the_database_refuses_stores_nothing_and_leaves_the_books_true(p
     repository.add_many(good[:100])
     # PostgreSQL text cannot hold NUL: the COPY fails at the last row of the batch.
     broken = [*good[100:], replace(good[-1], meter_id="meter\x00-01")]
-    with pytest.raises(sqlalchemy.exc.DataError):
+    with pytest.raises(BatchRefusedError, match=r"reading 100, field meter_id"):
         repository.add_many(broken)
     assert repository.count() == 100
     assert bookkeeping_errors(pg_stores.engine) == []

@@ -16,7 +16,6 @@ from energy_adapters.memory import (
     MemoryReadingRepository,
 )
 from energy_core import (
-    HealthState,
     Monitor,
     MonitorSettings,
     NoModelError,
@@ -94,8 +93,45 @@ def test_retention_never_exceeds_the_limit_and_drops_the_oldest(limit, batches):
 def test_retention_by_age_drops_readings_older_than_the_maximum():
     monitor, _ = make_monitor(max_readings=None, max_age=timedelta(hours=1))
     monitor.generate_history(600)  # one per minute per meter: five hours
-    oldest, _ = monitor.readings.time_range()
-    assert oldest >= BASE - timedelta(hours=1)
+    oldest, newest = monitor.readings.time_range()
+    assert (oldest, newest) == (BASE - timedelta(hours=1), BASE)
+    assert monitor.readings.count() == 2 * 61  # two meters, minutes 0 … 60 of the last hour
+
+
+def at_ages(monitor: Monitor, *ages: timedelta) -> list:
+    """One simulated reading per age, stamped that long before the monitor's clock."""
+    batch = monitor.simulator.next_batch(len(ages), at=BASE)
+    return [
+        replace(reading, timestamp=BASE - age) for reading, age in zip(batch, ages, strict=True)
+    ]
+
+
+def test_retention_by_age_drops_a_reading_just_older_than_the_limit_and_keeps_the_rest():
+    limit = timedelta(hours=1)
+    tick = timedelta(microseconds=1)
+    monitor, _ = make_monitor(max_readings=None, max_age=limit)
+    too_old, just_old_enough, younger = at_ages(monitor, limit + tick, limit, limit - tick)
+    report = monitor.ingest([too_old, just_old_enough, younger])
+    assert report.dropped_by_retention == 1
+    kept = monitor.readings.window(ReadingFilter())
+    assert [reading.timestamp for reading in kept] == [BASE - limit, BASE - limit + tick]
+
+
+def test_the_reading_cap_holds_when_an_age_limit_is_set_too():
+    monitor, _ = make_monitor(max_readings=5, max_age=timedelta(hours=1))
+    ages = [timedelta(minutes=minutes) for minutes in range(8, 0, -1)]  # all younger
+    report = monitor.ingest(at_ages(monitor, *ages))
+    assert report.dropped_by_retention == 3
+    kept = monitor.readings.window(ReadingFilter())
+    assert [reading.timestamp for reading in kept] == [BASE - age for age in ages[3:]]
+
+
+def test_the_age_limit_holds_when_under_the_reading_cap():
+    monitor, _ = make_monitor(max_readings=100, max_age=timedelta(hours=1))
+    ages = [timedelta(hours=3), timedelta(hours=2), timedelta(minutes=30)]
+    report = monitor.ingest(at_ages(monitor, *ages))
+    assert report.dropped_by_retention == 2
+    assert [r.timestamp for r in monitor.readings.window(ReadingFilter())] == [BASE - ages[2]]
 
 
 def test_analyse_needs_a_model_and_then_records_a_snapshot_with_ground_truth():
@@ -107,7 +143,8 @@ def test_analyse_needs_a_model_and_then_records_a_snapshot_with_ground_truth():
     first = monitor.analyse()
     assert first.total_readings == 3000 and first.id == 1
     assert first.precision is not None and first.recall is not None
-    assert first.health in set(HealthState)
+    assert first.percentage == pytest.approx(100 * first.anomalies_detected / 3000)
+    assert first.health is monitor.settings.thresholds.state(first.percentage)
     assert monitor.readings.count(ReadingFilter(state="anomalous")) == first.anomalies_detected
     monitor.clock.advance(timedelta(minutes=1))
     monitor.stream_tick(batch_size=50)
