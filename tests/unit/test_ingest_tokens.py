@@ -170,6 +170,35 @@ def test_near_miss_tokens_are_refused(store, monotonic, clock):
     assert verifier.verify(token).name == "gw-1"
 
 
+@pytest.mark.parametrize("byte", [0, 5, 6, 16, 31])
+def test_a_token_is_compared_on_its_whole_digest(store, monotonic, clock, byte):
+    """A stored digest that differs from the presented token's in any one byte (the first
+    six equal, or not) does not let that token in."""
+    presented = "se_" + "n" * 43
+    forged = bytearray(hashlib.sha256(presented.encode()).digest())
+    forged[byte] ^= 0x01
+    store.add("forged", bytes(forged).hex(), (), created_at=clock.now())
+    with pytest.raises(TokenRefusedError):
+        verifier_for(store, monotonic, clock).verify(presented)
+
+
+def test_near_misses_of_the_legacy_token_are_refused(store, monotonic, clock):
+    verifier = verifier_for(store, monotonic, clock, legacy=LEGACY)
+    near_misses = [
+        LEGACY[:-1] + "X",  # the last character differs
+        "X" + LEGACY[1:],  # the first character differs
+        LEGACY[:6],  # its first six bytes
+        LEGACY[:-1],  # a prefix
+        LEGACY + "x",  # an extension
+        LEGACY.upper(),
+        " " + LEGACY,
+    ]
+    for presented in near_misses:
+        with pytest.raises(TokenRefusedError):
+            verifier.verify(presented)
+    assert verifier.verify(LEGACY).name is None
+
+
 def test_no_token_at_all_is_refused(store, monotonic, clock):
     issue_token(store, "gw-1", [], now=clock.now())
     with pytest.raises(TokenRefusedError):
