@@ -11,11 +11,17 @@ from collections.abc import Iterator
 
 import polars as pl
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, inspect, text
 from typer.testing import CliRunner
 
+from energy_adapters.postgres import current_revision, open_engine
 from energy_ui.cli import app
-from tests.postgres_support import newest_migration_file, truncate_all
+from tests.postgres_support import (
+    ALL_TABLES,
+    newest_migration_file,
+    scratch_database,
+    truncate_all,
+)
 
 pytestmark = pytest.mark.postgres
 runner = CliRunner()
@@ -45,8 +51,23 @@ def command(*arguments: str) -> list[str]:
     return [sys.executable, "-m", "energy_ui", *arguments]
 
 
-def test_seed_db_applies_the_schema(database):
-    assert newest_migration_file() in invoke("seed-db")
+def test_seed_db_creates_the_schema_on_an_empty_database(pg_server_url, monkeypatch, tmp_path):
+    newest = newest_migration_file()
+    with scratch_database(pg_server_url, prefix="smartenergy_seed") as url:
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setenv("DATABASE_URL", url)
+        engine = open_engine(url)
+        try:
+            assert current_revision(engine) is None
+            assert f"(revision {newest})" in invoke("seed-db")
+            assert current_revision(engine) == newest
+            with engine.connect() as connection:
+                tables = set(inspect(connection).get_table_names())
+            assert set(ALL_TABLES.split(", ")) <= tables
+            # Again on the migrated database: nothing to do, the same revision.
+            assert f"(revision {newest})" in invoke("seed-db")
+        finally:
+            engine.dispose()
 
 
 def test_simulate_respects_the_maximum(database, pg_engine):
