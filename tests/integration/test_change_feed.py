@@ -12,6 +12,9 @@ from energy_core import ChangeEvent, Monitor, MonitorSettings, Simulator
 from tests.strategies import BASE
 
 pytestmark = pytest.mark.postgres
+# A bound on waiting for something that must happen, never a speed requirement: generous,
+# so that a loaded machine cannot fail a test that only checks delivery.
+WAIT_S = 30.0
 
 
 class Inbox:
@@ -39,14 +42,14 @@ def other_engine(pg_database_url):
     engine.dispose()
 
 
-def test_an_event_published_on_one_connection_arrives_on_another_within_a_second(
-    pg_stores, other_engine
-):
+def test_an_event_published_on_one_connection_arrives_on_another_once(pg_stores, other_engine):
+    # How fast it arrives is measured in bench/, not asserted here: only that it does.
     inbox = Inbox()
     pg_stores.feed.subscribe(inbox)
     with PostgresChangeFeed(other_engine) as publisher:
         publisher.publish(ChangeEvent("metrics", count=1, last_id=7))
-        assert inbox.wait_for(1, timeout=1.0)
+        assert inbox.wait_for(1, timeout=WAIT_S)
+    assert pg_stores.feed.sync(timeout=WAIT_S)
     assert inbox.events == [ChangeEvent("metrics", count=1, last_id=7)]
 
 
@@ -61,7 +64,7 @@ def test_an_announcement_inside_a_rolled_back_transaction_is_never_delivered(
             raise RuntimeError("the batch failed after announcing it")
         with other_engine.begin() as connection:
             publisher.notify_within(connection, ChangeEvent("readings", count=4, last_id=7))
-    assert pg_stores.feed.sync()
+    assert pg_stores.feed.sync(timeout=WAIT_S)
     assert inbox.events == [ChangeEvent("readings", count=4, last_id=7)]
 
 
@@ -81,7 +84,7 @@ def test_monitor_ingest_announces_each_batch_once_from_inside_its_transaction(
         )
         simulator = Simulator(meters=2, seed=9)
         reports = [monitor.ingest(simulator.next_batch(25, at=BASE)) for _ in range(4)]
-    assert pg_stores.feed.sync()
+    assert pg_stores.feed.sync(timeout=WAIT_S)
     assert inbox.events == [
         ChangeEvent("readings", count=25, last_id=report.stored[-1].id) for report in reports
     ]
@@ -94,13 +97,13 @@ def test_unsubscribed_listeners_and_closed_feeds_hear_nothing_more(pg_stores, ot
     unsubscribe()
     with PostgresChangeFeed(other_engine) as publisher:
         publisher.publish(ChangeEvent("model", count=1, last_id=1))
-        assert kept.wait_for(1, timeout=5)
+        assert kept.wait_for(1, timeout=WAIT_S)
         pg_stores.feed.close()
         assert not pg_stores.feed.is_listening
         with PostgresChangeFeed(other_engine) as still_open:
             still_open.subscribe(witness)
             publisher.publish(ChangeEvent("model", count=1, last_id=2))
             # Once a feed that is still open heard it, the closed one would have too.
-            assert witness.wait_for(1, timeout=5)
+            assert witness.wait_for(1, timeout=WAIT_S)
     assert dropped.events == []
     assert kept.events == [ChangeEvent("model", count=1, last_id=1)]
