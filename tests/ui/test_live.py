@@ -9,7 +9,7 @@ from datetime import timedelta
 from nicegui import ui
 from nicegui.testing import User
 
-from energy_core import ChangeEvent, HealthState, MetricSnapshot
+from energy_core import ChangeEvent, HealthState
 from energy_ui.dashboard import Dashboard
 from tests.ui.conftest import HISTORY
 from tests.ui.helpers import eventually, one, set_value, text_of
@@ -135,4 +135,5 @@ async def test_health_alerts_follow_changes_with_hysteresis(
         "Estado de salud: Normal → Precaución (6,0 % anómalas)",
         "Estado de salud: Precaución → Normal (3,9 % anómalas)",
     ]
-    assert isinstance(dashboard.application.monitor.metrics.latest(1)[0], MetricSnapshot)
+    latest = dashboard.application.monitor.metrics.latest(1)[0]
+    assert (latest.percentage, latest.health) == (3.9, HealthState.NORMAL)

@@ -43,7 +43,10 @@ def test_the_temporal_detector_is_a_detector_and_must_be_fitted_first():
     with pytest.raises(NotFittedError):
         detector.score(np.zeros((3, len(VARIABLE_NAMES))))
     X, _, _ = meter_rows()
-    assert isinstance(detector.fit(X[:500]), Detector)
+    assert detector.fit(X[:500]) is detector
+    assert isinstance(detector, Detector)  # the protocol the monitor relies on
+    scores = detector.score(X[500:520])
+    assert scores.shape == (20,) and np.isfinite(scores).all()
 
 
 def test_scoring_with_context_equals_scoring_the_whole_sequence():
