@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from scipy.stats import binom
 
 from energy_core.catalogue import VARIABLE_NAMES, variable
 from energy_core.readings import validate
@@ -80,6 +81,54 @@ def test_per_variable_anomaly_rate_converges_to_the_ratio(seed, ratio):
     standard_error = np.sqrt(expected_reading_rate * (1 - expected_reading_rate) / len(readings))
     assert abs(observed_reading_rate - expected_reading_rate) <= 5 * standard_error + 1e-9
     assert hits >= int(observed_reading_rate * len(readings))
+
+
+READINGS = 6000
+# Two-sided binomial bounds: a correct simulator falls outside them once in a million.
+BINOMIAL_CONFIDENCE = 1 - 1e-6
+
+
+def hits_per_variable(seed: int, ratio: float, kinds=None):
+    """How often each variable was hit (against a twin simulator without anomalies), which
+    readings a fault changed, and which are labelled anomalous.
+
+    The twin draws the same random numbers (injection draws for every variable whatever the
+    ratio), so a value differs from the twin's exactly where a fault changed it.
+    """
+    faulty = Simulator(meters=3, seed=seed, anomaly_ratio=ratio, kinds=kinds)
+    clean = Simulator(meters=3, seed=seed, anomaly_ratio=0.0, kinds=kinds)
+    faulty, clean = faulty.history(READINGS, end=BASE), clean.history(READINGS, end=BASE)
+    hits = {
+        name: sum(a[name] != b[name] for a, b in zip(faulty, clean, strict=True))
+        for name in VARIABLE_NAMES
+    }
+    changed = [
+        any(a[n] != b[n] for n in VARIABLE_NAMES) for a, b in zip(faulty, clean, strict=True)
+    ]
+    return hits, changed, [bool(reading.is_anomaly) for reading in faulty]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("ratio", [0.01, 0.05, 0.2])
+def test_each_variable_is_hit_at_the_anomaly_ratio(seed, ratio):
+    # Sensor spikes apply to every variable and change only the channel they hit.
+    hits, changed, labelled = hits_per_variable(seed, ratio, kinds=[AnomalyKind.SENSOR_SPIKE])
+    assert changed == labelled
+    low, high = binom.interval(BINOMIAL_CONFIDENCE, READINGS, ratio)
+    assert {name: low <= n <= high for name, n in hits.items()} == dict.fromkeys(
+        VARIABLE_NAMES, True
+    ), (hits, (low, high))
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+@pytest.mark.parametrize("ratio", [0.02, 0.1])
+def test_with_every_kind_each_measured_channel_is_hit_at_the_ratio(seed, ratio):
+    hits, _, _ = hits_per_variable(seed, ratio)
+    low, high = binom.interval(BINOMIAL_CONFIDENCE, READINGS, ratio)
+    # Active power is also recomputed from V, I and PF after a physical fault: more often.
+    measured = {name: n for name, n in hits.items() if name != "active_power"}
+    assert all(low <= n <= high for n in measured.values()), (hits, (low, high))
+    assert hits["active_power"] >= low
 
 
 def test_labels_name_the_injected_kinds_and_only_applicable_ones():
