@@ -30,6 +30,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,7 +62,9 @@ MODULES: dict[str, tuple[str, ...]] = {
     ),
     "energy_ui.access": (
         "tests/unit/test_access.py",
-        "tests/api/test_docs.py",
+        "tests/ui/test_access.py",
+        "tests/api/test_docs.py::test_with_read_access_login_the_docs_need_the_token",
+        "tests/api/test_docs.py::test_with_read_access_login_a_dashboard_login_opens_the_docs",
         "tests/api/test_session_cookie.py",
     ),
     "energy_ui.api.tokens": (
@@ -87,9 +90,10 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/integration/test_stored_edges.py",
         "tests/integration/test_downsample.py",
     ),
+    # Not the commands that store models: skops refuses the classes mutmut has rewritten.
     "energy_adapters.postgres.migrations": (
         "tests/integration/test_migrations.py",
-        "tests/cli/test_cli_postgres.py",
+        "tests/cli/test_cli_postgres.py::test_seed_db_creates_the_schema_on_an_empty_database",
     ),
     # --- the rest of the core: its unit tests
     **{
@@ -123,9 +127,18 @@ def module_path(module: str) -> Path:
     return Path("src", *module.split(".")).with_suffix(".py")
 
 
-def existing(tests: tuple[str, ...]) -> list[str]:
-    """The test files and folders of ``tests`` that exist in this checkout."""
-    return [test for test in tests if Path(test.split("::")[0]).exists()]
+def existing(tests: Sequence[str]) -> list[str]:
+    """The test files, folders and tests (``file::name``) of ``tests`` that exist in this
+    checkout (a module's list may name tests written after an older checkout)."""
+    found = []
+    for test in tests:
+        path, _, name = test.partition("::")
+        if not Path(path).exists():
+            continue
+        if name and f"def {name.split('[')[0]}(" not in Path(path).read_text(encoding="utf-8"):
+            continue
+        found.append(test)
+    return found
 
 
 def results(module: str) -> dict[str, str]:
@@ -155,14 +168,14 @@ def score(statuses: dict[str, str]) -> dict[str, object]:
     }
 
 
-def _run_one(module: str, jobs: int, sample: int | None, seed: int) -> None:
-    """In this process: mutmut's own run, its test selection set to ``module``'s tests."""
+def _run_one(module: str, tests: list[str], jobs: int, sample: int | None, seed: int) -> None:
+    """In this process: mutmut's own run, its test selection set to ``tests``."""
     import mutmut.configuration as configuration
     from mutmut.__main__ import _run, create_mutants
     from mutmut.utils.file_utils import copy_also_copy_files, copy_src_dir, setup_source_paths
 
     settings = configuration._load_config()
-    settings.pytest_add_cli_args_test_selection = existing(MODULES[module])
+    settings.pytest_add_cli_args_test_selection = existing(tests)
     configuration._config = settings
     pattern = f"{module}.x*"
     names: list[str] = [pattern]
@@ -178,8 +191,11 @@ def _run_one(module: str, jobs: int, sample: int | None, seed: int) -> None:
     _run(names, jobs)
 
 
-def run_module(module: str, jobs: int, sample: int | None, seed: int) -> dict[str, object]:
-    """Run ``module``'s mutants in a process of their own, with its own test map."""
+def run_module(
+    module: str, tests: list[str], jobs: int, sample: int | None, seed: int
+) -> dict[str, object]:
+    """Run ``module``'s mutants against ``tests`` in a process of their own, with a test map
+    of their own."""
     STATS_BY_MODULE.mkdir(parents=True, exist_ok=True)
     kept = STATS_BY_MODULE / f"{module}.json"
     STATS.unlink(missing_ok=True)
@@ -188,6 +204,7 @@ def run_module(module: str, jobs: int, sample: int | None, seed: int) -> dict[st
     command = [sys.executable, __file__, "--one", module, "--jobs", str(jobs), "--seed", str(seed)]
     if sample is not None:
         command += ["--sample", str(sample)]
+    command += ["--tests", *tests]
     started = time.monotonic()
     finished = subprocess.run(command, check=False)
     if STATS.exists():
@@ -198,7 +215,7 @@ def run_module(module: str, jobs: int, sample: int | None, seed: int) -> dict[st
     summary = {
         **score(statuses),
         "sampled": sample is not None,
-        "tests": list(MODULES[module]),
+        "tests": tests,
         "seconds": round(time.monotonic() - started),
         "exit_code": finished.returncode,
     }
@@ -227,11 +244,15 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=2, help="mutants tested at once (2)")
     parser.add_argument("--sample", type=int, help="test only this many mutants per module")
     parser.add_argument("--seed", type=int, default=0, help="of the sample (0)")
+    parser.add_argument(
+        "--tests", nargs="+", help="mutate against these tests instead (files or file::test)"
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     os.chdir(ROOT)
     if arguments.one:
-        _run_one(arguments.one, arguments.jobs, arguments.sample, arguments.seed)
+        tests = arguments.tests or list(MODULES[arguments.one])
+        _run_one(arguments.one, tests, arguments.jobs, arguments.sample, arguments.seed)
         return 0
     if arguments.list:
         for module, tests in MODULES.items():
@@ -246,8 +267,9 @@ def main() -> int:
     os.nice(10)
     failed = []
     for module in chosen:
-        print(f"\n=== {module}: mutated against {' '.join(MODULES[module])}", flush=True)
-        summary = run_module(module, arguments.jobs, arguments.sample, arguments.seed)
+        tests = arguments.tests or list(MODULES[module])
+        print(f"\n=== {module}: mutated against {' '.join(tests)}", flush=True)
+        summary = run_module(module, tests, arguments.jobs, arguments.sample, arguments.seed)
         if summary["exit_code"] != 0:
             failed.append(module)
     print_table(json.loads(SCORES.read_text()))
