@@ -33,6 +33,9 @@ class Application:
     """The SQLAlchemy engine on PostgreSQL (for advisory locks), else ``None``."""
     ingest_tokens: TokenStore = field(default_factory=MemoryTokenStore)
     """Named HTTP ingest tokens (``smartenergy tokens``): this process's only in memory."""
+    channels: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
+    """Ingest channels running in this process (``"mqtt"`` under ``serve --mqtt``), each
+    answering its state for ``/healthz``: ``up`` (bool) and its counters."""
 
     def close(self) -> None:
         while self.closers:

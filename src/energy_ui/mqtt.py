@@ -1,25 +1,51 @@
 """MQTT ingest: meters publish readings, we validate, score, store and push them live.
 
-Payload: one reading or an array of readings in JSON, validated exactly like the HTTP API.
-When a reading has no `meter_id`, the topic's `+` segment names the meter
-(`smartenergy/<meter>/readings`). A rejected message is counted, logged with its reason and
-published to `smartenergy/<meter>/errors`. The subscriber reconnects by itself.
+Payload: one reading or an array of readings in JSON, validated exactly like the HTTP API,
+at most ``MAX_PAYLOAD_BYTES`` and nested at most ``MAX_DEPTH`` levels. The meter is the
+topic's ``+`` segment (``smartenergy/<meter>/readings``): a reading without ``meter_id``
+gets it, and a reading naming another meter is refused, so a broker's per-topic access
+rules protect each meter's identity. A gateway's topic (``ENERGY_MQTT_GATEWAYS``) may
+carry the meters its patterns allow instead.
+
+Messages are handled in batches (up to ``BATCH_WINDOW_S`` after the first, or
+``BATCH_READINGS`` readings) in one storage call off the event loop; a batch that storage
+refuses for its content is split until only the refused readings are left out. Each
+message gets its own verdict: a rejected one is counted, logged with its reason and
+answered on ``smartenergy/<meter>/errors``. Nothing a message holds can stop the
+subscriber.
+
+The session is persistent (MQTT 5, a stable client id, ``ENERGY_MQTT_SESSION_EXPIRY_S``),
+subscribed at QoS 1, and a message is acknowledged only once its readings are stored or
+held in the bounded retry buffer (database away), so the broker keeps what the subscriber
+has not taken yet, also while it restarts. The subscriber reconnects by itself.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fnmatch
+import hashlib
 import json
 import logging
 import ssl
+from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aiomqtt
+from paho.mqtt.client import topic_matches_sub
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
-from energy_core import Monitor
+from energy_core import Monitor, RejectedBatchError, Rejection
 from energy_core.buffer import RetryBuffer
-from energy_core.monitor import Rejection
+from energy_core.payload import MAX_DEPTH, PayloadError, decode_json
+from energy_core.ports import BatchRefusedError, IdempotencyConflictError
+from energy_core.readings import Reading
 from energy_core.validation import parse_readings
 from energy_ui.bootstrap import unavailable_errors
 from energy_ui.settings import Settings
@@ -28,6 +54,14 @@ log = logging.getLogger(__name__)
 
 ERRORS_TOPIC = "smartenergy/{meter}/errors"
 MAX_PAYLOAD_BYTES = 1024 * 1024
+"""Largest message accepted (bytes); a larger one is rejected before it is parsed."""
+MAX_READINGS_PER_MESSAGE = 10_000
+"""Most readings one message may carry (as one HTTP request)."""
+BATCH_WINDOW_S = 0.05
+"""A batch closes this long after its first message…"""
+BATCH_READINGS = 1_000
+"""…or once it holds this many readings, whichever comes first."""
+INTERNAL_ERROR = "internal error while handling this message; see the subscriber's log"
 
 
 @dataclass(frozen=True)
@@ -63,11 +97,22 @@ class Broker:
 @dataclass
 class MqttCounters:
     messages: int = 0
+    """Messages received."""
     accepted: int = 0
+    """Readings that passed validation and were handed to storage."""
     stored: int = 0
+    """Readings storage confirmed."""
+    refused: int = 0
+    """Readings that passed validation but storage refused (``BatchRefusedError``…)."""
     rejected_messages: int = 0
+    """Messages with at least one rejection."""
+    failures: int = 0
+    """Unexpected errors while handling a message (logged with their traceback)."""
     connections: int = 0
-    errors: list[str] = field(default_factory=list)
+    batches: int = 0
+    last_message_at: datetime | None = None
+    errors: deque[str] = field(default_factory=lambda: deque(maxlen=100))
+    """The latest broker problems, newest last."""
 
 
 def meter_from_topic(topic_filter: str, topic: str) -> str | None:
@@ -78,6 +123,49 @@ def meter_from_topic(topic_filter: str, topic: str) -> str | None:
         if level == "+" and position < len(levels):
             return levels[position] or None
     return None
+
+
+def default_client_id(settings: Settings) -> str:
+    """A client id that stays the same across restarts of one deployment (so the broker
+    resumes its session) and differs between databases or topic filters: ``smartenergy-``
+    and 11 hex digits of a hash of both (never the database password)."""
+    if settings.database_url:
+        parts = urlsplit(settings.database_url)
+        target = f"{parts.hostname}:{parts.port}{parts.path}"
+    else:
+        target = "memory"
+    digest = hashlib.sha256(f"{target}|{settings.mqtt_topic}".encode()).hexdigest()
+    return f"smartenergy-{digest[:11]}"
+
+
+def tls_context(settings: Settings, broker: Broker) -> ssl.SSLContext | None:
+    """The TLS context for ``mqtts://``: the system's CAs or ``ENERGY_MQTT_CA_FILE``, and
+    the client certificate when one is set. ``ValueError`` naming the setting otherwise."""
+    if not broker.tls:
+        if settings.mqtt_cert_file or settings.mqtt_key_file:
+            raise ValueError(
+                "ENERGY_MQTT_CERT_FILE / ENERGY_MQTT_KEY_FILE need a TLS broker: "
+                f"ENERGY_MQTT_URL={str(broker)!r} should start with mqtts://"
+            )
+        return None
+    ca = settings.mqtt_ca_file
+    try:
+        context = ssl.create_default_context(cafile=str(ca) if ca else None)
+    except (OSError, ssl.SSLError) as error:
+        raise ValueError(f"ENERGY_MQTT_CA_FILE={str(ca)!r}: cannot load: {error}") from None
+    if settings.mqtt_key_file and not settings.mqtt_cert_file:
+        raise ValueError("ENERGY_MQTT_KEY_FILE is set without ENERGY_MQTT_CERT_FILE")
+    if settings.mqtt_cert_file:
+        cert, key = settings.mqtt_cert_file, settings.mqtt_key_file
+        try:
+            context.load_cert_chain(str(cert), str(key) if key else None)
+        except (OSError, ssl.SSLError) as error:
+            raise ValueError(
+                f"ENERGY_MQTT_CERT_FILE={str(cert)!r}"
+                + (f", ENERGY_MQTT_KEY_FILE={str(key)!r}" if key else "")
+                + f": cannot load: {error}"
+            ) from None
+    return context
 
 
 @dataclass(frozen=True)
@@ -98,6 +186,30 @@ class Verdict:
         ).encode()
 
 
+@dataclass(eq=False)
+class Incoming:
+    """One message on its way through: its raw entries, then its readings and rejections."""
+
+    topic: str
+    meter: str
+    mid: int = 0
+    qos: int = 0
+    entries: list[tuple[int, object]] = field(default_factory=list)
+    readings: list[Reading] = field(default_factory=list)
+    indexes: list[int] = field(default_factory=list)
+    """Each reading's index in the message."""
+    rejections: list[Rejection] = field(default_factory=list)
+    refused: int = 0
+
+    def refuse(self, index: int, field_name: str, value: object, reason: str) -> None:
+        self.rejections.append(Rejection(index, field_name, value, reason))
+        self.refused += 1
+
+    def verdict(self) -> Verdict:
+        ordered = sorted(self.rejections, key=lambda rejection: rejection.index)
+        return Verdict(self.meter, len(self.readings) - self.refused, ordered)
+
+
 class MqttIngestor:
     """Subscribes to the readings topic and ingests every valid reading through ``Monitor``."""
 
@@ -105,64 +217,271 @@ class MqttIngestor:
         self.monitor = monitor
         self.settings = settings
         self.broker = Broker.from_settings(settings)
+        self.tls = tls_context(settings, self.broker)
+        self.client_id = settings.mqtt_client_id or default_client_id(settings)
+        self.gateways = {
+            topic_filter: tuple(patterns)
+            for topic_filter, patterns in settings.mqtt_gateways.items()
+        }
         self.counters = MqttCounters()
         self.buffer = RetryBuffer(settings.buffer_max_readings)
         self.connected = asyncio.Event()
+        self.manual_ack = False
+        self._owners: dict[int, tuple[Incoming, int]] = {}
+        self._reported_drops = 0
+        self._retryable = unavailable_errors()
 
+    # --- one message --------------------------------------------------------------------
     def handle(self, topic: str, payload: bytes) -> Verdict:
         """Validate and ingest one message (blocking: storage may be a database)."""
-        meter = meter_from_topic(self.settings.mqtt_topic, topic) or "unknown"
+        incoming = self.receive(topic, payload)
+        self.store([incoming])
+        return incoming.verdict()
+
+    def receive(self, topic: str, payload: bytes, *, mid: int = 0, qos: int = 0) -> Incoming:
+        """A message decoded into its entries (cheap: no validation yet). Never raises: any
+        problem is a rejection of the message."""
         self.counters.messages += 1
-        rejections: list[Rejection] = []
-        items: list[tuple[int, object]] = []
-        if len(payload) > MAX_PAYLOAD_BYTES:
-            rejections.append(Rejection(0, "payload", None, f"over {MAX_PAYLOAD_BYTES} bytes"))
-        else:
-            try:
-                decoded = json.loads(payload)
-            except (UnicodeDecodeError, json.JSONDecodeError) as error:
-                rejections.append(Rejection(0, "payload", None, f"not JSON: {error}"))
+        self.counters.last_message_at = datetime.now(UTC)
+        meter = meter_from_topic(self.settings.mqtt_topic, topic) or "unknown"
+        incoming = Incoming(topic=topic, meter=meter, mid=mid, qos=qos)
+        try:
+            self._decode(incoming, payload)
+        except Exception:
+            self._failed(incoming, topic)
+        return incoming
+
+    def _decode(self, incoming: Incoming, payload: bytes) -> None:
+        try:
+            decoded = decode_json(payload, max_bytes=MAX_PAYLOAD_BYTES, max_depth=MAX_DEPTH)
+        except PayloadError as error:
+            incoming.rejections.append(Rejection(0, "payload", None, str(error)))
+            return
+        entries = decoded if isinstance(decoded, list) else [decoded]
+        if len(entries) > MAX_READINGS_PER_MESSAGE:
+            reason = f"more than {MAX_READINGS_PER_MESSAGE} readings in one message"
+            incoming.rejections.append(Rejection(0, "payload", None, reason))
+            return
+        allowed = self._gateway_patterns(incoming.topic)
+        for index, entry in enumerate(entries):
+            problem = self._identity_problem(incoming.meter, allowed, entry)
+            if problem is not None:
+                named = entry.get("meter_id") if isinstance(entry, dict) else None
+                shown = named if isinstance(named, str) and len(named) <= 80 else None
+                incoming.rejections.append(Rejection(index, "meter_id", shown, problem))
+            elif (
+                isinstance(entry, dict) and "meter_id" not in entry and incoming.meter != "unknown"
+            ):
+                incoming.entries.append((index, {**entry, "meter_id": incoming.meter}))
             else:
-                entries = decoded if isinstance(decoded, list) else [decoded]
-                for index, entry in enumerate(entries):
-                    if isinstance(entry, dict) and "meter_id" not in entry and meter != "unknown":
-                        entry = {**entry, "meter_id": meter}
-                    items.append((index, entry))
-        accepted, invalid = parse_readings(items, now=self.monitor.clock.now())
-        rejections.extend(invalid)
-        if accepted:
-            self.counters.accepted += len(accepted)
-            self.buffer.add(accepted)
-        self.flush()
-        if rejections:
-            self.counters.rejected_messages += 1
-            log.warning(
-                "MQTT %s: %d rejected: %s", topic, len(rejections), "; ".join(map(str, rejections))
+                incoming.entries.append((index, entry))
+
+    def _gateway_patterns(self, topic: str) -> tuple[str, ...] | None:
+        """The meter-id patterns a gateway may carry on ``topic``; ``None``: not a gateway."""
+        for topic_filter, patterns in self.gateways.items():
+            if topic_matches_sub(topic_filter, topic):
+                return patterns
+        return None
+
+    @staticmethod
+    def _identity_problem(meter: str, allowed: tuple[str, ...] | None, entry: object) -> str | None:
+        """Why ``entry`` may not be taken from this topic, or ``None``."""
+        if not isinstance(entry, dict):
+            return None  # validation says what is wrong with it
+        named = entry.get("meter_id", meter)
+        if allowed is not None:
+            if isinstance(named, str) and any(fnmatch.fnmatchcase(named, p) for p in allowed):
+                return None
+            return (
+                f"this gateway's topic may carry only meters matching {', '.join(allowed)}; "
+                f"{_shown(named)} is not one of them"
             )
-        return Verdict(meter=meter, accepted=len(accepted), rejections=rejections)
+        if meter == "unknown" or named == meter:
+            return None
+        return (
+            f"names meter {_shown(named)} but came on the topic of meter {meter!r}: a device "
+            "publishes only its own readings (gateways: ENERGY_MQTT_GATEWAYS)"
+        )
+
+    def _failed(self, incoming: Incoming, topic: str) -> None:
+        self.counters.failures += 1
+        log.exception("MQTT %s: unexpected error while handling a message", topic)
+        incoming.entries.clear()
+        incoming.readings.clear()
+        incoming.indexes.clear()
+        incoming.refused = 0
+        incoming.rejections.append(Rejection(0, "message", None, INTERNAL_ERROR))
+
+    # --- a batch of messages (blocking) -------------------------------------------------
+    def store(self, batch: Sequence[Incoming]) -> None:
+        """Validate every message of ``batch``, then store their readings in one call (held
+        in the retry buffer while the database is away). Records each message's verdict;
+        never raises for what a message holds."""
+        now = self.monitor.clock.now()
+        readings: list[Reading] = []
+        owners: dict[int, tuple[Incoming, int]] = {}
+        for incoming in batch:
+            try:
+                accepted, invalid = parse_readings(incoming.entries, now=now)
+            except Exception:
+                self._failed(incoming, incoming.topic)
+                continue
+            incoming.rejections.extend(invalid)
+            valid = {rejection.index for rejection in invalid}
+            incoming.indexes = [index for index, _ in incoming.entries if index not in valid]
+            incoming.readings = accepted
+            for reading, index in zip(accepted, incoming.indexes, strict=True):
+                owners[id(reading)] = (incoming, index)
+            readings.extend(accepted)
+        self.counters.accepted += len(readings)
+        self.counters.batches += 1
+        self._owners = owners
+        try:
+            if readings:
+                self.buffer.add(readings)
+            if readings or self.buffer.pending:
+                self.flush()
+        finally:
+            self._owners = {}
+        self._report_drops()
+        for incoming in batch:
+            if incoming.rejections:
+                self.counters.rejected_messages += 1
+                log.warning(
+                    "MQTT %s: %d rejected: %s",
+                    incoming.topic,
+                    len(incoming.rejections),
+                    "; ".join(map(str, incoming.rejections[:5])),
+                )
 
     def flush(self) -> int:
         """Store what waits in the buffer; keeps it when the database is away."""
-        written = self.buffer.flush(
-            lambda batch, key: self.monitor.ingest(batch, key=key), unavailable_errors()
-        )
-        self.counters.stored += written
-        return written
+        return self.buffer.flush(self._write, self._retryable)
 
+    def _write(self, readings: list[Reading], key: str) -> None:
+        """Store one buffered batch under its key; what storage refuses for its content is
+        split off (by message, then by halves) and refused alone: only it fails. Each part
+        has a key derived from the batch's, so a retry stores nothing twice."""
+        try:
+            self.monitor.ingest(readings, key=key)
+        except self._retryable:
+            raise
+        except RejectedBatchError as error:
+            refused = {}
+            for rejection in error.rejections:
+                if 0 <= rejection.index < len(readings):
+                    refused.setdefault(rejection.index, rejection)
+            if not refused:
+                self._split(readings, key, str(error))
+                return
+            for index, rejection in refused.items():
+                self._refuse(readings[index], rejection.field, rejection.value, rejection.reason)
+            rest = [reading for index, reading in enumerate(readings) if index not in refused]
+            if rest:
+                self._write(rest, f"{key}~")
+            return
+        except (BatchRefusedError, IdempotencyConflictError) as error:
+            self._split(readings, key, str(error))
+            return
+        except Exception:
+            self.counters.failures += 1
+            log.exception("MQTT: unexpected error while storing %d readings", len(readings))
+            self._split(readings, key, INTERNAL_ERROR)
+            return
+        self.counters.stored += len(readings)
+
+    def _split(self, readings: list[Reading], key: str, reason: str) -> None:
+        if len(readings) == 1:
+            self._refuse(readings[0], "reading", None, reason)
+            return
+        groups: dict[int, list[Reading]] = {}
+        for reading in readings:
+            owner = self._owners.get(id(reading))
+            groups.setdefault(id(owner[0]) if owner else id(reading), []).append(reading)
+        parts = list(groups.values())
+        if len(parts) == 1:
+            middle = len(readings) // 2
+            parts = [readings[:middle], readings[middle:]]
+        for number, part in enumerate(parts):
+            self._write(part, f"{key}.{number}")
+
+    def _refuse(self, reading: Reading, field_name: str, value: object, reason: str) -> None:
+        self.counters.refused += 1
+        owner = self._owners.get(id(reading))
+        if owner is not None:
+            incoming, index = owner
+            incoming.refuse(index, field_name, value, reason)
+        else:  # buffered in an earlier batch, its message long answered
+            log.warning(
+                "MQTT: storage refused a buffered reading of %s: %s", reading.meter_id, reason
+            )
+
+    def _report_drops(self) -> None:
+        dropped = self.buffer.dropped
+        if dropped > self._reported_drops:
+            log.warning(
+                "MQTT: retry buffer full (%d readings): dropped the %d oldest waiting readings "
+                "(%d in all)",
+                self.buffer.max_readings,
+                dropped - self._reported_drops,
+                dropped,
+            )
+            self._reported_drops = dropped
+
+    # --- state for /healthz ----------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        """This channel's state: ``up`` when connected to the broker, and its counters."""
+        counters = self.counters
+        return {
+            "up": self.connected.is_set(),
+            "connected": self.connected.is_set(),
+            "broker": str(self.broker),
+            "topic": self.settings.mqtt_topic,
+            "last_message_at": counters.last_message_at,
+            "messages": counters.messages,
+            "accepted": counters.accepted,
+            "stored": counters.stored,
+            "rejected": counters.rejected_messages,
+            "dropped": self.buffer.dropped,
+            "pending": self.buffer.pending,
+            "failures": counters.failures,
+            "last_error": counters.errors[-1] if counters.errors else None,
+        }
+
+    # --- the subscriber ----------------------------------------------------------------------
     def _client(self) -> aiomqtt.Client:
-        context = None
-        if self.broker.tls:
-            ca = str(self.settings.mqtt_ca_file) if self.settings.mqtt_ca_file else None
-            context = ssl.create_default_context(cafile=ca)
-        return aiomqtt.Client(
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = self.settings.mqtt_session_expiry_s
+        properties.ReceiveMaximum = self.settings.mqtt_receive_maximum
+        client = aiomqtt.Client(
             self.broker.host,
             self.broker.port,
             username=self.broker.username,
             password=self.broker.password,
-            identifier=self.settings.mqtt_client_id,
-            tls_context=context,
+            identifier=self.client_id,
+            protocol=aiomqtt.ProtocolVersion.V5,
+            clean_start=self.settings.mqtt_session_expiry_s == 0,
+            properties=properties,
+            tls_context=self.tls,
             timeout=10,
         )
+        # aiomqtt 2.5 acknowledges a message as it arrives; its paho client can leave the
+        # acknowledgement to us (aiomqtt issue 345), so that only stored or buffered
+        # messages are acknowledged. Set before connecting: a resumed session's messages
+        # arrive right after.
+        paho = getattr(client, "_client", None)
+        self.manual_ack = callable(getattr(paho, "manual_ack_set", None)) and callable(
+            getattr(paho, "ack", None)
+        )
+        if self.manual_ack:
+            paho.manual_ack_set(True)  # type: ignore[union-attr]
+        else:
+            log.warning("MQTT: this aiomqtt cannot delay acknowledgements; acking on receipt")
+        return client
+
+    def _ack(self, client: aiomqtt.Client, incoming: Incoming) -> None:
+        if self.manual_ack and incoming.qos > 0:
+            client._client.ack(incoming.mid, incoming.qos)
 
     async def run(self) -> None:
         """Subscribe and ingest until cancelled; reconnect with backoff when the broker goes.
@@ -177,7 +496,11 @@ class MqttIngestor:
         while True:
             await asyncio.sleep(1.0)
             if self.buffer.pending:
-                await asyncio.to_thread(self.flush)
+                try:
+                    await asyncio.to_thread(self.flush)
+                except Exception:
+                    self.counters.failures += 1
+                    log.exception("MQTT: unexpected error while storing waiting readings")
 
     async def _subscribe_forever(self) -> None:
         delay = 0.5
@@ -188,26 +511,118 @@ class MqttIngestor:
                     self.counters.connections += 1
                     self.connected.set()
                     delay = 0.5
-                    log.info("MQTT subscribed to %s on %s", self.settings.mqtt_topic, self.broker)
-                    async for message in client.messages:
-                        await self._receive(client, message)
+                    log.info(
+                        "MQTT subscribed to %s on %s as %s",
+                        self.settings.mqtt_topic,
+                        self.broker,
+                        self.client_id,
+                    )
+                    await self._consume(client)
             except aiomqtt.MqttError as error:
-                self.connected.clear()
                 note = f"MQTT broker {self.broker} unavailable: {error}; retrying in {delay:.1f} s"
-                self.counters.errors.append(note)
-                log.warning(note)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
+            except Exception as error:  # a defect, not a message: keep serving, say it loudly
+                self.counters.failures += 1
+                log.exception("MQTT: unexpected error in the subscriber")
+                note = f"MQTT subscriber error: {error!r}; reconnecting in {delay:.1f} s"
             finally:
                 self.connected.clear()
+            self.counters.errors.append(note)
+            log.warning(note)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
 
-    async def _receive(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
-        payload = message.payload
-        raw = payload if isinstance(payload, bytes) else str(payload or "").encode()
-        verdict = await asyncio.to_thread(self.handle, str(message.topic), raw)
+    async def _consume(self, client: aiomqtt.Client) -> None:
+        """Receive messages while the previous batch is being stored: a batch closes
+        ``BATCH_WINDOW_S`` after its first message or at ``BATCH_READINGS`` readings."""
+        inbox = _Inbox()
+
+        async def receive() -> None:
+            async for message in client.messages:
+                payload = message.payload
+                raw = payload if isinstance(payload, bytes) else str(payload or "").encode()
+                inbox.put(self.receive(str(message.topic), raw, mid=message.mid, qos=message.qos))
+
+        async def settle() -> None:
+            while True:
+                await self._settle(client, await inbox.next_batch())
+
+        # Both run until the connection ends (or a defect): the first to end ends both.
+        tasks = {asyncio.create_task(receive()), asyncio.create_task(settle())}
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _settle(self, client: aiomqtt.Client, batch: list[Incoming]) -> None:
+        """Store ``batch`` off the event loop, then acknowledge each message (in the order
+        received) and answer the rejected ones on their errors topic."""
+        # Shielded: a lost connection must not leave a write half-observed; the messages
+        # then stay unacknowledged and the broker sends them again.
+        try:
+            await asyncio.shield(asyncio.to_thread(self.store, batch))
+        except Exception:  # a defect: answer and acknowledge, never retry a poison batch
+            for incoming in batch:
+                self._failed(incoming, incoming.topic)
         if self.buffer.pending:
             log.warning("MQTT: storage unavailable, %d readings waiting", self.buffer.pending)
-        if verdict.rejections:
-            await client.publish(
-                ERRORS_TOPIC.format(meter=verdict.meter), verdict.error_payload(), qos=0
-            )
+        for incoming in batch:
+            self._ack(client, incoming)
+        for incoming in batch:
+            if incoming.rejections:
+                verdict = incoming.verdict()
+                await client.publish(
+                    ERRORS_TOPIC.format(meter=verdict.meter), verdict.error_payload(), qos=0
+                )
+
+
+class _Inbox:
+    """Messages received and not yet handled, in arrival order, handed out in batches."""
+
+    def __init__(self) -> None:
+        self._waiting: deque[tuple[float, Incoming]] = deque()
+        self._readings = 0
+        self._nonempty = asyncio.Event()
+        self._full = asyncio.Event()
+
+    @staticmethod
+    def _weight(incoming: Incoming) -> int:
+        return max(1, len(incoming.entries))
+
+    def put(self, incoming: Incoming) -> None:
+        self._waiting.append((asyncio.get_running_loop().time(), incoming))
+        self._readings += self._weight(incoming)
+        self._nonempty.set()
+        if self._readings >= BATCH_READINGS:
+            self._full.set()
+
+    async def next_batch(self) -> list[Incoming]:
+        """The next batch: waits for a first message, then until ``BATCH_WINDOW_S`` after
+        it arrived or ``BATCH_READINGS`` readings wait, whichever comes first."""
+        await self._nonempty.wait()
+        left = self._waiting[0][0] + BATCH_WINDOW_S - asyncio.get_running_loop().time()
+        if left > 0 and not self._full.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._full.wait(), left)
+        batch: list[Incoming] = []
+        taken = 0
+        while self._waiting and (
+            not batch or taken + self._weight(self._waiting[0][1]) <= BATCH_READINGS
+        ):
+            incoming = self._waiting.popleft()[1]
+            batch.append(incoming)
+            taken += self._weight(incoming)
+        self._readings -= taken
+        if not self._waiting:
+            self._nonempty.clear()
+        if self._readings < BATCH_READINGS:
+            self._full.clear()
+        return batch
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}…"

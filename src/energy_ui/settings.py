@@ -111,7 +111,10 @@ class Settings(BaseSettings):
         "while it is away; 0: no persistent session",
     )
     mqtt_receive_maximum: int = Field(
-        10_000, ge=1, le=65_535, description="QoS 1 messages in flight to the subscriber"
+        65_535,
+        ge=1,
+        le=65_535,
+        description="QoS 1 messages the broker may send ahead of the subscriber's acknowledgements",
     )
     mqtt_gateways: dict[str, list[str]] = Field(
         default_factory=dict,

@@ -444,25 +444,35 @@ def create_api_router(application: Application) -> APIRouter:
         "/healthz",
         response_model=Health,
         tags=["health"],
-        summary="Database reachable, model present",
-        responses={503: {"model": Health, "description": "database unreachable"}},
+        summary="Database reachable, model present, ingest channels up",
+        responses={
+            503: {"model": Health, "description": "database unreachable or a channel down"}
+        },
     )
     def healthz() -> Any:
+        version: int | None = None
         try:
             version = monitor.models.latest_version()
             monitor.readings.last_id()
+            database = "ok" if application.mode == "postgres" else "not used"
         except unavailable_errors() as _:
-            body = Health(
-                status="degraded",
-                storage=application.mode,
-                database="unavailable",
-                model_version=None,
-            )
-            return JSONResponse(body.model_dump(), status_code=503)
-        database = "ok" if application.mode == "postgres" else "not used"
-        return Health(
-            status="ok", storage=application.mode, database=database, model_version=version
+            database = "unavailable"
+        channels = {name: state() for name, state in application.channels.items()}
+        body = Health.model_validate(
+            {
+                "status": "ok",
+                "storage": application.mode,
+                "database": database,
+                "model_version": version,
+                "channels": channels or None,
+            }
         )
+        down = [name for name, channel in (body.channels or {}).items() if not channel.up]
+        if database == "unavailable" or down:
+            body.status = "degraded"
+        # Without channels the answer keeps its original shape (no "channels" key).
+        shown = body.model_dump(mode="json", exclude=None if channels else {"channels"})
+        return JSONResponse(shown, status_code=503 if body.status == "degraded" else 200)
 
     schema: dict[str, Any] = {}
 

@@ -99,11 +99,34 @@ class MetricOut(BaseModel):
         )
 
 
+class ChannelHealth(BaseModel):
+    """One ingest channel running in the server's process (MQTT under `serve --mqtt`)."""
+
+    up: bool = Field(description="false: the channel is down (e.g. the broker unreachable)")
+    connected: bool = Field(description="connected to its broker")
+    broker: str | None = Field(None, description="mqtt://host:port (no credentials)")
+    topic: str | None = Field(None, description="the topic filter subscribed to")
+    last_message_at: datetime | None = Field(None, description="when the last message came")
+    messages: int = Field(0, description="messages received since start")
+    accepted: int = Field(0, description="readings that passed validation")
+    stored: int = Field(0, description="readings stored")
+    rejected: int = Field(0, description="messages with at least one rejected reading")
+    dropped: int = Field(0, description="readings dropped from the full retry buffer")
+    pending: int = Field(0, description="readings waiting for the database")
+    failures: int = Field(0, description="unexpected errors (see the server's log)")
+    last_error: str | None = Field(None, description="the latest connection problem")
+
+
 class Health(BaseModel):
-    status: str = Field(description="ok, or degraded when the database is unreachable")
+    status: str = Field(
+        description="ok, or degraded when the database is unreachable or a channel is down"
+    )
     storage: str = Field(description="memory or postgres")
     database: str = Field(description="ok, unavailable, or not used")
     model_version: int | None
+    channels: dict[str, ChannelHealth] | None = Field(
+        None, description="each ingest channel of this process; absent when there is none"
+    )
 
 
 class Problem(BaseModel):

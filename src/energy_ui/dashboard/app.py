@@ -128,6 +128,7 @@ def _ingest_mqtt_while_serving(application: Application) -> None:
     from energy_ui.mqtt import MqttIngestor
 
     ingestor = MqttIngestor(application.monitor, application.settings)
+    application.channels["mqtt"] = ingestor.status  # for /healthz
 
     def start() -> None:
         task = background_tasks.create(ingestor.run(), name="mqtt ingest")
