@@ -46,7 +46,11 @@ _READINGS_CONTRACT = (
 
 MODULES: dict[str, tuple[str, ...]] = {
     # --- security- and data-critical: access, ingest, CSV, retention, idempotency, schema
-    "energy_core.rules": ("tests/unit/test_storage_rules.py", "tests/unit/test_monitor.py"),
+    "energy_core.rules": (
+        "tests/unit/test_rules.py",
+        "tests/unit/test_storage_rules.py",
+        "tests/unit/test_monitor.py",
+    ),
     "energy_core.validation": (
         "tests/unit/test_storage_rules.py",
         "tests/unit/test_csv_io.py",
@@ -54,7 +58,11 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/api/test_api.py",
         "tests/api/test_limits.py",
     ),
-    "energy_core.payload": ("tests/api/test_limits.py", "tests/api/test_api.py"),
+    "energy_core.payload": (
+        "tests/unit/test_payload.py",
+        "tests/api/test_limits.py",
+        "tests/api/test_api.py",
+    ),
     "energy_core.monitor": (
         "tests/unit/test_monitor.py",
         "tests/unit/test_storage_rules.py",

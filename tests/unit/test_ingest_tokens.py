@@ -18,6 +18,7 @@ from energy_ui.api.tokens import (
     TokenVerifier,
     issue_token,
     restrict_to_grant,
+    token_digest,
 )
 from tests.strategies import BASE
 
@@ -197,6 +198,17 @@ def test_near_misses_of_the_legacy_token_are_refused(store, monotonic, clock):
         with pytest.raises(TokenRefusedError):
             verifier.verify(presented)
     assert verifier.verify(LEGACY).name is None
+
+
+@pytest.mark.parametrize("presented", ["se_\ud800", "\udfff"])
+def test_a_token_with_a_lone_surrogate_is_refused_not_an_error(store, monotonic, clock, presented):
+    issue_token(store, "gw-1", [], now=clock.now())
+    with pytest.raises(TokenRefusedError):
+        verifier_for(store, monotonic, clock, legacy=LEGACY).verify(presented)
+    assert (
+        token_digest(presented)
+        == hashlib.sha256(presented.encode("utf-8", "surrogatepass")).hexdigest()
+    )
 
 
 def test_no_token_at_all_is_refused(store, monotonic, clock):
