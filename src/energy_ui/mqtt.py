@@ -358,10 +358,11 @@ class MqttIngestor:
         """Store what waits in the buffer; keeps it when the database is away."""
         return self.buffer.flush(self._write, self._retryable)
 
-    def _write(self, readings: list[Reading], key: str) -> None:
+    def _write(self, readings: list[Reading], key: str, *, part: bool = False) -> None:
         """Store one buffered batch under its key; what storage refuses for its content is
         split off (by message, then by halves) and refused alone: only it fails. Each part
-        has a key derived from the batch's, so a retry stores nothing twice."""
+        has a key derived from the batch's, so a retry stores nothing twice. ``part``: a
+        piece of a batch being split (its defect, if any, was logged with the batch)."""
         try:
             self.monitor.ingest(readings, key=key)
         except self._retryable:
@@ -378,14 +379,17 @@ class MqttIngestor:
                 self._refuse(readings[index], rejection.field, rejection.value, rejection.reason)
             rest = [reading for index, reading in enumerate(readings) if index not in refused]
             if rest:
-                self._write(rest, f"{key}~")
+                self._write(rest, f"{key}~", part=True)
             return
         except (BatchRefusedError, IdempotencyConflictError) as error:
             self._split(readings, key, str(error))
             return
         except Exception:
-            self.counters.failures += 1
-            log.exception("MQTT: unexpected error while storing %d readings", len(readings))
+            if part:
+                log.debug("MQTT: unexpected error storing part %s", key, exc_info=True)
+            else:
+                self.counters.failures += 1
+                log.exception("MQTT: unexpected error while storing %d readings", len(readings))
             self._split(readings, key, INTERNAL_ERROR)
             return
         self.counters.stored += len(readings)
@@ -394,16 +398,17 @@ class MqttIngestor:
         if len(readings) == 1:
             self._refuse(readings[0], "reading", None, reason)
             return
+        # By message first (readings of messages already answered: together), then halves.
         groups: dict[int, list[Reading]] = {}
         for reading in readings:
             owner = self._owners.get(id(reading))
-            groups.setdefault(id(owner[0]) if owner else id(reading), []).append(reading)
+            groups.setdefault(id(owner[0]) if owner else 0, []).append(reading)
         parts = list(groups.values())
         if len(parts) == 1:
             middle = len(readings) // 2
             parts = [readings[:middle], readings[middle:]]
-        for number, part in enumerate(parts):
-            self._write(part, f"{key}.{number}")
+        for number, piece in enumerate(parts):
+            self._write(piece, f"{key}.{number}", part=True)
 
     def _refuse(self, reading: Reading, field_name: str, value: object, reason: str) -> None:
         self.counters.refused += 1

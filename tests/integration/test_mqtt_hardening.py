@@ -200,6 +200,38 @@ def test_storage_refusing_one_message_of_a_batch_fails_only_that_message():
     assert ingestor.counters.stored == 6
 
 
+def test_a_buffered_batch_refused_after_an_outage_loses_only_its_refused_reading(caplog):
+    application = make_application("127.0.0.1", 1883, unique("later"))
+    ingestor = MqttIngestor(application.monitor, application.settings)
+    readings = application.monitor.readings
+    real_add = readings.add_many
+    database = {"up": False}
+
+    def add_many(batch, **options):
+        if not database["up"]:
+            raise DatabaseError("the database is away")
+        if any(reading.meter_id == "refused" for reading in batch):
+            raise BatchRefusedError("batch refused: a value storage cannot hold")
+        return real_add(batch, **options)
+
+    readings.add_many = add_many  # type: ignore[method-assign]
+    meters = ["ok-1", "ok-2", "refused", "ok-3", "ok-4", "ok-5"]
+    ingestor.store(
+        [
+            ingestor.receive(f"x/{meter}/readings", json.dumps(payload(seconds=n)).encode())
+            for n, meter in enumerate(meters)
+        ]
+    )
+    assert ingestor.buffer.pending == len(meters)  # acknowledged: held until storage is back
+    database["up"] = True
+    with caplog.at_level(logging.WARNING, logger="energy_ui.mqtt"):
+        ingestor.flush()
+    assert ingestor.buffer.pending == 0
+    assert count_of(application, *meters) == 5
+    assert ingestor.counters.refused == 1
+    assert "storage refused a buffered reading of refused" in caplog.text
+
+
 def test_readings_dropped_from_a_full_retry_buffer_are_counted_and_logged(caplog):
     application = make_application("127.0.0.1", 1883, unique("drop"), buffer_max_readings=5)
     ingestor = MqttIngestor(application.monitor, application.settings)
