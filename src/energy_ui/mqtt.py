@@ -46,7 +46,6 @@ from energy_core.buffer import RetryBuffer
 from energy_core.payload import MAX_DEPTH, PayloadError, decode_json
 from energy_core.ports import BatchRefusedError, IdempotencyConflictError
 from energy_core.readings import Reading
-from energy_core.validation import parse_readings
 from energy_ui.bootstrap import unavailable_errors
 from energy_ui.settings import Settings
 
@@ -317,12 +316,11 @@ class MqttIngestor:
         """Validate every message of ``batch``, then store their readings in one call (held
         in the retry buffer while the database is away). Records each message's verdict;
         never raises for what a message holds."""
-        now = self.monitor.clock.now()
         readings: list[Reading] = []
         owners: dict[int, tuple[Incoming, int]] = {}
         for incoming in batch:
             try:
-                accepted, invalid = parse_readings(incoming.entries, now=now)
+                accepted, invalid = self.monitor.parse(incoming.entries)
             except Exception:
                 self._failed(incoming, incoming.topic)
                 continue
