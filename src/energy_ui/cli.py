@@ -506,13 +506,11 @@ def import_csv(
                 application.monitor, stream, batch_size=batch_size, after_batch=advance
             )
         except CsvFormatError as error:
-            raise CommandError(escape(f"{file}: {error}")) from None
+            raise CommandError(f"{file}: {error}") from None
         except unavailable_errors() as error:
             raise CommandError(
-                escape(
-                    f"{error}; {read.accepted} readings of the first {read.lines} lines of "
-                    f"{file} were stored, the rest was not"
-                )
+                f"{error}; {read.accepted} readings of the first {read.lines} lines of "
+                f"{file} were stored, the rest was not"
             ) from None
     for rejection in summary.rejected[:50]:
         err.print(csv_io.rejection_text(rejection), highlight=False, markup=False)
