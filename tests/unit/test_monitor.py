@@ -16,12 +16,15 @@ from energy_adapters.memory import (
     MemoryReadingRepository,
 )
 from energy_core import (
+    ChangeEvent,
+    IngestReport,
     Monitor,
     MonitorSettings,
     NoModelError,
     ReadingFilter,
     RejectedBatchError,
     Simulator,
+    StorageRules,
 )
 from tests.strategies import BASE
 
@@ -57,11 +60,46 @@ def test_after_training_every_ingested_batch_is_scored_before_it_is_stored():
     assert info.version == 1 and info.rows == 2000
     before = monitor.readings.last_id()
     report = monitor.stream_tick(batch_size=5)
-    assert report.scored
+    assert report.scored and report.model_version == info.version == 1
+    assert events[-1] == ChangeEvent("readings", count=5, last_id=report.stored[-1].id)
     stored = monitor.readings.since(before)
     assert len(stored) == 5
     assert all(reading.score is not None and reading.is_flagged is not None for reading in stored)
     assert any(event.topic == "model" for event in events)
+
+
+def test_without_a_model_the_report_names_no_model_version():
+    monitor, _ = make_monitor()
+    report = monitor.stream_tick(batch_size=3)
+    assert (report.scored, report.model_version, report.dropped_by_retention) == (False, None, 0)
+
+
+def test_an_empty_batch_stores_nothing_and_announces_nothing():
+    monitor, events = make_monitor()
+    assert monitor.ingest([]) == IngestReport(stored=[], scored=False, dropped_by_retention=0)
+    assert events == [] and monitor.readings.count() == 0
+
+
+def test_the_monitor_s_own_storage_rules_are_applied_to_every_reading():
+    monitor, _ = make_monitor(rules=StorageRules(max_text_length=5))
+    reading = replace(monitor.simulator.next_batch(1, at=BASE)[0], anomaly_kind="sixsix")
+    with pytest.raises(RejectedBatchError, match="longer than 5 characters"):
+        monitor.ingest([reading])
+
+
+@pytest.mark.parametrize(("invalid", "suffix"), [(5, ""), (6, " (and 1 more)")])
+def test_a_rejection_shows_five_reasons_and_counts_the_rest(invalid, suffix):
+    monitor, _ = make_monitor()
+    batch = [
+        replace(reading, values={**reading.values, "frequency": 500.0})
+        for reading in monitor.simulator.next_batch(invalid, at=BASE)
+    ]
+    with pytest.raises(RejectedBatchError) as caught:
+        monitor.ingest(batch)
+    message = str(caught.value)
+    assert message.startswith(f"{invalid} invalid reading(s): ")
+    assert message.count("frequency") == 5  # five reasons shown
+    assert message.endswith(suffix) and message.count(" more)") == (1 if suffix else 0)
 
 
 def test_an_invalid_reading_rejects_the_whole_batch_and_says_where():
@@ -126,6 +164,14 @@ def test_the_reading_cap_holds_when_an_age_limit_is_set_too():
     assert [reading.timestamp for reading in kept] == [BASE - age for age in ages[3:]]
 
 
+def test_what_both_limits_drop_in_one_batch_is_reported_together():
+    monitor, _ = make_monitor(max_readings=3, max_age=timedelta(hours=1))
+    minutes = [180, 120, 50, 40, 30, 20]
+    report = monitor.ingest(at_ages(monitor, *(timedelta(minutes=m) for m in minutes)))
+    assert report.dropped_by_retention == 3  # two by age, then one by count
+    assert monitor.readings.count() == 3
+
+
 def test_the_age_limit_holds_when_under_the_reading_cap():
     monitor, _ = make_monitor(max_readings=100, max_age=timedelta(hours=1))
     ages = [timedelta(hours=3), timedelta(hours=2), timedelta(minutes=30)]
@@ -158,6 +204,21 @@ def test_training_needs_enough_readings():
     monitor, _ = make_monitor()
     with pytest.raises(ValueError, match="at least 10"):
         monitor.train()
+
+
+@pytest.mark.parametrize("repopulate", [0, 40])
+def test_reset_repopulates_with_the_count_asked_for(repopulate):
+    monitor, _ = make_monitor(reset_count=500, max_readings=None)
+    monitor.generate_history(100)
+    assert monitor.reset(repopulate) == repopulate
+    assert monitor.readings.count() == repopulate
+
+
+def test_history_reports_its_progress_after_each_chunk():
+    monitor, _ = make_monitor(max_readings=None)
+    seen: list[int] = []
+    monitor.generate_history(50, chunk=20, progress=seen.append)
+    assert seen == [20, 40, 50]
 
 
 def test_reset_empties_everything_and_repopulates():
