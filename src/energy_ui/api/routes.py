@@ -450,6 +450,9 @@ def create_api_router(application: Application) -> APIRouter:
         },
     )
     def healthz() -> Any:
+        """For a load balancer or a monitor: ``ok`` (200) while the database answers and
+        every ingest channel (MQTT under ``serve --mqtt``) is connected, else ``degraded``
+        (503) with what is down; each channel's counts (messages, rejected, dropped)."""
         version: int | None = None
         try:
             version = monitor.models.latest_version()
