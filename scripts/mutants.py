@@ -140,6 +140,9 @@ def existing(tests: Sequence[str]) -> list[str]:
     checkout (a module's list may name tests written after an older checkout)."""
     found = []
     for test in tests:
+        if test.startswith("-"):  # an option of pytest's, such as --deselect
+            found.append(test)
+            continue
         path, _, name = test.partition("::")
         if not Path(path).exists():
             continue
@@ -255,11 +258,15 @@ def main() -> int:
     parser.add_argument(
         "--tests", nargs="+", help="mutate against these tests instead (files or file::test)"
     )
+    parser.add_argument(
+        "--deselect", action="append", default=[], help="leave this test out (file::test)"
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     os.chdir(ROOT)
     if arguments.one:
         tests = arguments.tests or list(MODULES[arguments.one])
+        tests += [f"--deselect={test}" for test in arguments.deselect]
         _run_one(arguments.one, tests, arguments.jobs, arguments.sample, arguments.seed)
         return 0
     if arguments.list:
@@ -275,7 +282,9 @@ def main() -> int:
     os.nice(10)
     failed = []
     for module in chosen:
-        tests = arguments.tests or list(MODULES[module])
+        tests = (arguments.tests or list(MODULES[module])) + [
+            f"--deselect={test}" for test in arguments.deselect
+        ]
         print(f"\n=== {module}: mutated against {' '.join(tests)}", flush=True)
         summary = run_module(module, tests, arguments.jobs, arguments.sample, arguments.seed)
         if summary["exit_code"] != 0:
