@@ -126,12 +126,14 @@ def _envelopes(
     if span is None:
         return timedelta(seconds=1), {name: [] for name in filters.variables}
     count = max(filters.sampling, 2)
-    # The same [start, end) the repository takes, so we know its bucket width.
-    start = where.start or span[0]
-    end = where.end or span[1] + timedelta(microseconds=1)
+    # Where the filters leave the dates open, the envelope spans the readings there are (not
+    # the whole range storage accepts), as [start, end) so we know the bucket width.
+    start = filters.start or span[0]
+    end = filters.end or span[1] + timedelta(microseconds=1)
+    spanned = replace(where, start=start, end=end)
     width = bucket_width(start, end, count)
     return width, {
-        name: monitor.readings.downsample(name, where, count) for name in filters.variables
+        name: monitor.readings.downsample(name, spanned, count) for name in filters.variables
     }
 
 
