@@ -302,6 +302,28 @@ def test_last_use_is_recorded_in_the_store_at_most_once_per_interval(store, mono
     assert clock.now() == {r.name: r.last_used_at for r in store.tokens()}["gw-1"]
 
 
+def test_a_store_failing_to_record_last_use_refuses_no_request_and_is_retried(
+    store, monotonic, clock
+):
+    token, _ = issue_token(store, "gw-1", [], now=clock.now())
+    verifier = verifier_for(store, monotonic, clock, touch_every_s=60.0)
+    recorded = store.touch
+    failures = iter([ConnectionError("the database went away")])
+
+    def touch(used):
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        recorded(used)
+
+    store.touch = touch
+    assert verifier.verify(token).name == "gw-1"  # the touch fails: the request does not
+    clock.advance(timedelta(seconds=5))
+    monotonic.now += 60.0
+    assert verifier.verify(token).name == "gw-1"  # the retry records the newest use
+    assert {r.name: r.last_used_at for r in store.tokens()} == {"gw-1": clock.now()}
+
+
 # --- restricting a request to the grant's meters ----------------------------------------
 def test_readings_for_meters_outside_the_grant_are_rejected_naming_meter_and_reason():
     grant = TokenGrant(name="gw-1", meter_patterns=("gw1-*",))
@@ -315,7 +337,9 @@ def test_readings_for_meters_outside_the_grant_are_rejected_naming_meter_and_rea
     kept, rejected = restrict_to_grant(items, grant)
     assert [index for index, _ in kept] == [0, 2, 3, 4]
     assert [(r.index, r.field, r.value) for r in rejected] == [(1, "meter_id", "other")]
-    assert "gw-1" in rejected[0].reason and "gw1-*" in rejected[0].reason
+    assert rejected[0].reason == "token 'gw-1' may not write meter 'other' (allowed: gw1-*)"
+    two = TokenGrant(name="gw-2", meter_patterns=("a-*", "b-?"))
+    assert two.refusal("c-1") == "token 'gw-2' may not write meter 'c-1' (allowed: a-*, b-?)"
 
 
 def test_an_unrestricted_grant_keeps_every_item():
