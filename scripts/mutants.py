@@ -52,6 +52,7 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/unit/test_monitor.py",
     ),
     "energy_core.validation": (
+        "tests/unit/test_validation.py",
         "tests/unit/test_storage_rules.py",
         "tests/unit/test_csv_io.py",
         "tests/unit/test_monitor.py",
