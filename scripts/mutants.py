@@ -71,6 +71,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     ),
     "energy_ui.access": (
         "tests/unit/test_access.py",
+        "tests/unit/test_access_sessions.py",
         "tests/ui/test_access.py",
         "tests/api/test_docs.py::test_with_read_access_login_the_docs_need_the_token",
         "tests/api/test_docs.py::test_with_read_access_login_a_dashboard_login_opens_the_docs",
