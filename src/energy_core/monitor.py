@@ -137,6 +137,7 @@ class Monitor:
         self._detector_factory = detector_factory or self._default_detector
         self._model_lock = threading.Lock()
         self._model: tuple[Detector, ModelInfo] | None = None
+        self._failing_model_version: int | None = None
         self.recent = RecentReadings(readings)
         """Each meter's newest stored readings: the context of contextual detectors."""
 
@@ -194,8 +195,7 @@ class Monitor:
             raise RejectedBatchError(rejections)
         if not readings:
             return IngestReport(stored=[], scored=False, dropped_by_retention=0)
-        model = self.current_model()
-        scored = self._score(model, readings)
+        model, scored = self._score_or_keep(readings)
         stored = self.readings.add_many(scored, key=key)
         self.recent.stored(stored)
         dropped = 0
@@ -214,6 +214,33 @@ class Monitor:
             dropped_by_retention=dropped,
             model_version=model[1].version if model is not None and scored[0].is_scored else None,
         )
+
+    def _score_or_keep(
+        self, readings: Sequence[Reading]
+    ) -> tuple[tuple[Detector, ModelInfo] | None, list[Reading]]:
+        """The batch scored by the current model; when the model cannot be loaded (e.g. a
+        stored model the codec refuses) or scoring fails, the batch unscored, and the error
+        logged once per model version: readings are never lost because of the model. A
+        storage outage still propagates."""
+        try:
+            model = self.current_model()
+            return model, self._score(model, readings)
+        except ConnectionError:
+            raise
+        except Exception as error:
+            version = self._safe_latest_version()
+            if version != self._failing_model_version:
+                self._failing_model_version = version
+                log.exception("scoring with model version %s failed; storing unscored", version)
+            else:
+                log.debug("scoring still failing: %s", error)
+            return None, list(readings)
+
+    def _safe_latest_version(self) -> int | None:
+        try:
+            return self.models.latest_version()
+        except Exception:
+            return None
 
     def parse(
         self, items: Iterable[tuple[int, object]], *, from_text: bool = False

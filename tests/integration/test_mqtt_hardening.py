@@ -36,6 +36,7 @@ from energy_ui.bootstrap import Application, DatabaseError, bootstrap
 from energy_ui.mqtt import MqttIngestor, default_client_id
 from energy_ui.settings import Settings
 from tests.integration.test_mqtt import eventually, payload
+from tests.postgres_support import truncate_all
 from tests.services import free_port, mqtt_test_broker, unavailable
 from tests.strategies import BASE
 
@@ -575,7 +576,10 @@ def test_a_client_certificate_needs_a_tls_broker_and_readable_files(tmp_path):
 
 
 # --- `smartenergy mqtt`, the real command, on PostgreSQL ------------------------------------------
-def test_the_mqtt_command_survives_bad_payloads_and_stores_the_good_ones(pg_database_url):
+def test_the_mqtt_command_survives_bad_payloads_and_stores_the_good_ones(
+    pg_database_url, pg_engine
+):
+    truncate_all(pg_engine)  # no model left by another test
     host, port = mqtt_test_broker()
     prefix = unique("cli")
     meter = f"{prefix}-m"

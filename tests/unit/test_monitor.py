@@ -278,3 +278,34 @@ def test_a_stored_batch_is_reported_stored_even_if_retention_then_fails():
     assert len(report.stored) == 4
     assert monitor.ingest(batch, key="k").stored == report.stored
     assert monitor.readings.count() == 4
+
+
+def test_a_model_that_cannot_be_loaded_leaves_readings_unscored_not_lost(caplog):
+    monitor, _ = make_monitor()
+    monitor.generate_history(300)
+    monitor.train()
+
+    def refuse(version):
+        raise ValueError("refusing to load model version 1: untrusted type posix.system")
+
+    monitor._model = None
+    monitor.models.load = refuse  # type: ignore[method-assign]
+    before = monitor.readings.count()
+    for _ in range(3):
+        report = monitor.stream_tick(4)
+        assert len(report.stored) == 4 and not report.scored
+    assert monitor.readings.count() == before + 12
+    logged = [record for record in caplog.records if "scoring with model" in record.message]
+    assert len(logged) == 1  # once per model version, not once per batch
+
+
+def test_a_storage_outage_while_loading_the_model_still_fails_the_batch():
+    monitor, _ = make_monitor()
+
+    def unreachable():
+        raise ConnectionError("database unavailable")
+
+    monitor.models.latest_version = unreachable  # type: ignore[method-assign]
+    with pytest.raises(ConnectionError):
+        monitor.stream_tick(4)
+    assert monitor.readings.count() == 0
