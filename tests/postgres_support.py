@@ -27,8 +27,16 @@ from tests.services import free_port, unavailable
 
 SERVER_URL_VARIABLE = "ENERGY_TEST_DATABASE_URL"
 DEFAULT_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-ALL_TABLES = (
-    "registros, registros_por_minuto, registros_contadores, metricas, modelos, lotes, tokens_ingesta"
+ALL_TABLES = ", ".join(
+    [
+        "registros",
+        "registros_por_minuto",
+        "registros_contadores",
+        "metricas",
+        "modelos",
+        "lotes",
+        "tokens_ingesta",
+    ]
 )
 
 

@@ -118,7 +118,7 @@ class Settings(BaseSettings):
     )
     mqtt_gateways: dict[str, list[str]] = Field(
         default_factory=dict,
-        description='gateway topic filter → meter-id globs it may carry (JSON), e.g. '
+        description="gateway topic filter → meter-id globs it may carry (JSON), e.g. "
         '{"smartenergy/gw-1/readings": ["north-*"]}',
     )
 

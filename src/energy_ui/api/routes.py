@@ -445,9 +445,7 @@ def create_api_router(application: Application) -> APIRouter:
         response_model=Health,
         tags=["health"],
         summary="Database reachable, model present, ingest channels up",
-        responses={
-            503: {"model": Health, "description": "database unreachable or a channel down"}
-        },
+        responses={503: {"model": Health, "description": "database unreachable or a channel down"}},
     )
     def healthz() -> Any:
         """For a load balancer or a monitor: ``ok`` (200) while the database answers and
