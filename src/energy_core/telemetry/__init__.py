@@ -1,0 +1,1 @@
+"""Telemetry: what meters send and how it becomes readings."""
