@@ -534,7 +534,8 @@ def mqtt() -> None:
     settings = _settings()
     with _application("mqtt", settings, needs_database=True) as application:
         ingestor = MqttIngestor(application.monitor, settings)
-        out.print(f"MQTT {ingestor.broker} → {settings.mqtt_topic} — Ctrl-C para parar / to stop")
+        topics = ", ".join(ingestor.topics)
+        out.print(f"MQTT {ingestor.broker} → {topics} — Ctrl-C para parar / to stop")
         asyncio.run(ingestor.run())
 
 

@@ -14,6 +14,15 @@ message gets its own verdict: a rejected one is counted, logged with its reason 
 answered on ``smartenergy/<meter>/errors``. Nothing a message holds can stop the
 subscriber.
 
+Devices' own payloads: besides that topic the subscriber takes, by default, Tasmota's
+``tele/+/SENSOR`` and Shelly Gen2's ``+/status/+`` and ``+/events/rpc``, and on request
+emonhub's ``emon/+`` and ``emon/+/+`` and the topics of a mapping file
+(``energy_core.telemetry.decoders``; settings ``ENERGY_MQTT_TASMOTA``…). Such a message is
+decoded into readings of the device its topic names (``<device>``, ``<device>.L1``…), then
+validated and stored like the others; one in no shape its format knows is rejected, naming
+the topic and what was expected. emonhub's single values are joined per node
+(``ASSEMBLY_WINDOW_S``) and their messages acknowledged once the joined readings are stored.
+
 The session is persistent (MQTT 5, a stable client id, ``ENERGY_MQTT_SESSION_EXPIRY_S``),
 subscribed at QoS 1, and a message is acknowledged only once its readings are stored or
 held in the bounded retry buffer (database away), so the broker keeps what the subscriber
@@ -32,7 +41,7 @@ import ssl
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -46,7 +55,10 @@ from energy_core.buffer import RetryBuffer
 from energy_core.payload import MAX_DEPTH, PayloadError, decode_json
 from energy_core.ports import BatchRefusedError, IdempotencyConflictError
 from energy_core.readings import Reading
+from energy_core.telemetry.decoders import DecodeError, EmonAssembler, Found
+from energy_core.telemetry.decoders.emon import Assembled
 from energy_ui.bootstrap import unavailable_errors
+from energy_ui.devices import device_registry, disabled_topics, load_mapping
 from energy_ui.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -61,6 +73,8 @@ BATCH_WINDOW_S = 0.05
 BATCH_READINGS = 1_000
 """…or once it holds this many readings, whichever comes first."""
 INTERNAL_ERROR = "internal error while handling this message; see the subscriber's log"
+ASSEMBLY_WINDOW_S = 1.0
+"""emonhub's single values of a node received within this many seconds form one reading."""
 
 
 @dataclass(frozen=True)
@@ -199,6 +213,10 @@ class Incoming:
     """Each reading's index in the message."""
     rejections: list[Rejection] = field(default_factory=list)
     refused: int = 0
+    held: bool = False
+    """A single value held by the assembler: settled with the reading it ends up in."""
+    joined: list[Incoming] = field(default_factory=list)
+    """The held messages whose values this one carries: acknowledged with it."""
 
     def refuse(self, index: int, field_name: str, value: object, reason: str) -> None:
         self.rejections.append(Rejection(index, field_name, value, reason))
@@ -222,6 +240,10 @@ class MqttIngestor:
             topic_filter: tuple(patterns)
             for topic_filter, patterns in settings.mqtt_gateways.items()
         }
+        mapping = load_mapping(settings)
+        self.registry = device_registry(settings, mapping)
+        self.assembler: EmonAssembler[Incoming] = self._new_assembler()
+        self._assembled: deque[Incoming] = deque()
         self.counters = MqttCounters()
         self.buffer = RetryBuffer(settings.buffer_max_readings)
         self.connected = asyncio.Event()
@@ -230,18 +252,41 @@ class MqttIngestor:
         self._reported_drops = 0
         self._retryable = unavailable_errors()
 
+    @property
+    def topics(self) -> tuple[str, ...]:
+        """Every topic filter subscribed to: SmartEnergy's own, then the devices' formats."""
+        return tuple(dict.fromkeys((self.settings.mqtt_topic, *self.registry.topics)))
+
+    def _new_assembler(self) -> EmonAssembler[Incoming]:
+        return EmonAssembler(
+            keys=self.registry.emon_keys, window=timedelta(seconds=ASSEMBLY_WINDOW_S)
+        )
+
     # --- one message --------------------------------------------------------------------
     def handle(self, topic: str, payload: bytes) -> Verdict:
-        """Validate and ingest one message (blocking: storage may be a database)."""
+        """Validate and ingest one message (blocking: storage may be a database), with any
+        emonhub reading it completed."""
         incoming = self.receive(topic, payload)
-        self.store([incoming])
+        self.store([incoming, *self.take_assembled()])
         return incoming.verdict()
 
     def receive(self, topic: str, payload: bytes, *, mid: int = 0, qos: int = 0) -> Incoming:
         """A message decoded into its entries (cheap: no validation yet). Never raises: any
-        problem is a rejection of the message."""
+        problem is a rejection of the message. A device's topic goes to its format's decoder;
+        an emonhub single value is held (``Incoming.held``) until its node's reading is
+        complete (``take_assembled``)."""
         self.counters.messages += 1
         self.counters.last_message_at = datetime.now(UTC)
+        # A device format's topic first: its filters are specific, SmartEnergy's own may be
+        # broad (site/#); any other topic is read as SmartEnergy's JSON.
+        found = self.registry.find(topic)
+        if found is not None:
+            incoming = Incoming(topic=topic, meter=found.device, mid=mid, qos=qos)
+            try:
+                self._decode_device(incoming, found, payload)
+            except Exception:
+                self._failed(incoming, topic)
+            return incoming
         meter = meter_from_topic(self.settings.mqtt_topic, topic) or "unknown"
         incoming = Incoming(topic=topic, meter=meter, mid=mid, qos=qos)
         try:
@@ -249,6 +294,56 @@ class MqttIngestor:
         except Exception:
             self._failed(incoming, topic)
         return incoming
+
+    def _decode_device(self, incoming: Incoming, found: Found, payload: bytes) -> None:
+        """A device's own message decoded by its format into readings of that device."""
+        try:
+            decoded = decode_json(payload, max_bytes=MAX_PAYLOAD_BYTES, max_depth=MAX_DEPTH)
+        except PayloadError as error:
+            reason = f"{error}; {found.format.expects}"
+            incoming.rejections.append(Rejection(0, "payload", None, reason))
+            return
+        received = self.monitor.clock.now()
+        try:
+            if found.format.assembles:
+                node, key, value = found.value(decoded)
+                incoming.meter = node
+                incoming.held = True
+                for group in self.assembler.add(node, key, value, received, incoming):
+                    self._assembled.append(self._joined(group))
+                return
+            readings = found.decode(decoded, received)
+        except DecodeError as error:
+            incoming.held = False
+            incoming.rejections.append(Rejection(0, "payload", None, str(error)))
+            return
+        if len(readings) > MAX_READINGS_PER_MESSAGE:
+            reason = f"more than {MAX_READINGS_PER_MESSAGE} readings in one message"
+            incoming.rejections.append(Rejection(0, "payload", None, reason))
+            return
+        incoming.entries.extend(enumerate(readings))
+
+    def _joined(self, group: Assembled[Incoming]) -> Incoming:
+        """A node's assembled values as one message to store, settling every message held."""
+        first = group.tags[0]
+        prefix = first.topic.rsplit("/", 2)[0]
+        joined = Incoming(topic=f"{prefix}/{group.node}", meter=group.node, joined=group.tags)
+        joined.entries.extend(enumerate(group.readings))
+        return joined
+
+    def take_assembled(self, now: datetime | None = None) -> list[Incoming]:
+        """The emonhub readings completed since the last call (a key repeated), and, given
+        ``now``, those whose assembly window has passed by then."""
+        if now is not None:
+            self._assembled.extend(self._joined(group) for group in self.assembler.due(now))
+        ready = list(self._assembled)
+        self._assembled.clear()
+        return ready
+
+    def flush_assembled(self) -> list[Incoming]:
+        """Every emonhub reading still being assembled, completed now."""
+        self._assembled.extend(self._joined(group) for group in self.assembler.flush())
+        return self.take_assembled()
 
     def _decode(self, incoming: Incoming, payload: bytes) -> None:
         try:
@@ -483,8 +578,11 @@ class MqttIngestor:
         return client
 
     def _ack(self, client: aiomqtt.Client, incoming: Incoming) -> None:
-        if self.manual_ack and incoming.qos > 0:
-            client._client.ack(incoming.mid, incoming.qos)
+        if not self.manual_ack:
+            return
+        for message in (incoming, *incoming.joined):
+            if message.qos > 0:
+                client._client.ack(message.mid, message.qos)
 
     async def run(self) -> None:
         """Subscribe and ingest until cancelled; reconnect with backoff when the broker goes.
@@ -510,13 +608,21 @@ class MqttIngestor:
         while True:
             try:
                 async with self._client() as client:
-                    await client.subscribe(self.settings.mqtt_topic, qos=1)
+                    # Values held before a lost connection were not acknowledged: the broker
+                    # sends them again.
+                    self.assembler = self._new_assembler()
+                    self._assembled.clear()
+                    for topic in self.topics:
+                        await client.subscribe(topic, qos=1)
+                    # A persistent session keeps subscriptions of formats since turned off.
+                    for topic in disabled_topics(self.settings):
+                        await client.unsubscribe(topic)
                     self.counters.connections += 1
                     self.connected.set()
                     delay = 0.5
                     log.info(
                         "MQTT subscribed to %s on %s as %s",
-                        self.settings.mqtt_topic,
+                        ", ".join(self.topics),
                         self.broker,
                         self.client_id,
                     )
@@ -543,14 +649,27 @@ class MqttIngestor:
             async for message in client.messages:
                 payload = message.payload
                 raw = payload if isinstance(payload, bytes) else str(payload or "").encode()
-                inbox.put(self.receive(str(message.topic), raw, mid=message.mid, qos=message.qos))
+                incoming = self.receive(str(message.topic), raw, mid=message.mid, qos=message.qos)
+                for ready in (incoming, *self.take_assembled()):
+                    if not ready.held:
+                        inbox.put(ready)
 
         async def settle() -> None:
             while True:
                 await self._settle(client, await inbox.next_batch())
 
-        # Both run until the connection ends (or a defect): the first to end ends both.
-        tasks = {asyncio.create_task(receive()), asyncio.create_task(settle())}
+        async def assemble() -> None:
+            while True:
+                await asyncio.sleep(ASSEMBLY_WINDOW_S / 4)
+                for ready in self.take_assembled(self.monitor.clock.now()):
+                    inbox.put(ready)
+
+        # All run until the connection ends (or a defect): the first to end ends all.
+        tasks = {
+            asyncio.create_task(receive()),
+            asyncio.create_task(settle()),
+            asyncio.create_task(assemble()),
+        }
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in done:

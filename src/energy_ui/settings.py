@@ -121,6 +121,47 @@ class Settings(BaseSettings):
         description="gateway topic filter → meter-id globs it may carry (JSON), e.g. "
         '{"smartenergy/gw-1/readings": ["north-*"]}',
     )
+    # Devices' own payloads (docs/ingest.md, energy_core.telemetry.decoders).
+    mqtt_tasmota: bool = Field(True, description="also take Tasmota's <prefix>/+/SENSOR")
+    mqtt_tasmota_prefix: str = Field("tele", description="Tasmota's telemetry prefix")
+    tasmota_time_zone: str = Field(
+        "receive",
+        description="how Tasmota's Time is read: receive (the receive time is the reading's "
+        "instant), or the zone the devices are set to (UTC, Europe/Madrid…)",
+    )
+    mqtt_shelly: bool = Field(
+        True, description="also take Shelly Gen2+ <prefix>/+/status/+ and <prefix>/+/events/rpc"
+    )
+    mqtt_shelly_prefix: str = Field(
+        "", description="levels before a Shelly's own topic prefix; empty: none"
+    )
+    mqtt_emonhub: bool = Field(False, description="also take emonhub's <prefix>/+ and <prefix>/+/+")
+    mqtt_emonhub_prefix: str = Field("emon", description="emonhub's MQTT base topic")
+    device_mappings: Path | None = Field(
+        None, description="TOML file mapping other devices' JSON to readings (docs/ingest.md)"
+    )
+
+    @field_validator("mqtt_tasmota_prefix", "mqtt_shelly_prefix", "mqtt_emonhub_prefix")
+    @classmethod
+    def _plain_prefix(cls, value: str) -> str:
+        if "+" in value or "#" in value:
+            raise ValueError(f"{value!r}: a topic prefix has no wildcards (+ or #)")
+        return value.strip("/")
+
+    @field_validator("tasmota_time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        if value.strip().lower() == "receive":
+            return "receive"
+        try:
+            ZoneInfo(value.strip())
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r}: expected receive or a time zone name such as UTC or Europe/Madrid"
+            ) from None
+        return value.strip()
 
     buffer_max_readings: int = Field(
         100_000, ge=1, description="readings kept while the database is away (oldest dropped)"
