@@ -14,7 +14,12 @@ import pytest
 
 from tests.served.conftest import AUTH, ServedApp
 
-API_PATHS = {"/api/v1/readings", "/api/v1/metrics/latest", "/healthz"}
+API_PATHS = {
+    "/api/v1/readings",
+    "/api/v1/emoncms/input/{method}",
+    "/api/v1/metrics/latest",
+    "/healthz",
+}
 MEGABYTE = 1024 * 1024
 
 

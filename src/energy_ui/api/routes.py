@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import zlib
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
+from fastapi import Path as FastApiPath
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator, StringConstraints
 from starlette.concurrency import run_in_threadpool
 
 from energy_core import ReadingFilter, RejectedBatchError
-from energy_core.payload import MAX_DEPTH, PayloadError, decode_json
 from energy_core.ports import BatchRefusedError, IdempotencyConflictError
-from energy_core.validation import METER_ID_PATTERN, QUERY_RANGE, ReadingIn
+from energy_core.telemetry.decoders import DecodeError, RawReading
+from energy_core.telemetry.decoders.emon import decode_input_bulk, decode_input_post
+from energy_core.telemetry.payload import MAX_DEPTH, PayloadError, decode_json
+from energy_core.telemetry.validation import METER_ID_PATTERN, QUERY_RANGE, ReadingIn
 from energy_ui.access import Access
 from energy_ui.api.schemas import (
     Health,
@@ -36,6 +43,9 @@ from energy_ui.api.tokens import (
     restrict_to_grant,
 )
 from energy_ui.bootstrap import Application, unavailable_errors
+from energy_ui.devices import emon_keys, load_mapping
+
+log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 """Largest request body (bytes), refused while it arrives: never held whole in memory."""
@@ -125,6 +135,40 @@ def _parse_body(body: bytes, content_type: str) -> list[tuple[int, object]]:
     if len(parsed) > MAX_READINGS_PER_REQUEST:
         raise _too_many()
     return list(enumerate(parsed))
+
+
+def _inflate(body: bytes) -> bytes:
+    """A zlib-compressed body (Emoncms's ``cb=1``) decompressed, refused (413) as soon as it
+    would pass ``MAX_BODY_BYTES``: a small bomb never becomes a large string."""
+    inflater = zlib.decompressobj()
+    try:
+        inflated = inflater.decompress(body, MAX_BODY_BYTES)
+    except zlib.error:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST, "cb=1: the body is not zlib-compressed data"
+        ) from None
+    if inflater.unconsumed_tail:
+        raise _too_large(f"body over {MAX_BODY_BYTES} bytes once decompressed")
+    return inflated
+
+
+def _form_fields(body: bytes, content_type: str) -> dict[str, str]:
+    """An ``application/x-www-form-urlencoded`` body's fields (any other body: none)."""
+    if content_type and "x-www-form-urlencoded" not in content_type:
+        return {}
+    try:
+        text = body.decode("utf-8")
+        return dict(parse_qsl(text, keep_blank_values=True, max_num_fields=100))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST, f"not a form body (key=value&…): {error}"
+        ) from None
+
+
+def _fingerprint(readings: list[RawReading]) -> str:
+    """The same readings, the same text: a retry of a batch maps to the same storage key."""
+    canonical = repr(sorted(sorted(reading.items()) for reading in readings))
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _in_query_range(moment: datetime | None) -> datetime | None:
@@ -230,8 +274,12 @@ def create_api_router(application: Application) -> APIRouter:
     ) -> TokenGrant:
         """The bearer token's grant: ENERGY_INGEST_TOKEN (every meter) or a named token
         (its meter patterns). Runs in the thread pool: it may read the token store."""
+        return grant_of(credentials.credentials if credentials else None)
+
+    def grant_of(token: str | None) -> TokenGrant:
+        """The grant of a presented token, or the 403 / 401 / 503 the ingest routes answer."""
         try:
-            return verifier.verify(credentials.credentials if credentials else None)
+            return verifier.verify(token)
         except IngestClosedError:
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
@@ -323,13 +371,26 @@ def create_api_router(application: Application) -> APIRouter:
         body: bytes, content_type: str, idempotency_key: str | None, grant: TokenGrant
     ) -> Any:
         items = _parse_body(body, content_type)
+        key = None if idempotency_key is None else grant.idempotency_key(idempotency_key)
+        result = ingest_items(items, grant, key, idempotency_key)
+        if result.rejected and not result.accepted:
+            return JSONResponse(result.model_dump(mode="json"), status_code=422)
+        return result
+
+    def ingest_items(
+        items: list[tuple[int, object]],
+        grant: TokenGrant,
+        key: str | None,
+        idempotency_key: str | None,
+    ) -> IngestResult:
+        """Raw readings validated, scored and stored: the result every ingest route answers
+        (``key``: the storage's idempotency key; ``idempotency_key``: as the client sent it)."""
         # Only the meters the token may write (`tokens add --meters`): the others rejected.
         items, outside = restrict_to_grant(items, grant)
         accepted, rejected = monitor.parse(items)
         rejected = sorted([*outside, *rejected], key=lambda rejection: rejection.index)
         flagged, version = 0, None
         if accepted:
-            key = None if idempotency_key is None else grant.idempotency_key(idempotency_key)
             try:
                 report = monitor.ingest(accepted, key=key)
             except unavailable_errors() as _:
@@ -345,7 +406,7 @@ def create_api_router(application: Application) -> APIRouter:
                     status.HTTP_422_UNPROCESSABLE_CONTENT, f"batch refused: {error}"
                 ) from None
             except RejectedBatchError as error:
-                refused = IngestResult(
+                return IngestResult(
                     accepted=0,
                     flagged=0,
                     model_version=None,
@@ -353,18 +414,94 @@ def create_api_router(application: Application) -> APIRouter:
                         RejectionOut.of(rejection) for rejection in [*rejected, *error.rejections]
                     ],
                 )
-                return JSONResponse(refused.model_dump(mode="json"), status_code=422)
             flagged = sum(1 for reading in report.stored if reading.is_flagged)
             version = report.model_version
-        result = IngestResult(
+        return IngestResult(
             accepted=len(accepted),
             rejected=[RejectionOut.of(rejection) for rejection in rejected],
             flagged=flagged,
             model_version=version,
         )
-        if rejected and not accepted:
+
+    emon_keys_of_mapping = emon_keys(load_mapping(application.settings))
+
+    emoncms_route: dict[str, Any] = dict(
+        tags=["readings"],
+        summary="Ingest in the Emoncms input API shape (emonhub, Emoncms devices)",
+        description=(
+            "Emoncms's `input/post` (`node`, `fulljson` / `json` / `csv`, `time`) and "
+            "`input/bulk` (`data=[[time, node, values…], …]` with `sentat`, `offset` or "
+            "`time`; `cb=1`: a zlib-compressed body) as query or form fields, as emonhub's "
+            "HTTP interfacer posts them (its `url` = this server's address + "
+            "`/api/v1/emoncms`). Inputs become readings through the emon key map (docs/"
+            "ingest.md). The token: `Authorization: Bearer` or the `apikey` field. Answers "
+            '`ok` (`{"success": true}` for `fulljson`) when every reading was stored or none '
+            "was mapped; when only some were, `ok` too (emonhub retries anything else), or "
+            "the native result with `Accept: application/json`; when all were refused, the "
+            "native 422. A retry of the same readings stores nothing twice."
+        ),
+        responses={
+            **problems,
+            400: {"model": Problem, "description": "not in the Emoncms shape (says why)"},
+            413: {"model": Problem, "description": f"body over {MAX_BODY_BYTES} bytes"},
+            422: {"model": IngestResult, "description": "every reading was refused"},
+        },
+    )
+
+    @router.post(
+        "/api/v1/emoncms/input/{method}", operation_id="emoncms_input_post", **emoncms_route
+    )
+    @router.get("/api/v1/emoncms/input/{method}", operation_id="emoncms_input_get", **emoncms_route)
+    async def emoncms_input(
+        request: Request,
+        method: Annotated[
+            Literal["post", "post.json", "bulk", "bulk.json"],
+            FastApiPath(description="post or bulk, with or without .json"),
+        ],
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> Any:
+        body = await _read_body(request)
+        params = dict(request.query_params)
+        content_type = request.headers.get("content-type", "")
+        compressed = params.get("cb") == "1"
+        if compressed:
+            params["data"] = _inflate(body).decode("utf-8", errors="replace")
+        elif body:
+            params.update(_form_fields(body, content_type))
+        token = credentials.credentials if credentials else params.pop("apikey", None)
+        params.pop("apikey", None)
+        wants_json = "application/json" in request.headers.get("accept", "")
+        return await run_in_threadpool(
+            ingest_emoncms, method.removesuffix(".json"), params, token, wants_json
+        )
+
+    def ingest_emoncms(
+        method: str, params: dict[str, str], token: str | None, wants_json: bool
+    ) -> Any:
+        grant = grant_of(token)
+        decode = decode_input_bulk if method == "bulk" else decode_input_post
+        try:
+            readings = decode(params, monitor.clock.now(), keys=emon_keys_of_mapping)
+        except DecodeError as error:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
+        if len(readings) > MAX_READINGS_PER_REQUEST:
+            raise _too_many()
+        key = grant.idempotency_key(f"emoncms:{_fingerprint(readings)}") if readings else None
+        result = ingest_items(list(enumerate(readings)), grant, key, None)
+        if result.rejected and not result.accepted:
             return JSONResponse(result.model_dump(mode="json"), status_code=422)
-        return result
+        if result.rejected:
+            log.warning(
+                "Emoncms input: %d of %d readings refused: %s",
+                len(result.rejected),
+                len(readings),
+                "; ".join(f"{r.index} {r.field}: {r.reason}" for r in result.rejected[:5]),
+            )
+            if wants_json:
+                return result
+        if method == "post" and params.get("fulljson"):
+            return JSONResponse({"success": True})
+        return PlainTextResponse("ok")
 
     @router.get(
         "/api/v1/readings",
