@@ -12,9 +12,9 @@ its browser tests) for every module. Each module keeps its own test-to-function 
 Examples::
 
     python scripts/mutants.py --list                 # the modules and their tests
-    python scripts/mutants.py energy_core.rules      # one module
+    python scripts/mutants.py energy_core.telemetry.rules      # one module
     python scripts/mutants.py --critical             # the security- and data-critical ones
-    python scripts/mutants.py energy_core.monitor --sample 80   # 80 of its mutants, seeded
+    python scripts/mutants.py energy_core.usecases.monitor --sample 80   # 80 of its mutants, seeded
     mutmut results; mutmut show NAME                 # the survivors, and one as a diff
 
 Needs the PostgreSQL test server for the adapters' modules (tests/postgres_support.py).
@@ -46,12 +46,12 @@ _READINGS_CONTRACT = (
 
 MODULES: dict[str, tuple[str, ...]] = {
     # --- security- and data-critical: access, ingest, CSV, retention, idempotency, schema
-    "energy_core.rules": (
+    "energy_core.telemetry.rules": (
         "tests/unit/test_rules.py",
         "tests/unit/test_storage_rules.py",
         "tests/unit/test_monitor.py",
     ),
-    "energy_core.validation": (
+    "energy_core.telemetry.validation": (
         "tests/unit/test_validation.py",
         "tests/unit/test_storage_rules.py",
         "tests/unit/test_csv_io.py",
@@ -59,12 +59,12 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/api/test_api.py",
         "tests/api/test_limits.py",
     ),
-    "energy_core.payload": (
+    "energy_core.telemetry.payload": (
         "tests/unit/test_payload.py",
         "tests/api/test_limits.py",
         "tests/api/test_api.py",
     ),
-    "energy_core.monitor": (
+    "energy_core.usecases.monitor": (
         "tests/unit/test_monitor.py",
         "tests/unit/test_storage_rules.py",
         "tests/integration/test_stored_edges.py",
@@ -135,6 +135,11 @@ _KILLED = {"killed", "timeout", "caught by type check", "segfault"}
 
 def module_path(module: str) -> Path:
     return Path("src", *module.split(".")).with_suffix(".py")
+
+
+def meta_of(module: str) -> Path:
+    """mutmut's record of ``module``'s mutants and their results."""
+    return Path("mutants") / f"{module_path(module)}.meta"
 
 
 def existing(tests: Sequence[str]) -> list[str]:
@@ -222,6 +227,13 @@ def run_module(
     finished = subprocess.run(command, check=False)
     if STATS.exists():
         shutil.copy2(STATS, kept)
+    if meta_of(module).exists():
+        shutil.copy2(meta_of(module), STATS_BY_MODULE / f"{module}.meta")
+    # A new test selection makes mutmut forget every module's results, not only this one's:
+    # put back the others' last results, so that `mutmut results` shows them all.
+    for saved in STATS_BY_MODULE.glob("*.meta"):
+        if saved.stem != module and saved.stem in MODULES:
+            shutil.copy2(saved, meta_of(saved.stem))
     statuses = results(module)
     if sample is not None:
         statuses = {key: status for key, status in statuses.items() if status != "not checked"}
