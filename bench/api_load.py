@@ -55,7 +55,7 @@ from _common import emit_json, median, percentile, print_table
 from scratch_db import scratch_database, server_url
 
 from energy_core import Reading, Simulator
-from energy_core.catalogue import VARIABLE_NAMES
+from energy_core.telemetry.catalogue import VARIABLE_NAMES
 from energy_ui.api.routes import MAX_READINGS_PER_REQUEST
 from energy_ui.bootstrap import bootstrap
 from energy_ui.settings import Settings

@@ -1,7 +1,7 @@
 """Detector benchmark: training, scoring and detect-on-ingest, beside scikit-learn.
 
 Every scoring figure of ``IsolationForestDetector`` (which scores through the compiled
-forest of ``energy_core.fastforest``) is measured beside scikit-learn's own
+forest of ``energy_core.detection.fastforest``) is measured beside scikit-learn's own
 ``IsolationForest.score_samples`` on the same fitted model, in the same run, and the run
 checks that both give the same scores (max |ours - scikit-learn| <= 1e-9).
 
@@ -38,9 +38,9 @@ from energy_core import (
     labels,
     score_with,
 )
-from energy_core.detectors import make_detector
-from energy_core.fastforest import compile_forest
-from energy_core.monitor import meter_groups
+from energy_core.detection.fastforest import compile_forest
+from energy_core.detection.registry import make_detector
+from energy_core.usecases.monitor import meter_groups
 
 TOLERANCE = 1e-9
 TARGET_BATCH5_MS = 5.0

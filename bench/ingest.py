@@ -47,7 +47,7 @@ from energy_adapters.postgres.binary_copy import (
 )
 from energy_adapters.postgres.schema import readings as readings_table
 from energy_core import Reading, Simulator
-from energy_core.catalogue import VARIABLE_NAMES
+from energy_core.telemetry.catalogue import VARIABLE_NAMES
 
 END = datetime(2025, 6, 1, tzinfo=UTC)
 

@@ -48,7 +48,7 @@ from _common import emit_json, print_table
 from scratch_db import scratch_database, server_url
 
 from energy_core import Simulator
-from energy_core.catalogue import VARIABLE_NAMES
+from energy_core.telemetry.catalogue import VARIABLE_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 HISTORY = 10_000

@@ -43,7 +43,7 @@ from energy_adapters.postgres.binary_copy import COLUMNS, HEADER, TRAILER
 from energy_adapters.postgres.rollups import MINUTE_OF_TIMESTAMP
 from energy_adapters.postgres.schema import rollup_columns
 from energy_core import ReadingFilter
-from energy_core.catalogue import VARIABLE_NAMES
+from energy_core.telemetry.catalogue import VARIABLE_NAMES
 
 METERS = 10
 END = datetime(2025, 6, 1, tzinfo=UTC)

@@ -185,7 +185,7 @@ def throwaway_server() -> Iterator[ThrowawayServer]:
 
 # --- checking the maintained rollups and counters against the raw rows ------------------
 def _rollup_check_sql() -> str:
-    from energy_core.catalogue import VARIABLE_NAMES
+    from energy_core.telemetry.catalogue import VARIABLE_NAMES
 
     aggregates = ", ".join(
         f"min({name}) AS {name}_min, max({name}) AS {name}_max, sum({name}) AS {name}_sum"

@@ -8,8 +8,8 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as npst
 
-from energy_core.catalogue import VARIABLES
-from energy_core.readings import Reading
+from energy_core.telemetry.catalogue import VARIABLES
+from energy_core.telemetry.readings import Reading
 
 BASE = datetime(2025, 6, 1, tzinfo=UTC)
 
@@ -46,7 +46,7 @@ reading_batches = st.lists(readings(), min_size=0, max_size=40)
 seeds = st.integers(min_value=0, max_value=2**32 - 1)
 
 
-# --- isolation forests (energy_core.fastforest) ----------------------------------------
+# --- isolation forests (energy_core.detection.fastforest) ----------------------------------------
 @st.composite
 def forest_problems(
     draw: st.DrawFn, *, allow_nan: bool = False

@@ -17,9 +17,8 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from energy_core.buckets import bucket_start, bucket_width
-from energy_core.detector import Detector
-from energy_core.metrics import MetricSnapshot
+from energy_core.detection.protocol import Detector
+from energy_core.health.analysis import MetricSnapshot
 from energy_core.ports import (
     Bucket,
     ChangeEvent,
@@ -28,7 +27,8 @@ from energy_core.ports import (
     ModelInfo,
     ReadingFilter,
 )
-from energy_core.readings import Reading, batch_fingerprint
+from energy_core.telemetry.buckets import bucket_start, bucket_width
+from energy_core.telemetry.readings import Reading, batch_fingerprint
 
 log = logging.getLogger(__name__)
 

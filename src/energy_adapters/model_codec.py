@@ -6,11 +6,13 @@ any type not trusted, so a tampered file cannot run code when loaded.
 
 from __future__ import annotations
 
+import importlib
+import sys
 from collections.abc import Iterable
 
 import skops.io
 
-from energy_core.detector import Detector
+from energy_core.detection.protocol import Detector
 
 FORMAT = "skops"
 # What an IsolationForestDetector holds beyond the types skops trusts by default
@@ -19,13 +21,36 @@ FORMAT = "skops"
 # arrays without bounds checks, so a hostile file could crash the process. Our models
 # come only from our own storage.
 TRUSTED_TYPES: tuple[str, ...] = (
-    "energy_core.detector.IsolationForestDetector",
-    "energy_core.fastforest.CompiledForest",
-    "energy_core.temporal.TemporalDetector",
-    "energy_core.baseline.SkabIsolationForestDetector",
-    "energy_core.detectors._PointDetector",
+    "energy_core.detection.isolation_forest.IsolationForestDetector",
+    "energy_core.detection.fastforest.CompiledForest",
+    "energy_core.detection.temporal.TemporalDetector",
+    "energy_core.detection.baseline.SkabIsolationForestDetector",
+    "energy_core.detection.registry._PointDetector",
     "sklearn.tree._tree.Tree",
 )
+
+
+# Models stored before energy_core was laid out in folders name their classes by the old
+# module paths; they load as the same classes, at their new homes.
+MOVED_MODULES: dict[str, str] = {
+    "energy_core.detector": "energy_core.detection.isolation_forest",
+    "energy_core.fastforest": "energy_core.detection.fastforest",
+    "energy_core.temporal": "energy_core.detection.temporal",
+    "energy_core.baseline": "energy_core.detection.baseline",
+    "energy_core.detectors": "energy_core.detection.registry",
+}
+
+
+def _renamed(type_name: str) -> str:
+    module, _, name = type_name.rpartition(".")
+    return f"{MOVED_MODULES.get(module, module)}.{name}"
+
+
+def _alias_moved_modules() -> None:
+    """Let skops import the old module paths a stored model names (as the new modules)."""
+    for old, new in MOVED_MODULES.items():
+        if old not in sys.modules:
+            sys.modules[old] = importlib.import_module(new)
 
 
 class UntrustedModelError(ValueError):
@@ -49,10 +74,13 @@ def load_detector(
 ) -> Detector:
     """The detector in ``payload``; :class:`UntrustedModelError` if it holds other types."""
     allowed = tuple(trusted)
-    untrusted = [name for name in skops.io.get_untrusted_types(data=payload) if name not in allowed]
+    named = skops.io.get_untrusted_types(data=payload)
+    untrusted = [name for name in named if _renamed(name) not in allowed]
     if untrusted:
         raise UntrustedModelError(untrusted, source)
-    detector = skops.io.loads(payload, trusted=list(allowed))
+    if any(_renamed(name) != name for name in named):
+        _alias_moved_modules()
+    detector = skops.io.loads(payload, trusted=list(allowed) + list(named))
     if not isinstance(detector, Detector):
         raise UntrustedModelError([type(detector).__qualname__], source)
     return detector

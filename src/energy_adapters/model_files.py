@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from energy_adapters.model_codec import FORMAT, dump_detector, load_detector
-from energy_core.detector import Detector
+from energy_core.detection.protocol import Detector
 from energy_core.ports import ModelInfo
 
 DEFAULT_DIRECTORY = Path("models")

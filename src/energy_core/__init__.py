@@ -3,16 +3,29 @@
 Pure Python over numpy and scikit-learn; no web, database or broker framework.
 """
 
-from energy_core.catalogue import VARIABLE_NAMES, VARIABLES, Variable, variable
-from energy_core.detector import Detector, IsolationForestDetector, NotFittedError
-from energy_core.metrics import (
+from energy_core.detection.isolation_forest import IsolationForestDetector
+from energy_core.detection.protocol import Detector, NotFittedError
+from energy_core.health.alarm import HealthAlarm, HealthChange
+from energy_core.health.analysis import (
     HealthState,
     HealthThresholds,
     MetricSnapshot,
     analyse,
     detection_quality,
 )
-from energy_core.monitor import (
+from energy_core.ports import Bucket, ChangeEvent, ModelInfo, ReadingFilter
+from energy_core.telemetry.catalogue import VARIABLE_NAMES, VARIABLES, Variable, variable
+from energy_core.telemetry.readings import (
+    InvalidReadingError,
+    Reading,
+    feature_matrix,
+    labels,
+    validate,
+)
+from energy_core.telemetry.rules import StorageRules
+from energy_core.telemetry.simulator import AnomalyKind, MeterProfile, Simulator
+from energy_core.telemetry.validation import Rejection
+from energy_core.usecases.monitor import (
     IngestReport,
     Monitor,
     MonitorSettings,
@@ -22,11 +35,6 @@ from energy_core.monitor import (
     check_batch,
     score_with,
 )
-from energy_core.ports import Bucket, ChangeEvent, ModelInfo, ReadingFilter
-from energy_core.readings import InvalidReadingError, Reading, feature_matrix, labels, validate
-from energy_core.rules import StorageRules
-from energy_core.simulator import AnomalyKind, MeterProfile, Simulator
-from energy_core.validation import Rejection
 
 __all__ = [
     "VARIABLES",
@@ -35,6 +43,8 @@ __all__ = [
     "Bucket",
     "ChangeEvent",
     "Detector",
+    "HealthAlarm",
+    "HealthChange",
     "HealthState",
     "HealthThresholds",
     "IngestReport",

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
 
-from energy_core.detector import Detector
-from energy_core.metrics import MetricSnapshot
-from energy_core.readings import Reading
+from energy_core.detection.protocol import Detector
+from energy_core.health.analysis import MetricSnapshot
+from energy_core.telemetry.readings import Reading
 
 ReadingState = Literal["normal", "anomalous"]
 

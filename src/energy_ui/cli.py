@@ -30,7 +30,7 @@ from rich.progress import (
 from rich.table import Table
 
 from energy_core import IngestReport, NoModelError, Reading, ReadingFilter, RejectedBatchError
-from energy_core.buffer import RetryBuffer
+from energy_core.usecases.retry_buffer import RetryBuffer
 from energy_ui import csv_io
 from energy_ui.bootstrap import (
     AlreadyRunningError,

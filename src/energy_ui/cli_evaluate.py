@@ -21,15 +21,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from energy_core.detectors import DEFAULT_DETECTOR, DETECTORS
-from energy_core.drill import run_drill
-from energy_core.evaluation import (
+from energy_core.detection.drill import run_drill
+from energy_core.detection.evaluation import (
     EvaluationError,
     EvaluationOptions,
     Figures,
     evaluate_files,
     load_windows,
 )
+from energy_core.detection.registry import DEFAULT_DETECTOR, DETECTORS
 from energy_ui import datasets
 
 

@@ -22,12 +22,12 @@ import polars as pl
 from pydantic import ValidationError
 
 from energy_core import Rejection
-from energy_core.catalogue import VARIABLE_NAMES
-from energy_core.monitor import Monitor, RejectedBatchError
 from energy_core.ports import BatchRefusedError
-from energy_core.readings import Reading
-from energy_core.rules import DEFAULT_RULES, StorageRules
-from energy_core.validation import parse_reading, rejections_of
+from energy_core.telemetry.catalogue import VARIABLE_NAMES
+from energy_core.telemetry.readings import Reading
+from energy_core.telemetry.rules import DEFAULT_RULES, StorageRules
+from energy_core.telemetry.validation import parse_reading, rejections_of
+from energy_core.usecases.monitor import Monitor, RejectedBatchError
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 REQUIRED_COLUMNS = ("meter_id", "timestamp", *VARIABLE_NAMES)

@@ -1,7 +1,7 @@
 """Every piece of user text of the dashboard, in Spanish and English, and how numbers read.
 
-Variable labels and units come from ``energy_core.catalogue`` and health state names from
-``energy_core.metrics.HealthState``; everything else the user reads is a key of ``TEXTS``.
+Variable labels and units come from ``energy_core.telemetry.catalogue`` and health state names from
+``energy_core.health.analysis.HealthState``; everything else the user reads is a key of ``TEXTS``.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Final
 
-from energy_core.catalogue import Language
+from energy_core.telemetry.catalogue import Language
 
 LANGUAGES: Final[tuple[Language, ...]] = ("es", "en")
 

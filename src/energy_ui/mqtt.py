@@ -51,12 +51,12 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from energy_core import Monitor, RejectedBatchError, Rejection
-from energy_core.buffer import RetryBuffer
-from energy_core.payload import MAX_DEPTH, PayloadError, decode_json
 from energy_core.ports import BatchRefusedError, IdempotencyConflictError
-from energy_core.readings import Reading
 from energy_core.telemetry.decoders import DecodeError, EmonAssembler, Found
 from energy_core.telemetry.decoders.emon import Assembled
+from energy_core.telemetry.payload import MAX_DEPTH, PayloadError, decode_json
+from energy_core.telemetry.readings import Reading
+from energy_core.usecases.retry_buffer import RetryBuffer
 from energy_ui.bootstrap import unavailable_errors
 from energy_ui.devices import device_registry, disabled_topics, load_mapping
 from energy_ui.settings import Settings

@@ -16,9 +16,9 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from energy_core import HealthThresholds, MonitorSettings, StorageRules
-from energy_core.detectors import DEFAULT_DETECTOR, DETECTORS
-from energy_core.rules import EARLIEST_TIMESTAMP, FUTURE_TOLERANCE
-from energy_core.validation import QUERY_RANGE
+from energy_core.detection.registry import DEFAULT_DETECTOR, DETECTORS
+from energy_core.telemetry.rules import EARLIEST_TIMESTAMP, FUTURE_TOLERANCE
+from energy_core.telemetry.validation import QUERY_RANGE
 
 
 class Settings(BaseSettings):

@@ -106,7 +106,7 @@ def test_a_file_that_is_not_utf8_is_refused_naming_file_line_and_byte(
 def test_a_nul_in_a_text_field_is_rejected_by_line_and_field_and_good_lines_stored(
     database, pg_engine, tmp_path
 ):
-    # Needs the lead's rule in energy_core/validation.py (no NUL in text before storage).
+    # Needs the lead's rule in energy_core/telemetry/validation.py (no NUL in text before storage).
     source = tmp_path / "nul.csv"
     rows = [f"{HEADER},anomaly_kind", f"{line(0)},spike", f"{line(1)},sp\x00ike", f"{line(2)},"]
     source.write_text("\n".join(rows) + "\n", encoding="utf-8")
@@ -159,7 +159,7 @@ def test_the_database_going_away_mid_file_is_one_line_saying_what_was_stored(
     database, pg_engine, tmp_path, monkeypatch
 ):
     from energy_adapters.postgres import DatabaseUnavailableError
-    from energy_core.monitor import Monitor
+    from energy_core.usecases.monitor import Monitor
 
     ingest = Monitor.ingest
     calls = []

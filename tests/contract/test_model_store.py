@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from energy_core import IsolationForestDetector, ModelInfo, Simulator, feature_matrix, labels
-from energy_core.detectors import DETECTORS, make_detector
+from energy_core.detection.registry import DETECTORS, make_detector
 from tests.strategies import BASE
 
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from energy_adapters.memory import MemoryReadingRepository
 from energy_adapters.postgres import PostgresReadingRepository, open_engine, upgrade
 from energy_core import ReadingFilter, Simulator
-from energy_core.catalogue import VARIABLE_NAMES
+from energy_core.telemetry.catalogue import VARIABLE_NAMES
 from tests.postgres_support import scratch_database
 from tests.strategies import BASE
 

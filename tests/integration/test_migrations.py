@@ -20,7 +20,7 @@ from energy_adapters.postgres import (
 from energy_adapters.postgres.schema import metric_snapshots
 from energy_adapters.postgres.schema import readings as readings_table
 from energy_core import ReadingFilter, Simulator
-from energy_core.catalogue import VARIABLE_NAMES
+from energy_core.telemetry.catalogue import VARIABLE_NAMES
 from tests.postgres_support import bookkeeping_errors, newest_migration_file, scratch_database
 from tests.strategies import BASE
 

@@ -16,7 +16,7 @@ from nicegui.testing import User
 
 from energy_adapters.memory import ManualClock
 from energy_core import VARIABLES, Reading, ReadingFilter, Simulator
-from energy_core.rules import EARLIEST_TIMESTAMP, FUTURE_TOLERANCE
+from energy_core.telemetry.rules import EARLIEST_TIMESTAMP, FUTURE_TOLERANCE
 from energy_ui.bootstrap import Application, bootstrap
 from energy_ui.dashboard import create_app
 from energy_ui.settings import Settings

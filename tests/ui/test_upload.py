@@ -9,7 +9,7 @@ from nicegui import ui
 from nicegui.testing import User
 
 from energy_core.ports import BatchRefusedError
-from energy_core.readings import Reading
+from energy_core.telemetry.readings import Reading
 from energy_ui.csv_io import REQUIRED_COLUMNS
 from energy_ui.dashboard import Dashboard, create_app
 from tests.ui.conftest import HISTORY, make_application
@@ -203,7 +203,7 @@ async def test_an_unexpected_storage_error_is_a_translated_message_without_its_t
 async def test_a_nul_in_a_text_field_is_listed_by_line_and_field(
     user: User, dashboard: Dashboard
 ) -> None:
-    # Needs the lead's rule in energy_core/validation.py (no NUL in text before storage).
+    # Needs the lead's rule in energy_core/telemetry/validation.py (no NUL in text before storage).
     lines = csv_of(new_readings(dashboard, 3)).splitlines()
     lines = [lines[0] + ",anomaly_kind"] + [line + ",spike" for line in lines[1:]]
     lines[2] = lines[2].replace(",spike", ",sp\x00ike")

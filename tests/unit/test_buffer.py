@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from energy_adapters.memory import MemoryReadingRepository
 from energy_core import Simulator
-from energy_core.buffer import RetryBuffer
+from energy_core.usecases.retry_buffer import RetryBuffer
 from tests.strategies import BASE
 
 READINGS = Simulator(seed=1).history(400, end=BASE)

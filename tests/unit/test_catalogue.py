@@ -1,4 +1,4 @@
-from energy_core.catalogue import VARIABLE_NAMES, VARIABLES, variable
+from energy_core.telemetry.catalogue import VARIABLE_NAMES, VARIABLES, variable
 
 
 def test_catalogue_names_the_six_measured_variables_in_order():

@@ -15,9 +15,9 @@ from energy_adapters.memory import (
     MemoryReadingRepository,
 )
 from energy_core import Simulator
-from energy_core.monitor import Monitor, Rejection
 from energy_core.ports import BatchRefusedError
-from energy_core.readings import Reading
+from energy_core.telemetry.readings import Reading
+from energy_core.usecases.monitor import Monitor, Rejection
 from energy_ui.csv_io import (
     CsvEncodingError,
     CsvFormatError,
@@ -189,7 +189,7 @@ def test_an_encoded_surrogate_is_an_encoding_error_at_its_line():
 
 @pytest.mark.parametrize("text", ["bad\x00kind", "bad\ud800kind"])
 def test_nul_or_a_lone_surrogate_in_a_text_field_is_rejected_by_line_and_field(text):
-    # Needs the lead's rule in energy_core/validation.py (no NUL, no lone surrogates).
+    # Needs the lead's rule in energy_core/telemetry/validation.py (no NUL, no lone surrogates).
     source = f"{HEADER},anomaly_kind\n{good(0)},spike\n{good(1)},{text}\n{good(2)},spike\n"
     monitor = memory_monitor()
     summary = import_csv(monitor, io.StringIO(source, newline=""))
@@ -198,7 +198,7 @@ def test_nul_or_a_lone_surrogate_in_a_text_field_is_rejected_by_line_and_field(t
 
 
 def test_a_nul_in_a_file_is_rejected_by_line_and_field():
-    # Needs the lead's rule in energy_core/validation.py (no NUL, no lone surrogates).
+    # Needs the lead's rule in energy_core/telemetry/validation.py (no NUL, no lone surrogates).
     source = f"{HEADER},anomaly_kind\n{good(0)},spike\n{good(1)},a\x00b\n"
     summary = import_csv(memory_monitor(), io.BytesIO(source.encode()))
     assert where(summary.rejected) == [(3, "anomaly_kind")]
@@ -232,7 +232,7 @@ def test_lines_storage_refuses_are_reported_and_the_rest_of_the_file_is_stored()
 
 
 def test_a_batch_the_monitor_rejects_reports_those_lines_and_stores_the_others(monkeypatch):
-    from energy_core import monitor as monitor_module
+    from energy_core.usecases import monitor as monitor_module
 
     original = monitor_module.check_batch
 

@@ -16,7 +16,7 @@ from energy_adapters.memory import (
     MemoryReadingRepository,
 )
 from energy_core import Bucket, HealthThresholds, Monitor, Reading, ReadingFilter, Simulator
-from energy_ui.dashboard.alerts import HealthAlarm
+from energy_core.health.alarm import HealthAlarm
 from energy_ui.dashboard.export import neutralise, readings_csv
 from energy_ui.dashboard.filters import Filters, parse_date_range
 from energy_ui.dashboard.live import LiveProducer

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from energy_core.evaluation import EvaluationOptions, evaluate_files, load_windows
+from energy_core.detection.evaluation import EvaluationOptions, evaluate_files, load_windows
 from tests.shared_data import shared_data, valve1_files
 
 SKAB = EvaluationOptions(sep=";", train_rows=400)

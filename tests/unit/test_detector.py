@@ -5,10 +5,14 @@ import pytest
 from sklearn.metrics import f1_score, roc_auc_score
 from skops import io as sio
 
-from energy_core.catalogue import VARIABLE_NAMES
-from energy_core.detector import IsolationForestDetector, NotFittedError, contamination_from_labels
-from energy_core.readings import feature_matrix, labels
-from energy_core.simulator import Simulator
+from energy_core.detection.isolation_forest import (
+    IsolationForestDetector,
+    contamination_from_labels,
+)
+from energy_core.detection.protocol import NotFittedError
+from energy_core.telemetry.catalogue import VARIABLE_NAMES
+from energy_core.telemetry.readings import feature_matrix, labels
+from energy_core.telemetry.simulator import Simulator
 from tests.strategies import BASE
 
 
@@ -135,8 +139,8 @@ def test_a_detector_stored_before_compilation_existed_still_scores(simulated):
 
 
 SKOPS_TRUSTED = [
-    "energy_core.detector.IsolationForestDetector",
-    "energy_core.fastforest.CompiledForest",
+    "energy_core.detection.isolation_forest.IsolationForestDetector",
+    "energy_core.detection.fastforest.CompiledForest",
     "sklearn.tree._tree.Tree",
 ]
 

@@ -7,7 +7,7 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from energy_core.evaluation import (
+from energy_core.detection.evaluation import (
     EvaluationError,
     EvaluationOptions,
     ScoredPart,

@@ -9,7 +9,7 @@ from hypothesis import given
 from sklearn.ensemble import IsolationForest
 from skops import io as sio
 
-from energy_core.fastforest import CompiledForest, average_path_length, compile_forest
+from energy_core.detection.fastforest import CompiledForest, average_path_length, compile_forest
 from tests.strategies import forest_problems
 
 TOLERANCE = 1e-9
@@ -111,8 +111,8 @@ def test_a_forest_stored_with_skops_loads_with_one_trusted_type():
     X = rng.normal(size=(300, 3))
     compiled = compile_forest(IsolationForest(n_estimators=10, random_state=0).fit(X))
     data = sio.dumps(compiled)
-    assert sio.get_untrusted_types(data=data) == ["energy_core.fastforest.CompiledForest"]
-    restored = sio.loads(data, trusted=["energy_core.fastforest.CompiledForest"])
+    assert sio.get_untrusted_types(data=data) == ["energy_core.detection.fastforest.CompiledForest"]
+    restored = sio.loads(data, trusted=["energy_core.detection.fastforest.CompiledForest"])
     assert compiled.score_samples(X).tolist() == restored.score_samples(X).tolist()
 
 

@@ -44,7 +44,7 @@ def test_no_core_module_imports_an_io_framework():
 
 def test_importing_the_core_loads_no_io_framework():
     probe = (
-        "import sys, energy_core, energy_core.monitor, energy_core.simulator;"
+        "import sys, energy_core, energy_core.usecases.monitor, energy_core.telemetry.simulator;"
         f"print(sorted(m for m in sys.modules if m.split('.')[0] in {FORBIDDEN!r}))"
     )
     loaded = subprocess.run(

@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from energy_adapters.memory import ManualClock
 from energy_adapters.tokens import MemoryTokenStore, TokenExistsError
-from energy_core.meter_patterns import allows, check_pattern
+from energy_core.telemetry.meter_patterns import allows, check_pattern
 from energy_ui.api.tokens import (
     IngestClosedError,
     TokenGrant,

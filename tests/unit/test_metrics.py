@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from energy_core.metrics import HealthState, HealthThresholds, analyse, detection_quality
+from energy_core.health.analysis import HealthState, HealthThresholds, analyse, detection_quality
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 flag_lists = st.lists(st.tuples(st.booleans(), st.booleans()), max_size=200)

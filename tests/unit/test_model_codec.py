@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import os
+import zipfile
 
 import numpy as np
 import pytest
 
-from energy_adapters.model_codec import UntrustedModelError, dump_detector, load_detector
+from energy_adapters.model_codec import (
+    MOVED_MODULES,
+    UntrustedModelError,
+    dump_detector,
+    load_detector,
+)
 from energy_adapters.model_files import FileModelStore
 from energy_core import IsolationForestDetector, ModelInfo, Simulator, feature_matrix, labels
 from tests.strategies import BASE
@@ -71,3 +78,43 @@ def test_a_half_written_model_is_not_visible(tmp_path, training):
     detector = fitted(training)
     # The claimed version is skipped, not overwritten.
     assert store.save(detector, info_for(detector)).version == 2
+
+
+def _with_module_paths_renamed(payload: bytes, renames: dict[str, str]) -> bytes:
+    """``payload`` as a skops file written when the classes lived at other module paths."""
+    source, target = io.BytesIO(payload), io.BytesIO()
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
+        for item in old.infolist():
+            data = old.read(item)
+            if item.filename == "schema.json":
+                text = data.decode()
+                for before, after in renames.items():
+                    text = text.replace(f'"{before}"', f'"{after}"')
+                data = text.encode()
+            new.writestr(item, data)
+    return target.getvalue()
+
+
+def test_a_model_stored_before_the_core_moved_into_folders_still_loads(training):
+    """Databases keep models whose classes are named by the old flat module paths."""
+    from energy_core.detection.registry import make_detector
+
+    X, y = training
+    detector = make_detector("temporal").fit(X, y)
+    old = _with_module_paths_renamed(
+        dump_detector(detector),
+        {new: old for old, new in MOVED_MODULES.items()},
+    )
+    assert "energy_core.temporal" in old.decode("latin-1")
+    loaded = load_detector(old)
+    np.testing.assert_array_equal(loaded.score(X), detector.score(X))
+
+
+def test_an_untrusted_type_under_an_old_module_path_is_still_refused(training):
+    detector = fitted(training)
+    detector.hook = os.system  # type: ignore[attr-defined]
+    old = _with_module_paths_renamed(
+        dump_detector(detector), {new: old for old, new in MOVED_MODULES.items()}
+    )
+    with pytest.raises(UntrustedModelError):
+        load_detector(old)

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from energy_core.payload import MAX_DEPTH, PayloadError, decode_json, nesting_exceeds
+from energy_core.telemetry.payload import MAX_DEPTH, PayloadError, decode_json, nesting_exceeds
 
 
 def nested(depth: int, opening: str = "[", closing: str = "]") -> bytes:
@@ -42,6 +42,12 @@ def test_mixed_arrays_and_objects_count_together():
     raw = b'[{"a": [{"b": []}]}]'  # five levels
     assert not nesting_exceeds(raw, 5)
     assert nesting_exceeds(raw, 4)
+
+
+def test_many_brackets_side_by_side_are_not_depth():
+    raw = b"[" + b"[[]]," * 20 + b"[[]]]"  # 43 opening brackets, three levels
+    assert not nesting_exceeds(raw, 3)
+    assert nesting_exceeds(raw, 2)
 
 
 def test_brackets_inside_strings_do_not_count():

@@ -1,4 +1,4 @@
-"""The in-memory context of each meter (``energy_core.recent``) stays true to storage."""
+"""The in-memory context of each meter (``energy_core.detection.context``) stays true to storage."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 
 from energy_adapters.memory import MemoryReadingRepository
 from energy_core import Reading, ReadingFilter, Simulator, feature_matrix
-from energy_core.catalogue import VARIABLE_NAMES
-from energy_core.recent import RecentReadings
+from energy_core.detection.context import RecentReadings
+from energy_core.telemetry.catalogue import VARIABLE_NAMES
 from tests.strategies import BASE
 
 ROWS = 12

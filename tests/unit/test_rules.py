@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from energy_core.rules import EARLIEST_TIMESTAMP, FUTURE_TOLERANCE, StorageRules
+from energy_core.telemetry.rules import EARLIEST_TIMESTAMP, FUTURE_TOLERANCE, StorageRules
 
 RULES = StorageRules()
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.stats import binom
 
-from energy_core.catalogue import VARIABLE_NAMES, variable
-from energy_core.readings import validate
-from energy_core.simulator import KINDS_BY_VARIABLE, AnomalyKind, Simulator
+from energy_core.telemetry.catalogue import VARIABLE_NAMES, variable
+from energy_core.telemetry.readings import validate
+from energy_core.telemetry.simulator import KINDS_BY_VARIABLE, AnomalyKind, Simulator
 from tests.strategies import BASE, seeds
 
 

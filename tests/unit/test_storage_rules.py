@@ -18,8 +18,8 @@ from energy_adapters.memory import (
     MemoryReadingRepository,
 )
 from energy_core import Monitor, MonitorSettings, RejectedBatchError, Simulator, StorageRules
-from energy_core.rules import DEFAULT_RULES
-from energy_core.validation import parse_readings
+from energy_core.telemetry.rules import DEFAULT_RULES
+from energy_core.telemetry.validation import parse_readings
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 GOOD = {

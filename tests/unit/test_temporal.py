@@ -6,19 +6,19 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from energy_core.catalogue import VARIABLE_NAMES
-from energy_core.detector import Detector, NotFittedError
-from energy_core.detectors import make_detector
-from energy_core.drill import run_drill
-from energy_core.readings import feature_matrix, labels
-from energy_core.simulator import AnomalyKind, Simulator
-from energy_core.temporal import (
+from energy_core.detection.drill import run_drill
+from energy_core.detection.protocol import Detector, NotFittedError
+from energy_core.detection.registry import make_detector
+from energy_core.detection.temporal import (
     TemporalDetector,
     batched_sequence_features,
     run_lengths,
     seasonal_lags_for,
     sequence_features,
 )
+from energy_core.telemetry.catalogue import VARIABLE_NAMES
+from energy_core.telemetry.readings import feature_matrix, labels
+from energy_core.telemetry.simulator import AnomalyKind, Simulator
 
 
 def test_run_lengths_count_consecutive_equal_values():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from energy_core.validation import Rejection, parse_readings
+from energy_core.telemetry.validation import Rejection, parse_readings
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 GOOD = {

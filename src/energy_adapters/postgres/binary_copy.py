@@ -12,8 +12,8 @@ import struct
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
-from energy_core.catalogue import VARIABLE_NAMES
-from energy_core.readings import Reading
+from energy_core.telemetry.catalogue import VARIABLE_NAMES
+from energy_core.telemetry.readings import Reading
 
 # The columns in the order they are encoded: fixed-width ones first, then the rest.
 COLUMNS: tuple[str, ...] = (

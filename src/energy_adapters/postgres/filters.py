@@ -9,9 +9,9 @@ from sqlalchemy import ColumnElement, Table, and_, true
 
 from energy_adapters.postgres.schema import ROLLUP_WIDTH
 from energy_adapters.postgres.schema import readings as readings_table
-from energy_core.buckets import bucket_start
 from energy_core.ports import ReadingFilter
-from energy_core.readings import utc
+from energy_core.telemetry.buckets import bucket_start
+from energy_core.telemetry.readings import utc
 
 
 def normalised(where: ReadingFilter | None) -> ReadingFilter:

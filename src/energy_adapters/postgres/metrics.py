@@ -9,7 +9,7 @@ from sqlalchemy import Engine, Row, delete, insert, select
 
 from energy_adapters.postgres.schema import metric_snapshots as table
 from energy_adapters.postgres.urls import Database
-from energy_core.metrics import HealthState, MetricSnapshot
+from energy_core.health.analysis import HealthState, MetricSnapshot
 
 _FIELDS = (
     "computed_at",

@@ -10,7 +10,7 @@ from energy_adapters.model_codec import FORMAT, dump_detector, load_detector
 from energy_adapters.postgres.locks import lock_key
 from energy_adapters.postgres.schema import models as table
 from energy_adapters.postgres.urls import Database
-from energy_core.detector import Detector
+from energy_core.detection.protocol import Detector
 from energy_core.ports import ModelInfo
 
 _INFO_COLUMNS = (

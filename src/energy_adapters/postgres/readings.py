@@ -67,8 +67,6 @@ from energy_adapters.postgres.schema import (
 )
 from energy_adapters.postgres.schema import readings as table
 from energy_adapters.postgres.urls import Database
-from energy_core.buckets import bucket_width
-from energy_core.catalogue import VARIABLE_NAMES, variable
 from energy_core.ports import (
     BatchRefusedError,
     Bucket,
@@ -76,7 +74,9 @@ from energy_core.ports import (
     IdempotencyConflictError,
     ReadingFilter,
 )
-from energy_core.readings import Reading, batch_fingerprint, utc
+from energy_core.telemetry.buckets import bucket_width
+from energy_core.telemetry.catalogue import VARIABLE_NAMES, variable
+from energy_core.telemetry.readings import Reading, batch_fingerprint, utc
 
 _SELECTED = (
     table.c.id,
@@ -695,7 +695,7 @@ class PostgresReadingRepository:
 
     # --- downsampling ---------------------------------------------------------------------
     def downsample(self, variable_name: str, where: ReadingFilter, buckets: int) -> list[Bucket]:
-        """``variable_name`` in epoch-aligned buckets (see ``energy_core.buckets``).
+        """``variable_name`` in epoch-aligned buckets (see ``energy_core.telemetry.buckets``).
 
         From the per-minute rollups when the bucket width is a whole number of minutes and
         no state is asked for (raw rows only at a filter's partial edge minutes); otherwise

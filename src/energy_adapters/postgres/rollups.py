@@ -16,7 +16,7 @@ from __future__ import annotations
 from sqlalchemy import TextClause, text
 
 from energy_adapters.postgres.schema import rollup_columns
-from energy_core.catalogue import VARIABLE_NAMES
+from energy_core.telemetry.catalogue import VARIABLE_NAMES
 
 EPOCH_SQL = "timestamptz '1970-01-01 00:00:00+00'"
 

@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-from energy_core.catalogue import VARIABLE_NAMES
+from energy_core.telemetry.catalogue import VARIABLE_NAMES
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ROLLUP_WIDTH = timedelta(minutes=1)

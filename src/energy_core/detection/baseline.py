@@ -16,8 +16,8 @@ import numpy as np
 import numpy.typing as npt
 from sklearn.ensemble import IsolationForest
 
-from energy_core.catalogue import VARIABLE_NAMES
-from energy_core.detector import NotFittedError, check_matrix, explain_by_repair
+from energy_core.detection.protocol import NotFittedError, check_matrix, explain_by_repair
+from energy_core.telemetry.catalogue import VARIABLE_NAMES
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]

@@ -27,9 +27,9 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import numpy.typing as npt
 
-from energy_core.catalogue import VARIABLE_NAMES
 from energy_core.ports import ReadingFilter, ReadingRepository
-from energy_core.readings import Reading
+from energy_core.telemetry.catalogue import VARIABLE_NAMES
+from energy_core.telemetry.readings import Reading
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

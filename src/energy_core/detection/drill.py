@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from energy_core.catalogue import VARIABLE_NAMES
-from energy_core.detectors import DEFAULT_DETECTOR, make_detector
-from energy_core.evaluation import ScoredPart, figures
-from energy_core.readings import Reading, feature_matrix
-from energy_core.simulator import AnomalyKind, Simulator
-from energy_core.temporal import seasonal_lags_for
+from energy_core.detection.evaluation import ScoredPart, figures
+from energy_core.detection.registry import DEFAULT_DETECTOR, make_detector
+from energy_core.detection.temporal import seasonal_lags_for
+from energy_core.telemetry.catalogue import VARIABLE_NAMES
+from energy_core.telemetry.readings import Reading, feature_matrix
+from energy_core.telemetry.simulator import AnomalyKind, Simulator
 
 _START = datetime(2024, 1, 1, tzinfo=UTC)
 

@@ -35,9 +35,9 @@ import numpy.typing as npt
 import polars as pl
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from energy_core.detectors import DEFAULT_DETECTOR, make_detector
-from energy_core.metrics import detection_quality
-from energy_core.temporal import seasonal_lags_for
+from energy_core.detection.registry import DEFAULT_DETECTOR, make_detector
+from energy_core.detection.temporal import seasonal_lags_for
+from energy_core.health.analysis import detection_quality
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]

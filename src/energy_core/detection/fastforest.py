@@ -65,7 +65,7 @@ class CompiledForest:
     every row may take ``levels`` steps whatever depth its leaf is at.
 
     The state is plain numpy arrays and builtins (see ``__getstate__``), so pickle and
-    skops can store it; skops needs ``energy_core.fastforest.CompiledForest`` trusted.
+    skops can store it; skops needs ``energy_core.detection.fastforest.CompiledForest`` trusted.
     """
 
     feature: IndexArray

@@ -18,10 +18,10 @@ from typing import Any, Protocol, Self
 import numpy as np
 import numpy.typing as npt
 
-from energy_core.baseline import SkabIsolationForestDetector
-from energy_core.catalogue import VARIABLE_NAMES
-from energy_core.detector import IsolationForestDetector
-from energy_core.temporal import TemporalDetector
+from energy_core.detection.baseline import SkabIsolationForestDetector
+from energy_core.detection.isolation_forest import IsolationForestDetector
+from energy_core.detection.temporal import TemporalDetector
+from energy_core.telemetry.catalogue import VARIABLE_NAMES
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]

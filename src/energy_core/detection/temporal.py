@@ -56,8 +56,8 @@ import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 from sklearn.decomposition import PCA
 
-from energy_core.catalogue import VARIABLE_NAMES
-from energy_core.detector import NotFittedError, check_matrix
+from energy_core.detection.protocol import NotFittedError, check_matrix
+from energy_core.telemetry.catalogue import VARIABLE_NAMES
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from energy_core.metrics import HealthState, HealthThresholds
+from energy_core.health.analysis import HealthState, HealthThresholds
 
 
 @dataclass(frozen=True, slots=True)

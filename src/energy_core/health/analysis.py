@@ -9,7 +9,7 @@ from enum import StrEnum
 import numpy as np
 import numpy.typing as npt
 
-from energy_core.catalogue import Language
+from energy_core.telemetry.catalogue import Language
 
 
 class HealthState(StrEnum):

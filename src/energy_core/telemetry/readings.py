@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 import numpy as np
 import numpy.typing as npt
 
-from energy_core.catalogue import VARIABLE_NAMES, variable
-from energy_core.rules import DEFAULT_RULES, StorageRules
+from energy_core.telemetry.catalogue import VARIABLE_NAMES, variable
+from energy_core.telemetry.rules import DEFAULT_RULES, StorageRules
 
 
 class InvalidReadingError(ValueError):

@@ -23,8 +23,8 @@ from enum import StrEnum
 import numpy as np
 import numpy.typing as npt
 
-from energy_core.catalogue import VARIABLE_NAMES, variable
-from energy_core.readings import Reading, utc
+from energy_core.telemetry.catalogue import VARIABLE_NAMES, variable
+from energy_core.telemetry.readings import Reading, utc
 
 FloatArray = npt.NDArray[np.float64]
 

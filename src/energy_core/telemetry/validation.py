@@ -15,9 +15,14 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, create_model
 from pydantic import field_validator as _field_validator
 
-from energy_core.catalogue import VARIABLES
-from energy_core.readings import Reading
-from energy_core.rules import DEFAULT_RULES, EARLIEST_TIMESTAMP, MAX_TEXT_LENGTH, StorageRules
+from energy_core.telemetry.catalogue import VARIABLES
+from energy_core.telemetry.readings import Reading
+from energy_core.telemetry.rules import (
+    DEFAULT_RULES,
+    EARLIEST_TIMESTAMP,
+    MAX_TEXT_LENGTH,
+    StorageRules,
+)
 
 __all__ = [
     "EARLIEST_TIMESTAMP",

@@ -12,10 +12,11 @@ from typing import TypeGuard
 import numpy as np
 import numpy.typing as npt
 
-from energy_core.catalogue import VARIABLE_NAMES
-from energy_core.detector import Contamination, Detector, IsolationForestDetector
-from energy_core.detectors import DEFAULT_DETECTOR, ContextualDetector, make_detector
-from energy_core.metrics import HealthThresholds, MetricSnapshot, analyse
+from energy_core.detection.context import RecentReadings
+from energy_core.detection.isolation_forest import Contamination, IsolationForestDetector
+from energy_core.detection.protocol import Detector
+from energy_core.detection.registry import DEFAULT_DETECTOR, ContextualDetector, make_detector
+from energy_core.health.analysis import HealthThresholds, MetricSnapshot, analyse
 from energy_core.ports import (
     ChangeEvent,
     ChangeFeed,
@@ -26,11 +27,17 @@ from energy_core.ports import (
     ReadingFilter,
     ReadingRepository,
 )
-from energy_core.readings import InvalidReadingError, Reading, feature_matrix, labels, validate
-from energy_core.recent import RecentReadings
-from energy_core.rules import DEFAULT_RULES, StorageRules
-from energy_core.simulator import Simulator
-from energy_core.validation import Rejection, parse_readings
+from energy_core.telemetry.catalogue import VARIABLE_NAMES
+from energy_core.telemetry.readings import (
+    InvalidReadingError,
+    Reading,
+    feature_matrix,
+    labels,
+    validate,
+)
+from energy_core.telemetry.rules import DEFAULT_RULES, StorageRules
+from energy_core.telemetry.simulator import Simulator
+from energy_core.telemetry.validation import Rejection, parse_readings
 
 DetectorFactory = Callable[[], Detector]
 log = logging.getLogger(__name__)
@@ -90,7 +97,7 @@ class MonitorSettings:
     """Retention by age: readings older than this are dropped."""
     thresholds: HealthThresholds = field(default_factory=HealthThresholds)
     detector: str = DEFAULT_DETECTOR
-    """Which detector ``train`` fits (``energy_core.detectors.DETECTORS``)."""
+    """Which detector ``train`` fits (``energy_core.detection.registry.DETECTORS``)."""
     contamination: Contamination | None = None
     """IsolationForest only. ``None``: the labels' rate when training data is labelled."""
     train_limit: int = 50_000

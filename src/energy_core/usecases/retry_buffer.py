@@ -7,7 +7,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 
-from energy_core.readings import Reading
+from energy_core.telemetry.readings import Reading
 
 
 class RetryBuffer:

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from energy_core import MetricSnapshot, Reading
-from energy_core.monitor import Rejection
+from energy_core.usecases.monitor import Rejection
 
 
 class RejectionOut(BaseModel):

@@ -27,8 +27,8 @@ from pydantic import SecretStr
 
 from energy_adapters.tokens import ActiveToken, IngestToken, TokenStore
 from energy_core import Rejection
-from energy_core.meter_patterns import allows, check_patterns
-from energy_core.validation import METER_ID_PATTERN
+from energy_core.telemetry.meter_patterns import allows, check_patterns
+from energy_core.telemetry.validation import METER_ID_PATTERN
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ from typing import Any, TypeVar
 
 from nicegui import Client, ui
 
-from energy_core.catalogue import Language
-from energy_core.metrics import MetricSnapshot
-from energy_core.monitor import Monitor, NoModelError
+from energy_core.health.analysis import MetricSnapshot
 from energy_core.ports import ModelInfo
+from energy_core.telemetry.catalogue import Language
+from energy_core.usecases.monitor import Monitor, NoModelError
 from energy_ui.bootstrap import unavailable_errors
 from energy_ui.dashboard.jobs import JOB_NAMES, JobBusyError, JobRunner
 from energy_ui.dashboard.login import Gate

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 from nicegui import app, background_tasks, ui
 
+from energy_core.health.alarm import HealthAlarm
 from energy_ui.access import Access, exposure_warning, storage_secret
 from energy_ui.api import create_api_router
 from energy_ui.bootstrap import Application, bootstrap, unavailable_errors
 from energy_ui.dashboard import pages
-from energy_ui.dashboard.alerts import HealthAlarm
 from energy_ui.dashboard.demo import DemoDriver
 from energy_ui.dashboard.drill import DrillParameters, DrillRunner
 from energy_ui.dashboard.jobs import JobRunner

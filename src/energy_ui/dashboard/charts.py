@@ -10,8 +10,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from energy_core.catalogue import Language, variable
-from energy_core.metrics import HealthState, HealthThresholds, MetricSnapshot
+from energy_core.health.analysis import HealthState, HealthThresholds, MetricSnapshot
+from energy_core.telemetry.catalogue import Language, variable
 from energy_ui.dashboard.series import Histogram, Point, ScatterPair, epoch_ms, matrix_pairs
 from energy_ui.i18n import text
 

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from nicegui import background_tasks, run
 
-from energy_core.monitor import Monitor
+from energy_core.usecases.monitor import Monitor
 from energy_ui.dashboard.drill import DrillRunner
 from energy_ui.dashboard.jobs import JobRunner
 from energy_ui.settings import Settings

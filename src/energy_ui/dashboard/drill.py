@@ -1,7 +1,8 @@
 """The fire drill behind "what this model catches": run off the event loop, keep the last.
 
-``energy_core.drill.run_drill`` fits the configured detector on clean simulated readings at
-the live cadence, injects each fault kind alone and measures recall, false alarms and delay.
+``energy_core.detection.drill.run_drill`` fits the configured detector on clean simulated
+readings at the live cadence, injects each fault kind alone and measures recall, false
+alarms and delay.
 It runs after each training started from the dashboard (and once when the demo starts);
 the last report lives in this process's memory.
 """
@@ -15,8 +16,8 @@ from typing import Final
 
 from nicegui import Event, background_tasks, run
 
-from energy_core.drill import DrillReport, run_drill
-from energy_core.monitor import Monitor
+from energy_core.detection.drill import DrillReport, run_drill
+from energy_core.usecases.monitor import Monitor
 
 log = logging.getLogger(__name__)
 

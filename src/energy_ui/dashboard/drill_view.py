@@ -6,8 +6,8 @@ from typing import Any
 
 from nicegui import ui
 
-from energy_core.catalogue import Language
-from energy_core.drill import DrillResult
+from energy_core.detection.drill import DrillResult
+from energy_core.telemetry.catalogue import Language
 from energy_ui.dashboard.drill import DrillOutcome, DrillRunner
 from energy_ui.dashboard.layout import table_texts
 from energy_ui.i18n import moment, number, text

@@ -7,8 +7,8 @@ import io
 import re
 from collections.abc import Iterable, Sequence
 
-from energy_core.catalogue import VARIABLE_NAMES
-from energy_core.readings import Reading
+from energy_core.telemetry.catalogue import VARIABLE_NAMES
+from energy_core.telemetry.readings import Reading
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")

@@ -8,7 +8,7 @@ from typing import Any
 
 from nicegui import ui
 
-from energy_core.catalogue import VARIABLES, Language, variable
+from energy_core.telemetry.catalogue import VARIABLES, Language, variable
 from energy_ui.dashboard.filters import Filters
 from energy_ui.i18n import number, text
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 
 from energy_adapters.memory import matches
-from energy_core.catalogue import VARIABLE_NAMES
 from energy_core.ports import ReadingFilter, ReadingState
-from energy_core.readings import Reading
+from energy_core.telemetry.catalogue import VARIABLE_NAMES
+from energy_core.telemetry.readings import Reading
 
 MAX_SAMPLING = 5_000
 """Charts never draw more than this many rows (or buckets) per series."""

@@ -22,11 +22,11 @@ from typing import Final, TypeVar
 
 from nicegui import Event, run
 
-from energy_core.metrics import MetricSnapshot
-from energy_core.monitor import Monitor
+from energy_core.health.alarm import HealthAlarm, HealthChange
+from energy_core.health.analysis import MetricSnapshot
 from energy_core.ports import ChangeEvent, ModelInfo
-from energy_core.readings import Reading
-from energy_ui.dashboard.alerts import HealthAlarm, HealthChange
+from energy_core.telemetry.readings import Reading
+from energy_core.usecases.monitor import Monitor
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from nicegui import app, ui
 
-from energy_core.catalogue import Language
+from energy_core.telemetry.catalogue import Language
 from energy_ui.access import Access
 from energy_ui.i18n import text
 

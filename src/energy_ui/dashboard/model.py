@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from energy_core.metrics import MetricSnapshot
-from energy_core.readings import Reading
+from energy_core.health.analysis import MetricSnapshot
+from energy_core.telemetry.readings import Reading
 from energy_ui.dashboard.filters import MAX_SAMPLING, Filters
 from energy_ui.dashboard.live import LiveUpdate
 from energy_ui.dashboard.queries import HISTORY_ANALYSES, Status, ViewData

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 
 from nicegui import background_tasks, run, ui
 
-from energy_core.catalogue import Language
+from energy_core.health.alarm import HealthChange
 from energy_core.ports import ReadingFilter
+from energy_core.telemetry.catalogue import Language
 from energy_ui.bootstrap import unavailable_errors
 from energy_ui.dashboard.action_panel import ActionPanel
-from energy_ui.dashboard.alerts import HealthChange
 from energy_ui.dashboard.charts import BLUE
 from energy_ui.dashboard.filter_panel import FilterPanel
 from energy_ui.dashboard.filters import Filters

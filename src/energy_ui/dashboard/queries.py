@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from energy_core.buckets import bucket_width
-from energy_core.metrics import MetricSnapshot
-from energy_core.monitor import Monitor
+from energy_core.health.analysis import MetricSnapshot
 from energy_core.ports import Bucket, ModelInfo, ReadingFilter
-from energy_core.readings import Reading
+from energy_core.telemetry.buckets import bucket_width
+from energy_core.telemetry.readings import Reading
+from energy_core.usecases.monitor import Monitor
 from energy_ui.dashboard.filters import MAX_SAMPLING, Filters
 
 HISTORY_ANALYSES = 60

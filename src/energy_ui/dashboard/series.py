@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from energy_core.buckets import bucket_start
 from energy_core.ports import Bucket
-from energy_core.readings import Reading
+from energy_core.telemetry.buckets import bucket_start
+from energy_core.telemetry.readings import Reading
 
 Point = tuple[float, ...]
 

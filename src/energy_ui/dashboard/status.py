@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from nicegui import ui
 
-from energy_core.catalogue import Language
-from energy_core.metrics import HealthThresholds
+from energy_core.health.analysis import HealthThresholds
+from energy_core.telemetry.catalogue import Language
 from energy_ui.dashboard.charts import AMBER, GREEN, HEALTH_COLORS, RED, TEXT
 from energy_ui.dashboard.drill import DrillRunner
 from energy_ui.dashboard.drill_view import drill_summary, open_drill_dialog

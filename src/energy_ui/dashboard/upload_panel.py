@@ -17,8 +17,8 @@ from typing import Any, Final
 from nicegui import Client, events, ui
 
 from energy_core import Rejection
-from energy_core.catalogue import Language
-from energy_core.monitor import Monitor
+from energy_core.telemetry.catalogue import Language
+from energy_core.usecases.monitor import Monitor
 from energy_ui.bootstrap import unavailable_errors
 from energy_ui.csv_io import CsvEncodingError, CsvFormatError, ImportSummary, import_csv
 from energy_ui.dashboard.jobs import JOB_NAMES, JobBusyError, JobRunner

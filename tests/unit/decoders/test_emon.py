@@ -228,3 +228,22 @@ def test_the_mapping_file_keys_replace_the_defaults():
     params = {"node": "pump", "fulljson": '{"T1": 61.5, "vrms": 230}'}
     readings = emon.decode_input_post(params, RECEIVED, keys=keys)
     assert by_meter(readings) == {"pump": {"motor_temperature": 61.5, "voltage": 230.0}}
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"data": "[[NaN,1,1]]"}, "input/bulk: data[0]: the time nan is not a number of seconds"),
+        ({"data": "[[1e300,1,1]]"}, "input/bulk: data[0]: the time 1e+300 is out of range"),
+        ({"data": "[[0,1,1],[Infinity,1,2]]"}, "input/bulk: data[1]: the time inf is not a"),
+        (
+            {"data": "[[1,1,1]]", "sentat": "99999999999"},
+            "input/bulk: sentat='99999999999' is out of range",
+        ),
+        ({"data": "[[1,1,1]]", "offset": "-1e20"}, "input/bulk: offset='-1e20': expected a Unix"),
+    ],
+)
+def test_bulk_times_beyond_the_calendar_are_refused_not_an_overflow(params, message):
+    with pytest.raises(DecodeError) as error:
+        emon.decode_input_bulk(params, RECEIVED)
+    assert str(error.value).startswith(message)

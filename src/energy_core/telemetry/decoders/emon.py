@@ -18,6 +18,7 @@ position (``csv``, or a bulk frame without names) are keys ``"1"``, ``"2"``…
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -25,7 +26,6 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Final, Generic, TypeVar
 
-from energy_core.payload import PayloadError, decode_json
 from energy_core.telemetry.decoders.common import (
     DecodeError,
     RawReading,
@@ -34,6 +34,7 @@ from energy_core.telemetry.decoders.common import (
     shown,
     unix_time,
 )
+from energy_core.telemetry.payload import PayloadError, decode_json
 
 T = TypeVar("T")
 
@@ -141,18 +142,11 @@ def decode_input_bulk(
     for index, frame in enumerate(frames):
         if len(frame) <= 2:
             continue  # Emoncms skips a frame without values
-        offset = frame[0]
-        if isinstance(offset, bool) or not isinstance(offset, int | float):
-            raise DecodeError(BULK, f"data[{index}]: the time must be a number")
+        seconds = _seconds(frame[0], f"data[{index}]: the time")
+        instant = _shifted(reference, seconds, f"data[{index}]: the time {shown(frame[0])}")
         node = _node(frame[1])
         if node is None:
             raise DecodeError(BULK, f"data[{index}]: the node must be a name or a number")
-        try:
-            instant = reference + timedelta(seconds=offset)
-        except OverflowError:
-            raise DecodeError(
-                BULK, f"data[{index}]: time {shown(offset)} is out of range"
-            ) from None
         readings.extend(node_readings(BULK, node, dict(_frame_values(frame[2:])), instant, keys))
     return readings
 
@@ -162,14 +156,35 @@ def _bulk_reference(
 ) -> datetime:
     for name in ("sentat", "offset"):
         if params.get(name) not in (None, ""):
-            sent = unix_time(BULK, name, params[name])
-            return received_at - (sent - datetime.fromtimestamp(0, tz=sent.tzinfo))
+            unix_time(BULK, name, params[name])  # a finite number of seconds, or refused
+            where = f"{name}={shown(params[name])}"
+            return _shifted(received_at, -float(params[name]), where)
     if params.get("time") not in (None, ""):
         return unix_time(BULK, "time", params["time"])
+    where = f"data[{len(frames) - 1}]: the time"
     last = frames[-1][0] if frames[-1] else None
-    if isinstance(last, bool) or not isinstance(last, int | float):
-        raise DecodeError(BULK, f"data[{len(frames) - 1}]: the time must be a number")
-    return received_at - timedelta(seconds=last)
+    return _shifted(received_at, -_seconds(last, where), f"{where} {shown(last)}")
+
+
+def _seconds(value: object, what: str) -> float:
+    """``value`` as a finite number of seconds; ``DecodeError`` saying ``what`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise DecodeError(BULK, f"{what} must be a number")
+    try:
+        seconds = float(value)
+    except OverflowError:
+        seconds = math.inf
+    if not math.isfinite(seconds):
+        raise DecodeError(BULK, f"{what} {shown(value)} is not a number of seconds")
+    return seconds
+
+
+def _shifted(moment: datetime, seconds: float, what: str) -> datetime:
+    """``moment`` moved by ``seconds``; ``DecodeError`` if that leaves the calendar."""
+    try:
+        return moment + timedelta(seconds=seconds)
+    except OverflowError:
+        raise DecodeError(BULK, f"{what} is out of range") from None
 
 
 def _frame_values(values: list[object]) -> Iterator[tuple[str, object]]:

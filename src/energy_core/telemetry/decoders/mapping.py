@@ -36,7 +36,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from energy_core.catalogue import VARIABLE_NAMES
+from energy_core.telemetry.catalogue import VARIABLE_NAMES
 from energy_core.telemetry.decoders.common import (
     DecodeError,
     RawReading,

@@ -7,8 +7,8 @@ from typing import Any
 
 from nicegui import ui
 
-from energy_core.catalogue import variable
-from energy_core.readings import Reading
+from energy_core.telemetry.catalogue import variable
+from energy_core.telemetry.readings import Reading
 from energy_ui.dashboard import charts
 from energy_ui.dashboard.layout import card, table_texts
 from energy_ui.dashboard.tabs.base import TabView

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 from nicegui import ui
 
-from energy_core.catalogue import Language
-from energy_core.metrics import HealthThresholds
-from energy_core.readings import Reading
+from energy_core.health.analysis import HealthThresholds
+from energy_core.telemetry.catalogue import Language
+from energy_core.telemetry.readings import Reading
 from energy_ui.dashboard.live import LiveUpdate
 from energy_ui.dashboard.model import PageModel
 from energy_ui.i18n import text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nicegui import ui
 
-from energy_core.catalogue import variable
+from energy_core.telemetry.catalogue import variable
 from energy_ui.dashboard import charts
 from energy_ui.dashboard.layout import card, kpi, table_texts
 from energy_ui.dashboard.tabs.base import TabView

@@ -10,7 +10,7 @@ from typing import Any
 from nicegui import ui
 from nicegui.events import GenericEventArguments
 
-from energy_core.catalogue import variable
+from energy_core.telemetry.catalogue import variable
 from energy_ui.dashboard import charts
 from energy_ui.dashboard.layout import card
 from energy_ui.dashboard.queries import Zoom

@@ -15,7 +15,16 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from energy_core.catalogue import VARIABLE_NAMES
+# The catalogue as it was at this revision: a migration must not change when the catalogue
+# grows (later revisions add the new variables).
+VARIABLE_NAMES = (
+    "voltage",
+    "current",
+    "active_power",
+    "power_factor",
+    "frequency",
+    "motor_temperature",
+)
 
 revision: str = "0001"
 down_revision: str | None = None

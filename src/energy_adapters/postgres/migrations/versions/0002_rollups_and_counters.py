@@ -15,7 +15,16 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from energy_core.catalogue import VARIABLE_NAMES
+# The catalogue as it was at this revision: a migration must not change when the catalogue
+# grows (later revisions add the new variables).
+VARIABLE_NAMES = (
+    "voltage",
+    "current",
+    "active_power",
+    "power_factor",
+    "frequency",
+    "motor_temperature",
+)
 
 revision: str = "0002"
 down_revision: str | None = "0001"

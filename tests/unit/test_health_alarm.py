@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from energy_core import HealthState, HealthThresholds
-from energy_ui.dashboard.alerts import HealthAlarm, HealthChange
+from energy_core.health.alarm import HealthAlarm, HealthChange
 
 N, C, X = HealthState.NORMAL, HealthState.CAUTION, HealthState.CRITICAL
 
