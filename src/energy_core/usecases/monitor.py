@@ -117,6 +117,12 @@ class IngestReport:
     dropped_by_retention: int
     model_version: int | None = None
     """The version of the model that scored the batch (``None``: not scored)."""
+    rejections: list[Rejection] = field(default_factory=list)
+    """What ``receive`` refused, by index (or line): never stored."""
+
+    @property
+    def flagged(self) -> int:
+        return sum(1 for reading in self.stored if reading.is_flagged)
 
 
 class Monitor:
@@ -200,6 +206,33 @@ class Monitor:
         rejections = check_batch(readings, rules=self.settings.rules, now=self.clock.now())
         if rejections:
             raise RejectedBatchError(rejections)
+        return self._store(readings, key)
+
+    def receive(
+        self,
+        items: Iterable[tuple[int, object]],
+        *,
+        key: str | None = None,
+        from_text: bool = False,
+        refused: Sequence[Rejection] = (),
+    ) -> IngestReport:
+        """The one way in for a channel: raw items (``(index or line, mapping)``, as decoded
+        from the channel's payload) validated once against the catalogue and the storage
+        rules, the valid ones scored, stored, kept by retention and announced; the report
+        carries what was stored and every rejection (with ``refused``: what the channel's
+        own policy refused before, e.g. a meter a token may not write).
+
+        Raises what ``ingest`` raises about storage (unavailable, ``BatchRefusedError``,
+        ``IdempotencyConflictError``); never ``RejectedBatchError``: a refused reading is a
+        rejection, and the valid ones of the same items are stored.
+        """
+        accepted, rejections = self.parse(items, from_text=from_text)
+        rejections = sorted([*refused, *rejections], key=lambda rejection: rejection.index)
+        report = self._store(accepted, key)
+        return replace(report, rejections=rejections)
+
+    def _store(self, readings: Sequence[Reading], key: str | None) -> IngestReport:
+        """Valid readings scored, stored, kept by retention and announced."""
         if not readings:
             return IngestReport(stored=[], scored=False, dropped_by_retention=0)
         model, scored = self._score_or_keep(readings)

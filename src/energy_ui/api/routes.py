@@ -19,7 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator, StringConstraints
 from starlette.concurrency import run_in_threadpool
 
-from energy_core import ReadingFilter, RejectedBatchError
+from energy_core import ReadingFilter
 from energy_core.ports import BatchRefusedError, IdempotencyConflictError
 from energy_core.telemetry.decoders import DecodeError, RawReading
 from energy_core.telemetry.decoders.emon import decode_input_bulk, decode_input_post
@@ -387,40 +387,25 @@ def create_api_router(application: Application) -> APIRouter:
         (``key``: the storage's idempotency key; ``idempotency_key``: as the client sent it)."""
         # Only the meters the token may write (`tokens add --meters`): the others rejected.
         items, outside = restrict_to_grant(items, grant)
-        accepted, rejected = monitor.parse(items)
-        rejected = sorted([*outside, *rejected], key=lambda rejection: rejection.index)
-        flagged, version = 0, None
-        if accepted:
-            try:
-                report = monitor.ingest(accepted, key=key)
-            except unavailable_errors() as _:
-                raise _unavailable() from None
-            except IdempotencyConflictError:
-                raise HTTPException(
-                    status.HTTP_409_CONFLICT,
-                    f"Idempotency-Key {idempotency_key!r} was already used for a different "
-                    "batch of readings; nothing was stored: use a new key for new readings",
-                ) from None
-            except BatchRefusedError as error:
-                raise HTTPException(
-                    status.HTTP_422_UNPROCESSABLE_CONTENT, f"batch refused: {error}"
-                ) from None
-            except RejectedBatchError as error:
-                return IngestResult(
-                    accepted=0,
-                    flagged=0,
-                    model_version=None,
-                    rejected=[
-                        RejectionOut.of(rejection) for rejection in [*rejected, *error.rejections]
-                    ],
-                )
-            flagged = sum(1 for reading in report.stored if reading.is_flagged)
-            version = report.model_version
+        try:
+            report = monitor.receive(items, key=key, refused=outside)
+        except unavailable_errors() as _:
+            raise _unavailable() from None
+        except IdempotencyConflictError:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                f"Idempotency-Key {idempotency_key!r} was already used for a different "
+                "batch of readings; nothing was stored: use a new key for new readings",
+            ) from None
+        except BatchRefusedError as error:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, f"batch refused: {error}"
+            ) from None
         return IngestResult(
-            accepted=len(accepted),
-            rejected=[RejectionOut.of(rejection) for rejection in rejected],
-            flagged=flagged,
-            model_version=version,
+            accepted=len(report.stored),
+            rejected=[RejectionOut.of(rejection) for rejection in report.rejections],
+            flagged=report.flagged,
+            model_version=report.model_version,
         )
 
     emon_keys_of_mapping = emon_keys(load_mapping(application.settings))
