@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Literal, Protocol, get_args
 
 from energy_core.detection.protocol import Detector
-from energy_core.health.analysis import MetricSnapshot
+from energy_core.health.analysis import HealthState, HealthThresholds, MetricSnapshot
 from energy_core.telemetry.readings import Reading
 
 ReadingState = Literal["normal", "anomalous"]
@@ -193,3 +193,92 @@ class Clock(Protocol):
     def now(self) -> datetime:
         """The current instant, aware, in UTC."""
         ...
+
+
+FleetSort = Literal[
+    "meter_id",
+    "last_seen",
+    "cadence_s",
+    "readings_last_hour",
+    "flagged_last_hour",
+    "flagged_share",
+    "health",
+]
+FLEET_SORTS: tuple[FleetSort, ...] = get_args(FleetSort)
+FleetHealth = Literal["normal", "caution", "critical", "silent"]
+"""A meter's health now: its state over the last hour, or ``silent`` (nothing in it)."""
+FLEET_HEALTHS: tuple[FleetHealth, ...] = get_args(FleetHealth)
+MAX_FLEET_PAGE = 500
+"""Most meters in one page of the fleet."""
+
+
+@dataclass(frozen=True, slots=True)
+class FleetQuery:
+    """One page of the fleet: which meters, in which order.
+
+    ``page`` counts from 1. ``meter_contains`` keeps meters whose id contains it (any case).
+    ``sort``: a column of ``MeterOverview``; ``health`` orders like ``flagged_share``. Meters
+    without a value for the sorted column come last in either order; ties by meter id.
+    """
+
+    page: int = 1
+    page_size: int = 50
+    sort: FleetSort = "meter_id"
+    descending: bool = False
+    meter_contains: str = ""
+    health: FleetHealth | None = None
+    thresholds: HealthThresholds = field(default_factory=HealthThresholds)
+
+    def __post_init__(self) -> None:
+        if self.page < 1:
+            raise ValueError(f"page must be 1 or more, got {self.page}")
+        if not 1 <= self.page_size <= MAX_FLEET_PAGE:
+            raise ValueError(
+                f"page_size must be within [1, {MAX_FLEET_PAGE}], got {self.page_size}"
+            )
+        if self.sort not in FLEET_SORTS:
+            raise ValueError(f"unknown sort {self.sort!r}; known: {', '.join(FLEET_SORTS)}")
+        if self.health is not None and self.health not in FLEET_HEALTHS:
+            raise ValueError(f"unknown health {self.health!r}; known: {', '.join(FLEET_HEALTHS)}")
+
+    @property
+    def offset(self) -> int:
+        """How many matching meters come before this page."""
+        return (self.page - 1) * self.page_size
+
+
+@dataclass(frozen=True, slots=True)
+class MeterOverview:
+    """One meter of the fleet as it stands at the query's ``now``.
+
+    ``variables``: the catalogue variables its newest readings carry (catalogue order).
+    ``cadence_s``: the median interval between its newest readings, in seconds (``None``
+    with a single reading). The last hour is the 60 whole UTC minutes up to and including
+    the current one; ``flagged_share`` is the percentage of its readings there the model
+    flagged, ``health`` that share against the thresholds; both ``None`` when it sent
+    nothing in that hour (silent).
+    """
+
+    meter_id: str
+    variables: tuple[str, ...]
+    last_seen: datetime
+    cadence_s: float | None
+    readings_last_hour: int
+    flagged_last_hour: int
+    flagged_share: float | None
+    health: HealthState | None
+
+
+@dataclass(frozen=True, slots=True)
+class FleetPage:
+    """A page of meters and how many match the query in all."""
+
+    rows: tuple[MeterOverview, ...]
+    total: int
+    query: FleetQuery
+
+
+class FleetQueries(Protocol):
+    """The read side of the fleet: one row per meter, paged, sorted and filtered by storage."""
+
+    def meters_overview(self, query: FleetQuery, now: datetime) -> FleetPage: ...

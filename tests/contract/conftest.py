@@ -18,6 +18,7 @@ from energy_adapters.memory import (
     MemoryModelStore,
     MemoryReadingRepository,
 )
+from energy_adapters.memory_fleet import MemoryFleetQueries
 from energy_adapters.model_files import FileModelStore
 
 
@@ -27,17 +28,20 @@ class Stores:
     metrics: Any
     models: Any
     feed: Any
+    fleet: Any = None
     # Called after publishing, for adapters whose delivery is asynchronous.
     settle: Callable[[], None] = lambda: None
 
 
 @contextmanager
 def memory_stores(request: pytest.FixtureRequest) -> Iterator[Stores]:
+    readings = MemoryReadingRepository()
     yield Stores(
-        readings=MemoryReadingRepository(),
+        readings=readings,
         metrics=MemoryMetricRepository(),
         models=MemoryModelStore(),
         feed=MemoryChangeFeed(),
+        fleet=MemoryFleetQueries(readings),
     )
 
 
@@ -45,11 +49,13 @@ def memory_stores(request: pytest.FixtureRequest) -> Iterator[Stores]:
 def files_model_stores(request: pytest.FixtureRequest) -> Iterator[Stores]:
     """In memory, except models: skops files in a temporary directory."""
     directory = request.getfixturevalue("tmp_path") / "models"
+    readings = MemoryReadingRepository()
     yield Stores(
-        readings=MemoryReadingRepository(),
+        readings=readings,
         metrics=MemoryMetricRepository(),
         models=FileModelStore(directory),
         feed=MemoryChangeFeed(),
+        fleet=MemoryFleetQueries(readings),
     )
 
 
@@ -62,6 +68,7 @@ def postgres_stores(request: pytest.FixtureRequest) -> Iterator[Stores]:
         metrics=built.metrics,
         models=built.models,
         feed=built.feed,
+        fleet=built.fleet,
         settle=built.feed.sync,
     )
 

@@ -10,6 +10,7 @@ from sqlalchemy import URL, Engine
 
 from energy_adapters.model_files import FileModelStore
 from energy_adapters.postgres.feed import DEFAULT_CHANNEL, PostgresChangeFeed
+from energy_adapters.postgres.fleet import PostgresFleetQueries
 from energy_adapters.postgres.metrics import PostgresMetricRepository
 from energy_adapters.postgres.migrations import upgrade
 from energy_adapters.postgres.models import PostgresModelStore
@@ -26,6 +27,7 @@ class PostgresStores:
     metrics: PostgresMetricRepository
     models: PostgresModelStore | FileModelStore
     feed: PostgresChangeFeed
+    fleet: PostgresFleetQueries
     url: str = field(default="")
     owns_engine: bool = True
 
@@ -99,6 +101,7 @@ def build_stores(
         metrics=PostgresMetricRepository(database),
         models=models,
         feed=feed,
+        fleet=PostgresFleetQueries(database),
         url=describe_url(engine.url),
         owns_engine=owns_engine,
     )
