@@ -340,11 +340,6 @@ class MqttIngestor:
         self._assembled.clear()
         return ready
 
-    def flush_assembled(self) -> list[Incoming]:
-        """Every emonhub reading still being assembled, completed now."""
-        self._assembled.extend(self._joined(group) for group in self.assembler.flush())
-        return self.take_assembled()
-
     def _decode(self, incoming: Incoming, payload: bytes) -> None:
         try:
             decoded = decode_json(payload, max_bytes=MAX_PAYLOAD_BYTES, max_depth=MAX_DEPTH)
@@ -457,7 +452,7 @@ class MqttIngestor:
         has a key derived from the batch's, so a retry stores nothing twice. ``part``: a
         piece of a batch being split (its defect, if any, was logged with the batch)."""
         try:
-            self.monitor.ingest(readings, key=key)
+            self.monitor.store_parsed(readings, key=key)
         except self._retryable:
             raise
         except RejectedBatchError as error:
