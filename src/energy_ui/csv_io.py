@@ -27,7 +27,7 @@ from energy_core.telemetry.catalogue import VARIABLE_NAMES
 from energy_core.telemetry.readings import Reading
 from energy_core.telemetry.rules import DEFAULT_RULES, StorageRules
 from energy_core.telemetry.validation import parse_reading, rejections_of
-from energy_core.usecases.monitor import Monitor, RejectedBatchError
+from energy_core.usecases.monitor import Monitor
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 REQUIRED_COLUMNS = ("meter_id", "timestamp", *VARIABLE_NAMES)
@@ -134,24 +134,13 @@ def import_csv(
 
 
 def _store(monitor: Monitor, items: list[tuple[int, Reading]]) -> tuple[int, list[Rejection]]:
-    """Ingest ``(line, reading)`` pairs; what validation or storage refuses is returned as
-    rejections by line and the others are stored (a refused batch is split until the
+    """Store ``(line, reading)`` pairs validation accepted; what storage refuses is returned
+    as rejections by line and the others are stored (a refused batch is split until the
     refused readings are alone)."""
     if not items:
         return 0, []
     try:
-        return len(monitor.ingest([reading for _, reading in items]).stored), []
-    except RejectedBatchError as error:
-        refused = {r.index for r in error.rejections if 0 <= r.index < len(items)}
-        if not refused:  # nothing to single out: the batch as a whole was refused
-            return 0, [Rejection(line, "line", None, str(error)) for line, _ in items]
-        rejections = [
-            Rejection(items[r.index][0], r.field, r.value, r.reason)
-            for r in error.rejections
-            if r.index in refused
-        ]
-        stored, more = _store(monitor, [item for i, item in enumerate(items) if i not in refused])
-        return stored, rejections + more
+        return len(monitor.store_parsed([reading for _, reading in items]).stored), []
     except BatchRefusedError as error:
         if len(items) == 1:
             return 0, [Rejection(items[0][0], "line", None, str(error))]

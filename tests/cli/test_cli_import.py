@@ -161,7 +161,7 @@ def test_the_database_going_away_mid_file_is_one_line_saying_what_was_stored(
     from energy_adapters.postgres import DatabaseUnavailableError
     from energy_core.usecases.monitor import Monitor
 
-    ingest = Monitor.ingest
+    ingest = Monitor.store_parsed
     calls = []
 
     def flaky(self: Monitor, readings, **options):
@@ -170,7 +170,7 @@ def test_the_database_going_away_mid_file_is_one_line_saying_what_was_stored(
             raise DatabaseUnavailableError("database unavailable: 127.0.0.1:5432 does not answer")
         return ingest(self, readings, **options)
 
-    monkeypatch.setattr(Monitor, "ingest", flaky)
+    monkeypatch.setattr(Monitor, "store_parsed", flaky)
     source = tmp_path / "away.csv"
     source.write_text("\n".join([HEADER, *map(line, range(6))]) + "\n", encoding="utf-8")
     result = run_import(source, "--batch-size", "2")

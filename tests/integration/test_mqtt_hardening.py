@@ -151,14 +151,14 @@ def test_an_unexpected_error_while_storing_one_message_is_counted_and_only_it_fa
     application = make_application("127.0.0.1", 1883, unique("boom"))
     ingestor = MqttIngestor(application.monitor, application.settings)
     monitor = application.monitor
-    real_ingest = monitor.ingest
+    real_ingest = monitor.store_parsed
 
     def ingest(readings, **options):
         if any(reading.meter_id == "boom" for reading in readings):
             raise RuntimeError("a defect")
         return real_ingest(readings, **options)
 
-    monitor.ingest = ingest  # type: ignore[method-assign]
+    monitor.store_parsed = ingest  # type: ignore[method-assign]
     batch = [
         ingestor.receive(f"x/{meter}/readings", json.dumps(payload(seconds=n)).encode())
         for n, meter in enumerate(["good-1", "boom", "good-2"])
@@ -240,7 +240,7 @@ def test_readings_dropped_from_a_full_retry_buffer_are_counted_and_logged(caplog
     def away(readings, **options):
         raise DatabaseError("the database is away")
 
-    application.monitor.ingest = away  # type: ignore[method-assign]
+    application.monitor.store_parsed = away  # type: ignore[method-assign]
     with caplog.at_level(logging.WARNING, logger="energy_ui.mqtt"):
         for second in range(8):
             verdict = ingestor.handle(
@@ -264,13 +264,13 @@ async def test_the_broker_keeps_messages_while_the_subscriber_is_away_and_they_c
     application = make_application(host, port, prefix)
     monitor = application.monitor
     calls: list[int] = []
-    real_ingest = monitor.ingest
+    real_ingest = monitor.store_parsed
 
     def ingest(readings, **options):
         calls.append(len(readings))
         return real_ingest(readings, **options)
 
-    monitor.ingest = ingest  # type: ignore[method-assign]
+    monitor.store_parsed = ingest  # type: ignore[method-assign]
     async with running(MqttIngestor(monitor, application.settings)):
         pass  # the session exists now; the subscriber goes away
     meters = [f"{prefix}-m{n}" for n in range(10)]
@@ -300,7 +300,7 @@ async def test_a_message_is_acknowledged_only_once_stored_so_a_crash_before_lose
         release.wait(30)
         raise DatabaseError("gone")
 
-    first.monitor.ingest = stuck  # type: ignore[method-assign]
+    first.monitor.store_parsed = stuck  # type: ignore[method-assign]
     crashed = MqttIngestor(first.monitor, first.settings)
     try:
         async with running(crashed):

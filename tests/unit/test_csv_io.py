@@ -231,29 +231,6 @@ def test_lines_storage_refuses_are_reported_and_the_rest_of_the_file_is_stored()
     assert {"m-1"} == {reading.meter_id for reading in repository.latest(10)}
 
 
-def test_a_batch_the_monitor_rejects_reports_those_lines_and_stores_the_others(monkeypatch):
-    from energy_core.usecases import monitor as monitor_module
-
-    original = monitor_module.check_batch
-
-    def stricter(readings: Sequence[Reading], **options: object) -> list[Rejection]:
-        found = original(readings, **options)
-        found += [
-            Rejection(index, "meter_id", reading.meter_id, "not allowed here")
-            for index, reading in enumerate(readings)
-            if reading.meter_id == "m-9"
-        ]
-        return found
-
-    monkeypatch.setattr(monitor_module, "check_batch", stricter)
-    meters = ["m-1", "m-9", "m-1", "m-9", "m-1"]
-    text = "\n".join([HEADER] + [good(second, meter) for second, meter in enumerate(meters)])
-    monitor = memory_monitor()
-    summary = import_csv(monitor, io.BytesIO(text.encode()))
-    assert (summary.lines, summary.accepted, monitor.readings.count()) == (5, 3, 3)
-    assert where(summary.rejected) == [(3, "meter_id"), (5, "meter_id")]
-
-
 def test_progress_sees_every_batch_and_the_expected_line_count():
     text = "\n".join([HEADER] + [good(second) for second in range(7)]) + "\n"
     seen: list[tuple[int, int | None]] = []

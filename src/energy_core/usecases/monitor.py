@@ -231,6 +231,12 @@ class Monitor:
         report = self._store(accepted, key)
         return replace(report, rejections=rejections)
 
+    def store_parsed(self, readings: Sequence[Reading], *, key: str | None = None) -> IngestReport:
+        """Readings ``parse`` returned, stored as ``ingest`` stores them without checking
+        them again: for a channel that validates as messages arrive and stores later in
+        batches (MQTT, a CSV file). Readings built any other way go through ``ingest``."""
+        return self._store(readings, key)
+
     def _store(self, readings: Sequence[Reading], key: str | None) -> IngestReport:
         """Valid readings scored, stored, kept by retention and announced."""
         if not readings:
