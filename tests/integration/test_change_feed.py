@@ -9,6 +9,7 @@ import pytest
 from energy_adapters.memory import MemoryMetricRepository, MemoryModelStore
 from energy_adapters.postgres import PostgresChangeFeed, PostgresReadingRepository, open_engine
 from energy_core import ChangeEvent, Monitor, MonitorSettings, Simulator
+from energy_core.ports import BatchRefusedError
 from tests.strategies import BASE
 
 pytestmark = pytest.mark.postgres
@@ -53,30 +54,13 @@ def test_an_event_published_on_one_connection_arrives_on_another_once(pg_stores,
     assert inbox.events == [ChangeEvent("metrics", count=1, last_id=7)]
 
 
-def test_an_announcement_inside_a_rolled_back_transaction_is_never_delivered(
-    pg_stores, other_engine
-):
-    inbox = Inbox()
-    pg_stores.feed.subscribe(inbox)
-    with PostgresChangeFeed(other_engine) as publisher:
-        with pytest.raises(RuntimeError), other_engine.begin() as connection:
-            publisher.notify_within(connection, ChangeEvent("readings", count=3, last_id=3))
-            raise RuntimeError("the batch failed after announcing it")
-        with other_engine.begin() as connection:
-            publisher.notify_within(connection, ChangeEvent("readings", count=4, last_id=7))
-    assert pg_stores.feed.sync(timeout=WAIT_S)
-    assert inbox.events == [ChangeEvent("readings", count=4, last_id=7)]
-
-
-def test_monitor_ingest_announces_each_batch_once_from_inside_its_transaction(
-    pg_stores, other_engine
-):
+def test_monitor_ingest_announces_each_batch_once_after_its_commit(pg_stores, other_engine):
     inbox = Inbox()
     pg_stores.feed.subscribe(inbox)
     # The writer is another "process": its own engine, feed and repository.
     with PostgresChangeFeed(other_engine) as writer_feed:
         monitor = Monitor(
-            readings=PostgresReadingRepository(other_engine, announcer=writer_feed),
+            readings=PostgresReadingRepository(other_engine),
             metrics=MemoryMetricRepository(),
             models=MemoryModelStore(),
             feed=writer_feed,
@@ -84,10 +68,21 @@ def test_monitor_ingest_announces_each_batch_once_from_inside_its_transaction(
         )
         simulator = Simulator(meters=2, seed=9)
         reports = [monitor.ingest(simulator.next_batch(25, at=BASE)) for _ in range(4)]
+
+        # A batch storage refuses is never announced.
+        def refused(readings, **options):
+            raise BatchRefusedError("batch refused: planted")
+
+        monitor.readings.add_many = refused  # type: ignore[method-assign]
+        with pytest.raises(BatchRefusedError):
+            monitor.ingest(simulator.next_batch(3, at=BASE))
     assert pg_stores.feed.sync(timeout=WAIT_S)
     assert inbox.events == [
         ChangeEvent("readings", count=25, last_id=report.stored[-1].id) for report in reports
     ]
+    # Each event names ids that a reader in another process can already see.
+    for event in inbox.events:
+        assert pg_stores.readings.since((event.last_id or 0) - 1)
 
 
 def test_unsubscribed_listeners_and_closed_feeds_hear_nothing_more(pg_stores, other_engine):

@@ -16,7 +16,6 @@ import select
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -96,9 +95,6 @@ class PostgresChangeFeed:
         self._listening = threading.Event()
         # A pipe the thread also waits on, so close() wakes it at once.
         self._wake_read, self._wake_write = os.pipe()
-        # Events already notified inside a writer's transaction by this process, so the
-        # same event published again afterwards (Monitor.ingest does) is not sent twice.
-        self._announced: deque[ChangeEvent] = deque(maxlen=64)
         self._sync_seen = threading.Condition(self._lock)
         self._sync_id = uuid.uuid4().hex
         self._sync_counter = 0
@@ -107,17 +103,9 @@ class PostgresChangeFeed:
         self.reconnections = 0
 
     # --- publishing -----------------------------------------------------------------------
-    def notify_within(self, connection: Connection, event: ChangeEvent) -> None:
-        """NOTIFY ``event`` in ``connection``'s transaction: delivered only if it commits."""
-        self._notify(connection, encode_event(event))
-        with self._lock:
-            self._announced.append(event)
-
     def publish(self, event: ChangeEvent) -> None:
-        with self._lock:
-            if event in self._announced:
-                self._announced.remove(event)
-                return
+        """NOTIFY ``event`` to every process listening (the caller's change is committed:
+        one owner announces, after the commit)."""
         with self._db.transaction() as connection:
             self._notify(connection, encode_event(event))
 

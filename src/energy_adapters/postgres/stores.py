@@ -97,7 +97,7 @@ def build_stores(
     )
     return PostgresStores(
         engine=engine,
-        readings=PostgresReadingRepository(database, announcer=feed),
+        readings=PostgresReadingRepository(database),
         metrics=PostgresMetricRepository(database),
         models=models,
         feed=feed,
