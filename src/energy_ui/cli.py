@@ -275,9 +275,7 @@ def reset_db(
         _stop_between_batches() as check,
     ):
         task = progress.add_task("reset", total=count)
-        application.monitor.readings.clear()
-        application.monitor.metrics.clear()
-        stored = application.monitor.generate_history(
+        stored = application.monitor.reset(
             count, progress=_advance(progress, task, check, label="reset", total=count)
         )
     out.print(f"{stored} lecturas / readings stored")

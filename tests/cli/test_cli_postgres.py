@@ -84,6 +84,19 @@ def test_reset_asks_then_empties_and_repopulates(database, pg_engine):
     assert scalar(pg_engine, "SELECT count(*) FROM metricas") == 0
 
 
+def test_reset_db_tells_every_other_process(database, pg_engine):
+    """reset-db goes through the reset use case: a dashboard in another process hears it
+    and forgets what it showed (and its scoring context)."""
+    from energy_adapters.postgres import PostgresChangeFeed
+
+    heard = []
+    with PostgresChangeFeed(pg_engine) as feed:
+        feed.subscribe(heard.append)
+        invoke("reset-db", "--yes", "--count", "0")
+        assert feed.sync(timeout=15)
+    assert [event.topic for event in heard] == ["reset"]
+
+
 def test_train_detect_and_stream_scored_on_ingest_holding_the_limit(database, pg_engine):
     invoke("simulate", "--count", "1500")
     assert "v1" in invoke("train")
