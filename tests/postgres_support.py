@@ -188,12 +188,15 @@ def _rollup_check_sql() -> str:
     from energy_core.telemetry.catalogue import VARIABLE_NAMES
 
     aggregates = ", ".join(
-        f"min({name}) AS {name}_min, max({name}) AS {name}_max, sum({name}) AS {name}_sum"
+        f"min({name}) AS {name}_min, max({name}) AS {name}_max, sum({name}) AS {name}_sum,"
+        f" count({name}) AS {name}_count"
         for name in VARIABLE_NAMES
     )
     differences = " OR ".join(
         f"m.{name}_min IS DISTINCT FROM raw.{name}_min"
         f" OR m.{name}_max IS DISTINCT FROM raw.{name}_max"
+        f" OR m.{name}_count IS DISTINCT FROM raw.{name}_count"
+        f" OR (m.{name}_sum IS NULL) <> (raw.{name}_sum IS NULL)"
         # Sums are added up in another order than a fresh aggregate: allow rounding.
         f" OR abs(m.{name}_sum - raw.{name}_sum) > 1e-9 * greatest(1, abs(raw.{name}_sum))"
         for name in VARIABLE_NAMES

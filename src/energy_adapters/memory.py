@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import copy
 import logging
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
@@ -155,14 +156,17 @@ class MemoryReadingRepository:
             groups.setdefault(bucket_start(reading.timestamp, width), []).append(reading)
         result = []
         for moment in sorted(groups):
-            values = [reading.values[variable] for reading in groups[moment]]
+            # Readings that lack the variable count for the bucket's flags, not its values.
+            values = [
+                reading.values[variable] for reading in groups[moment] if variable in reading.values
+            ]
             result.append(
                 Bucket(
                     start=moment,
                     count=len(values),
-                    minimum=min(values),
-                    maximum=max(values),
-                    mean=sum(values) / len(values),
+                    minimum=min(values, default=math.nan),
+                    maximum=max(values, default=math.nan),
+                    mean=sum(values) / len(values) if values else math.nan,
                     flagged=sum(1 for reading in groups[moment] if reading.is_flagged),
                 )
             )

@@ -52,7 +52,12 @@ class ReadingFilter:
 
 @dataclass(frozen=True, slots=True)
 class Bucket:
-    """A time bucket of one variable: its envelope, mean, size and flagged readings."""
+    """A time bucket of one variable: its envelope, mean, size and flagged readings.
+
+    ``count`` is how many of the bucket's readings carry the variable (its mean is over
+    them); when none does, ``minimum``, ``maximum`` and ``mean`` are NaN: a gap, not a zero.
+    ``flagged`` counts every flagged reading of the bucket.
+    """
 
     start: datetime
     count: int

@@ -1,10 +1,13 @@
-"""The schema's two revisions: data stored at revision 1 survives the upgrade, and the
-rollups and counters of revision 2 are back-filled from it."""
+"""The schema's revisions: data stored at revision 1 survives the upgrade, the rollups and
+counters of revision 2 are back-filled from it, and revision 7 (readings with the variables a
+meter has) keeps a filled revision 6 database whole."""
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import insert, inspect
@@ -19,12 +22,21 @@ from energy_adapters.postgres import (
 )
 from energy_adapters.postgres.schema import metric_snapshots
 from energy_adapters.postgres.schema import readings as readings_table
-from energy_core import ReadingFilter, Simulator
-from energy_core.telemetry.catalogue import VARIABLE_NAMES
+from energy_core import Reading, ReadingFilter, Simulator
 from tests.postgres_support import bookkeeping_errors, newest_migration_file, scratch_database
 from tests.strategies import BASE
 
 pytestmark = pytest.mark.postgres
+
+# The catalogue of revisions 1 to 6: every reading carried these six.
+VARIABLE_NAMES = (
+    "voltage",
+    "current",
+    "active_power",
+    "power_factor",
+    "frequency",
+    "motor_temperature",
+)
 
 
 def revision_1_rows(readings):
@@ -95,6 +107,54 @@ def test_upgrading_a_filled_revision_1_database_loses_nothing_and_backfills(pg_s
             assert current_revision(engine) == newest_migration_file()
             assert repository.count() == 3000
             assert bookkeeping_errors(engine) == []
+        finally:
+            engine.dispose()
+
+
+def test_revision_7_keeps_a_filled_revision_6_database_and_then_stores_subsets(pg_server_url):
+    history = Simulator(meters=2, seed=5, anomaly_ratio=0.05).history(1200, end=BASE)
+    readings = [
+        reading.scored(0.5, index % 7 == 0, ("voltage",) * (index % 7 == 0))
+        for index, reading in enumerate(history)
+    ]
+    with scratch_database(pg_server_url, prefix="smartenergy_migration") as url:
+        engine = open_engine(url)
+        try:
+            upgrade(engine, "0001")
+            with engine.begin() as connection:
+                connection.execute(insert(readings_table), revision_1_rows(readings))
+            upgrade(engine, "0006")  # rollups and counters back-filled by revision 2
+            columns = {c["name"]: c for c in inspect(engine).get_columns("registros")}
+            assert "energy_import" not in columns and not columns["voltage"]["nullable"]
+
+            upgrade(engine)
+
+            columns = {c["name"]: c for c in inspect(engine).get_columns("registros")}
+            assert columns["voltage"]["nullable"] and columns["energy_import"]["nullable"]
+            repository = PostgresReadingRepository(engine)
+            assert [replace(r, id=None) for r in repository.window(ReadingFilter())] == readings
+            assert bookkeeping_errors(engine) == []
+            reference = MemoryReadingRepository()
+            reference.add_many(readings)
+            for name in ("voltage", "motor_temperature"):
+                assert [
+                    (b.start, b.count, b.minimum, b.maximum, b.flagged)
+                    for b in repository.downsample(name, ReadingFilter(), 30)
+                ] == [
+                    (b.start, b.count, b.minimum, b.maximum, b.flagged)
+                    for b in reference.downsample(name, ReadingFilter(), 30)
+                ]
+
+            later = BASE + timedelta(seconds=30)
+            plug = Reading(later, "meter-01", {"voltage": 229.5, "energy_import": 12.25})
+            [stored] = repository.add_many([plug])
+            assert repository.window(ReadingFilter(start=later)) == [stored]
+            assert dict(stored.values) == {"voltage": 229.5, "energy_import": 12.25}
+            assert bookkeeping_errors(engine) == []
+            [bucket] = repository.downsample(
+                "motor_temperature", ReadingFilter(start=later, end=later + timedelta(days=1)), 2
+            )
+            assert (bucket.count, bucket.flagged) == (0, 0) and math.isnan(bucket.mean)
         finally:
             engine.dispose()
 

@@ -10,9 +10,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.stats import binom
 
-from energy_core.telemetry.catalogue import VARIABLE_NAMES, variable
+from energy_core.telemetry.catalogue import variable
 from energy_core.telemetry.readings import validate
-from energy_core.telemetry.simulator import KINDS_BY_VARIABLE, AnomalyKind, Simulator
+from energy_core.telemetry.simulator import (
+    KINDS_BY_VARIABLE,
+    MOTOR_METER_VARIABLES,
+    PLUG_VARIABLES,
+    AnomalyKind,
+    Simulator,
+)
 from tests.strategies import BASE, seeds
 
 
@@ -76,7 +82,7 @@ def test_per_variable_anomaly_rate_converges_to_the_ratio(seed, ratio):
     )
     # Kinds of one reading are distinct, but two variables may share a sensor-fault kind,
     # so count per-reading anomaly instead: P(anomalous) = 1 - (1 - ratio)^k.
-    expected_reading_rate = 1.0 - (1.0 - ratio) ** len(VARIABLE_NAMES)
+    expected_reading_rate = 1.0 - (1.0 - ratio) ** len(MOTOR_METER_VARIABLES)
     observed_reading_rate = np.mean([bool(reading.is_anomaly) for reading in readings])
     standard_error = np.sqrt(expected_reading_rate * (1 - expected_reading_rate) / len(readings))
     assert abs(observed_reading_rate - expected_reading_rate) <= 5 * standard_error + 1e-9
@@ -100,10 +106,10 @@ def hits_per_variable(seed: int, ratio: float, kinds=None):
     faulty, clean = faulty.history(READINGS, end=BASE), clean.history(READINGS, end=BASE)
     hits = {
         name: sum(a[name] != b[name] for a, b in zip(faulty, clean, strict=True))
-        for name in VARIABLE_NAMES
+        for name in MOTOR_METER_VARIABLES
     }
     changed = [
-        any(a[n] != b[n] for n in VARIABLE_NAMES) for a, b in zip(faulty, clean, strict=True)
+        any(a[n] != b[n] for n in MOTOR_METER_VARIABLES) for a, b in zip(faulty, clean, strict=True)
     ]
     return hits, changed, [bool(reading.is_anomaly) for reading in faulty]
 
@@ -116,7 +122,7 @@ def test_each_variable_is_hit_at_the_anomaly_ratio(seed, ratio):
     assert changed == labelled
     low, high = binom.interval(BINOMIAL_CONFIDENCE, READINGS, ratio)
     assert {name: low <= n <= high for name, n in hits.items()} == dict.fromkeys(
-        VARIABLE_NAMES, True
+        MOTOR_METER_VARIABLES, True
     ), (hits, (low, high))
 
 
@@ -157,7 +163,7 @@ def test_restricting_kinds_injects_only_those():
 def test_every_kind_applies_to_at_least_one_variable():
     applicable = {kind for kinds in KINDS_BY_VARIABLE.values() for kind in kinds}
     assert applicable == set(AnomalyKind)
-    assert set(KINDS_BY_VARIABLE) == set(VARIABLE_NAMES)
+    assert set(KINDS_BY_VARIABLE) == set(MOTOR_METER_VARIABLES)
 
 
 def test_stream_batches_rotate_over_the_meters_and_stay_in_the_interval():
@@ -175,7 +181,7 @@ def test_stuck_sensor_repeats_the_previous_value():
     repeats = 0
     for previous, current in itertools.pairwise(readings):
         if current.is_anomaly:
-            repeats += any(current[name] == previous[name] for name in VARIABLE_NAMES)
+            repeats += any(current[name] == previous[name] for name in MOTOR_METER_VARIABLES)
     assert repeats == sum(1 for reading in readings[1:] if reading.is_anomaly)
 
 
@@ -198,3 +204,60 @@ def test_a_meter_has_the_same_profile_in_every_simulator_whatever_the_seed():
     first = Simulator(meters=3, seed=1)
     second = Simulator(meters=5, seed=99)
     assert first.profiles == second.profiles[:3]
+
+
+def test_demo_meters_send_the_six_variables_of_a_motor_meter():
+    readings = Simulator(meters=2, seed=1).history(20, end=BASE)
+    assert {tuple(reading.values) for reading in readings} == {MOTOR_METER_VARIABLES}
+
+
+def test_plugs_send_only_what_a_shelly_like_plug_measures():
+    simulator = Simulator(meters=2, plugs=1, seed=1, anomaly_ratio=0.1)
+    assert simulator.meter_ids == ("meter-01", "meter-02", "plug-01")
+    readings = simulator.history(600, end=BASE)
+    sent = {reading.meter_id: tuple(reading.values) for reading in readings}
+    assert sent == {
+        "meter-01": MOTOR_METER_VARIABLES,
+        "meter-02": MOTOR_METER_VARIABLES,
+        "plug-01": PLUG_VARIABLES,
+    }
+    assert PLUG_VARIABLES == (
+        "voltage",
+        "current",
+        "active_power",
+        "power_factor",
+        "frequency",
+        "energy_import",
+    )
+    for reading in readings:
+        validate(reading)
+
+
+def test_a_plug_is_never_labelled_with_a_fault_of_a_variable_it_does_not_send():
+    readings = Simulator(meters=1, plugs=2, seed=7, anomaly_ratio=0.2).history(3000, end=BASE)
+    plug_kinds = {
+        kind
+        for reading in readings
+        if reading.meter_id.startswith("plug") and reading.anomaly_kind
+        for kind in reading.anomaly_kind.split("+")
+    }
+    assert "overheating" not in plug_kinds
+    assert "voltage_sag" in plug_kinds
+
+
+def test_a_plug_s_energy_register_grows_by_its_power_over_time():
+    simulator = Simulator(meters=0, plugs=1, seed=3, anomaly_ratio=0.0)
+    readings = simulator.history(120, end=BASE, cadence=timedelta(minutes=1))
+    energy = np.array([reading["energy_import"] for reading in readings])
+    power = np.array([reading["active_power"] for reading in readings])
+    assert np.all(np.diff(energy) >= 0.0)
+    # kWh added per minute ≈ the power (kW) over that minute, within metering noise.
+    assert np.diff(energy) == pytest.approx(power[1:] / 60.0, rel=0.05)
+    later = simulator.history(10, end=BASE + timedelta(minutes=10))
+    assert later[0]["energy_import"] > energy[-1]
+
+
+def test_plugs_do_not_change_what_the_other_meters_send():
+    alone = Simulator(meters=2, seed=9, anomaly_ratio=0.05).history(300, end=BASE)
+    beside = Simulator(meters=2, plugs=1, seed=9, anomaly_ratio=0.05)
+    assert [r for r in beside.history(450, end=BASE) if r.meter_id != "plug-01"] == alone

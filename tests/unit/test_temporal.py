@@ -16,7 +16,7 @@ from energy_core.detection.temporal import (
     seasonal_lags_for,
     sequence_features,
 )
-from energy_core.telemetry.catalogue import VARIABLE_NAMES
+from energy_core.telemetry.catalogue import DEFAULT_FEATURES
 from energy_core.telemetry.readings import feature_matrix, labels
 from energy_core.telemetry.simulator import AnomalyKind, Simulator
 
@@ -41,7 +41,7 @@ def meter_rows(seed=3, count=6000):
 def test_the_temporal_detector_is_a_detector_and_must_be_fitted_first():
     detector = TemporalDetector()
     with pytest.raises(NotFittedError):
-        detector.score(np.zeros((3, len(VARIABLE_NAMES))))
+        detector.score(np.zeros((3, len(DEFAULT_FEATURES))))
     X, _, _ = meter_rows()
     assert detector.fit(X[:500]) is detector
     assert isinstance(detector, Detector)  # the protocol the monitor relies on
@@ -144,10 +144,10 @@ def test_explanations_name_original_variables_and_the_faulty_one_first():
     detector = TemporalDetector().fit(X[:3000])
     at = next(i for i in range(3500, 4000) if not y[i - 12 : i + 1].any())
     row = X[at : at + 1].copy()
-    row[0, VARIABLE_NAMES.index("frequency")] += 3.0
+    row[0, DEFAULT_FEATURES.index("frequency")] += 3.0
     top = detector.explain(row, context=X[3000:at])[0]
     assert top[0] == "frequency"
-    assert set(top) <= set(VARIABLE_NAMES)
+    assert set(top) <= set(DEFAULT_FEATURES)
 
 
 def test_the_threshold_comes_from_training_and_clean_data_rarely_alarms():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from energy_core.telemetry.catalogue import VARIABLE_NAMES
@@ -37,8 +37,8 @@ _BOOLEANS: dict[bool | None, bytes] = {None: _NULL, True: _TRUE, False: _FALSE}
 _TEXT_OID = 25
 _PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
-# Field count, then id and timestamp and every variable as (length 8, 8-byte value).
-_FIXED = struct.Struct(">h" + "iq" * 2 + "id" * len(VARIABLE_NAMES))
+_LAYOUTS_KEPT = 256
+"""Encodings of distinct sets of variables kept per encoder (a fleet has a few)."""
 _SCORE = struct.Struct(">id")
 _LENGTH = struct.Struct(">i")
 
@@ -70,28 +70,50 @@ def encode_readings(readings: Sequence[Reading], ids: Sequence[int]) -> bytes:
     return HEADER + ReadingEncoder().rows(readings, ids) + TRAILER
 
 
+_Layout = tuple[Callable[..., bytes], tuple[str | None, ...]]
+
+
+def _layout(present: Sequence[str]) -> _Layout:
+    """The fixed part of a row whose reading carries the variables ``present`` (any order):
+    field count, id and timestamp, then per catalogue variable either (length 8, 8-byte
+    value) or the NULL marker (length -1, no value); and per catalogue variable its name
+    when carried, ``None`` when not."""
+    slots = tuple(name if name in present else None for name in VARIABLE_NAMES)
+    layout = ">h" + "iq" * 2 + "".join("i" if name is None else "id" for name in slots)
+    return struct.Struct(layout).pack, slots
+
+
 class ReadingEncoder:
     """Encodes readings as binary COPY rows (without the payload's header and trailer).
 
     Meter ids, anomaly kinds and top-variable tuples repeat a lot: each is encoded once
-    per encoder, so use one encoder for all the chunks of a payload.
+    per encoder, so use one encoder for all the chunks of a payload. So is the layout of
+    each set of variables readings carry (a variable a reading lacks is written NULL).
     """
 
     def __init__(self) -> None:
         self._texts: dict[str, bytes] = {}
         self._arrays: dict[tuple[str, ...], bytes] = {}
+        self._layouts: dict[tuple[str, ...], _Layout] = {}
+
+    def _layout_of(self, keys: tuple[str, ...]) -> _Layout:
+        if len(self._layouts) >= _LAYOUTS_KEPT:
+            self._layouts.clear()
+        found = self._layouts[keys] = _layout(keys)
+        return found
 
     def rows(self, readings: Sequence[Reading], ids: Sequence[int]) -> bytes:
-        fixed = _FIXED.pack
         score = _SCORE.pack
         field_count = len(COLUMNS)
-        names = VARIABLE_NAMES
         texts = self._texts
         arrays = self._arrays
+        layouts = self._layouts
         parts: list[bytes] = []
         append = parts.append
         for reading_id, reading in zip(ids, readings, strict=True):
             values = reading.values
+            keys = tuple(values)
+            pack, slots = layouts.get(keys) or self._layout_of(keys)
             arguments: list[float | int] = [
                 field_count,
                 8,
@@ -99,10 +121,13 @@ class ReadingEncoder:
                 8,
                 microseconds_since_2000(reading.timestamp),
             ]
-            for name in names:
-                arguments.append(8)
-                arguments.append(values[name])
-            append(fixed(*arguments))
+            for name in slots:
+                if name is None:
+                    arguments.append(-1)
+                else:
+                    arguments.append(8)
+                    arguments.append(values[name])
+            append(pack(*arguments))
             meter = texts.get(reading.meter_id)
             if meter is None:
                 meter = texts[reading.meter_id] = _text_field(reading.meter_id)

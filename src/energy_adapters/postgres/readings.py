@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import math
 import re
 import threading
 import time
@@ -64,6 +65,7 @@ from energy_adapters.postgres.schema import (
     meter_counters,
     minute_rollups,
     rollup_columns,
+    rollup_count_column,
 )
 from energy_adapters.postgres.schema import readings as table
 from energy_adapters.postgres.urls import Database
@@ -161,7 +163,11 @@ def _to_reading(row: Sequence[Any]) -> Reading:
     return Reading(
         timestamp=row[2],
         meter_id=row[1],
-        values=dict(zip(VARIABLE_NAMES, row[_FIRST_VALUE:_AFTER_VALUES], strict=True)),
+        values={
+            name: value
+            for name, value in zip(VARIABLE_NAMES, row[_FIRST_VALUE:_AFTER_VALUES], strict=True)
+            if value is not None  # NULL: the meter did not send it
+        },
         is_anomaly=row[_AFTER_VALUES],
         anomaly_kind=row[_AFTER_VALUES + 1],
         score=row[_AFTER_VALUES + 2],
@@ -169,6 +175,11 @@ def _to_reading(row: Sequence[Any]) -> Reading:
         top_variables=tuple(row[_AFTER_VALUES + 4]),
         id=row[0],
     )
+
+
+def _or_nan(value: float | None) -> float:
+    """A bucket's statistic: NaN when no reading of the bucket carries the variable."""
+    return math.nan if value is None else float(value)
 
 
 def _copy_in(connection: Connection, statement: str, payload: bytes | Iterable[bytes]) -> None:
@@ -687,7 +698,9 @@ class PostgresReadingRepository:
 
         From the per-minute rollups when the bucket width is a whole number of minutes and
         no state is asked for (raw rows only at a filter's partial edge minutes); otherwise
-        from raw rows. Means are sums over counts, computed in the database.
+        from raw rows. Means are sums over counts, computed in the database. ``count`` is how
+        many readings of the bucket carry the variable: a bucket whose readings all lack it
+        has count 0 and NaN minimum, maximum and mean (a gap, not a zero).
         """
         variable(variable_name)  # unknown names fail here, with the known ones listed
         where = normalised(where)
@@ -713,9 +726,9 @@ class PostgresReadingRepository:
             Bucket(
                 start=row.bucket,
                 count=int(row.readings),
-                minimum=float(row.minimum),
-                maximum=float(row.maximum),
-                mean=float(row.total) / int(row.readings),
+                minimum=_or_nan(row.minimum),
+                maximum=_or_nan(row.maximum),
+                mean=float(row.total) / int(row.readings) if row.readings else math.nan,
                 flagged=int(row.flagged),
             )
             for row in rows
@@ -731,7 +744,7 @@ class PostgresReadingRepository:
         return (
             select(
                 bucket,
-                func.count().label("readings"),
+                func.count(value).label("readings"),
                 func.min(value).label("minimum"),
                 func.max(value).label("maximum"),
                 func.sum(value).label("total"),
@@ -746,13 +759,14 @@ class PostgresReadingRepository:
         self, name: str, where: ReadingFilter, width: timedelta
     ) -> Select[Any]:
         low, high, total = (minute_rollups.c[column] for column in rollup_columns(name))
+        count = minute_rollups.c[rollup_count_column(name)]
         split = split_by_minute(where.start, where.end)
         parts: list[Select[Any]] = []
         if split.whole is not None:
             parts.append(
                 select(
                     self._bucket_of(minute_rollups.c.minute, width).label("bucket"),
-                    minute_rollups.c.readings.label("readings"),
+                    count.label("readings"),
                     low.label("minimum"),
                     high.label("maximum"),
                     total.label("total"),
@@ -764,7 +778,7 @@ class PostgresReadingRepository:
             parts.append(
                 select(
                     self._bucket_of(table.c.timestamp, width).label("bucket"),
-                    literal(1).label("readings"),
+                    cast(value.is_not(None), Integer).label("readings"),
                     value.label("minimum"),
                     value.label("maximum"),
                     value.label("total"),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from sqlalchemy import TextClause, text
 
-from energy_adapters.postgres.schema import rollup_columns
+from energy_adapters.postgres.schema import rollup_columns, rollup_count_column
 from energy_core.telemetry.catalogue import VARIABLE_NAMES
 
 EPOCH_SQL = "timestamptz '1970-01-01 00:00:00+00'"
@@ -28,14 +28,25 @@ def minute_of(column: str) -> str:
 
 MINUTE_OF_TIMESTAMP = minute_of("timestamp")
 
-_VARIABLE_COLUMNS = [column for name in VARIABLE_NAMES for column in rollup_columns(name)]
+# A variable a reading does not carry is NULL: min, max and sum skip it (NULL when a minute
+# has no value), count(name) counts the values there are; least/greatest ignore a NULL side.
+_VARIABLE_COLUMNS = [
+    column
+    for name in VARIABLE_NAMES
+    for column in (*rollup_columns(name), rollup_count_column(name))
+]
 _COLUMN_LIST = ", ".join(_VARIABLE_COLUMNS)
-_AGGREGATES = ", ".join(f"min({name}), max({name}), sum({name})" for name in VARIABLE_NAMES)
+_AGGREGATES = ", ".join(
+    f"min({name}), max({name}), sum({name}), count({name})" for name in VARIABLE_NAMES
+)
 _MERGE = ", ".join(
     f"{low} = least(m.{low}, excluded.{low}), "
     f"{high} = greatest(m.{high}, excluded.{high}), "
-    f"{total} = m.{total} + excluded.{total}"
-    for low, high, total in (rollup_columns(name) for name in VARIABLE_NAMES)
+    f"{total} = coalesce(m.{total} + excluded.{total}, m.{total}, excluded.{total}), "
+    f"{count} = m.{count} + excluded.{count}"
+    for low, high, total, count in (
+        (*rollup_columns(name), rollup_count_column(name)) for name in VARIABLE_NAMES
+    )
 )
 
 # --- a stored batch -----------------------------------------------------------------------

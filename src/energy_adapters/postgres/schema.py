@@ -1,7 +1,8 @@
 """The tables as SQLAlchemy Core objects, for queries. Migrations create them (see ``migrations``).
 
 Variable columns come from the catalogue: one ``double precision`` column per variable in
-``registros`` and ``<variable>_min``/``_max``/``_sum`` in the per-minute rollups.
+``registros``, NULL where a reading does not carry it, and ``<variable>_min``/``_max``/``_sum``
+(over the values present, NULL when none) and ``<variable>_count`` in the per-minute rollups.
 """
 
 from __future__ import annotations
@@ -37,13 +38,18 @@ def rollup_columns(name: str) -> tuple[str, str, str]:
     return f"{name}_min", f"{name}_max", f"{name}_sum"
 
 
+def rollup_count_column(name: str) -> str:
+    """The rollup column counting the readings of a minute that carry variable ``name``."""
+    return f"{name}_count"
+
+
 readings = Table(
     "registros",
     metadata,
     Column("id", BigInteger, primary_key=True),
     Column("meter_id", Text, nullable=False),
     Column("timestamp", DateTime(timezone=True), nullable=False),
-    *(Column(name, Double, nullable=False) for name in VARIABLE_NAMES),
+    *(Column(name, Double, nullable=True) for name in VARIABLE_NAMES),
     Column("is_anomaly", Boolean),
     Column("anomaly_kind", Text),
     Column("score", Double),
@@ -59,10 +65,11 @@ minute_rollups = Table(
     Column("readings", Integer, nullable=False),
     Column("flagged", Integer, nullable=False),
     *(
-        Column(column, Double, nullable=False)
+        Column(column, Double, nullable=True)
         for name in VARIABLE_NAMES
         for column in rollup_columns(name)
     ),
+    *(Column(rollup_count_column(name), Integer, nullable=False) for name in VARIABLE_NAMES),
 )
 
 meter_counters = Table(

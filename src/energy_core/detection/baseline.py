@@ -16,8 +16,14 @@ import numpy as np
 import numpy.typing as npt
 from sklearn.ensemble import IsolationForest
 
-from energy_core.detection.protocol import NotFittedError, check_matrix, explain_by_repair
-from energy_core.telemetry.catalogue import VARIABLE_NAMES
+from energy_core.detection.protocol import (
+    NotFittedError,
+    check_matrix,
+    column_medians,
+    explain_by_repair,
+    fill_missing,
+)
+from energy_core.telemetry.catalogue import DEFAULT_FEATURES
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -36,7 +42,7 @@ class SkabIsolationForestDetector:
     def __init__(
         self,
         *,
-        features: Sequence[str] = VARIABLE_NAMES,
+        features: Sequence[str] = DEFAULT_FEATURES,
         contamination: float = 0.0005,
         smoothing: int = 3,
         n_estimators: int = 100,
@@ -62,13 +68,15 @@ class SkabIsolationForestDetector:
         """Fit the forest on ``X`` as given (no scaling); ``y`` and ``groups`` are ignored."""
         del y, groups
         X = self._check(X)
+        # Missing values (NaN) take the training median, as in the project's own forest.
+        self.medians_ = column_medians(X)
+        X = fill_missing(X, self.medians_)
         self.forest_ = IsolationForest(
             n_estimators=self.n_estimators,
             contamination=self.contamination,
             random_state=self.random_state,
         ).fit(X)
         self.threshold_ = float(-self.forest_.offset_)
-        self.medians_ = np.median(X, axis=0)
         return self
 
     def score(
@@ -84,7 +92,7 @@ class SkabIsolationForestDetector:
         self._check_is_fitted()
         if len(X) == 0:
             return np.empty(0)
-        scores: FloatArray = -self.forest_.score_samples(X)
+        scores: FloatArray = -self.forest_.score_samples(fill_missing(X, self.medians_))
         return scores
 
     def predict(

@@ -19,6 +19,7 @@ the tail of a meter that keeps reporting always holds its newest readings.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -110,8 +111,9 @@ def _arrays(readings: Sequence[Reading]) -> tuple[IntArray, FloatArray]:
         [(_microseconds(reading.timestamp), reading.id or 0) for reading in readings],
         dtype=np.int64,
     ).reshape(-1, 2)
+    missing = math.nan  # a variable the reading does not carry
     values = np.array(
-        [[reading.values[name] for name in VARIABLE_NAMES] for reading in readings],
+        [[reading.values.get(name, missing) for name in VARIABLE_NAMES] for reading in readings],
         dtype=np.float64,
     ).reshape(-1, len(VARIABLE_NAMES))
     return keys, values
@@ -220,7 +222,8 @@ class RecentReadings:
         self, readings: Sequence[Reading], rows: int, features: Sequence[str]
     ) -> dict[str, FloatArray]:
         """Per meter of ``readings``: its ``rows`` newest stored readings before its first
-        one in the batch, oldest first, as a matrix of ``features``."""
+        one in the batch, oldest first, as a matrix of ``features`` (NaN where a reading
+        lacks one)."""
         first_seen: dict[str, datetime] = {}
         for reading in readings:
             earliest = first_seen.get(reading.meter_id, reading.timestamp)

@@ -7,6 +7,10 @@ readings are scored with the clean history as context. Per kind: recall (anomalo
 readings flagged), false alarms (normal readings flagged, count and rate) and the median
 detection delay (seconds from a fault's first reading to the first alarm inside it; 0 for a
 one-reading fault caught at once).
+
+``plugs`` adds simulated smart plugs (no motor temperature, an energy register) to the
+meters: each meter's model learns the variables that meter's clean history carries
+(``choose_features``), so a plug is drilled without the variable it never sends.
 """
 
 from __future__ import annotations
@@ -19,9 +23,9 @@ from typing import Any
 import numpy as np
 
 from energy_core.detection.evaluation import ScoredPart, figures
+from energy_core.detection.protocol import choose_features
 from energy_core.detection.registry import DEFAULT_DETECTOR, make_detector
 from energy_core.detection.temporal import seasonal_lags_for
-from energy_core.telemetry.catalogue import VARIABLE_NAMES
 from energy_core.telemetry.readings import Reading, feature_matrix
 from energy_core.telemetry.simulator import AnomalyKind, Simulator
 
@@ -54,6 +58,7 @@ class DrillReport:
     anomaly_ratio: float
     seed: int
     results: tuple[DrillResult, ...]
+    plugs: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,14 +74,17 @@ def run_drill(
     anomaly_ratio: float = 0.02,
     cadence: timedelta = timedelta(minutes=1),
     seed: int = 0,
+    plugs: int = 0,
 ) -> DrillReport:
-    """Run the drill for ``kinds`` (all by default); reading counts are over all meters."""
+    """Run the drill for ``kinds`` (all by default); reading counts are over all meters and
+    plugs."""
     chosen = [AnomalyKind(kind) for kind in (kinds or list(AnomalyKind))]
     results = [
         _drill_kind(
             kind,
             detector=detector,
             meters=meters,
+            plugs=plugs,
             training_readings=training_readings,
             drill_readings=drill_readings,
             anomaly_ratio=anomaly_ratio,
@@ -93,6 +101,7 @@ def run_drill(
         anomaly_ratio=anomaly_ratio,
         seed=seed,
         results=tuple(results),
+        plugs=plugs,
     )
 
 
@@ -101,16 +110,17 @@ def _drill_kind(
     *,
     detector: str,
     meters: int,
+    plugs: int,
     training_readings: int,
     drill_readings: int,
     anomaly_ratio: float,
     cadence: timedelta,
     seed: int,
 ) -> DrillResult:
-    simulator = Simulator(meters=meters, anomaly_ratio=0.0, kinds=[kind], seed=seed)
+    simulator = Simulator(meters=meters, plugs=plugs, anomaly_ratio=0.0, kinds=[kind], seed=seed)
     history = simulator.history(training_readings, end=_START, cadence=cadence)
     simulator.anomaly_ratio = anomaly_ratio
-    steps = -(-drill_readings // meters)
+    steps = -(-drill_readings // (meters + plugs))
     drill = simulator.history(drill_readings, end=_START + cadence * steps, cadence=cadence)
     parts: list[ScoredPart] = []
     for meter in simulator.meter_ids:
@@ -119,10 +129,11 @@ def _drill_kind(
         if len(past) < 2 or not new:
             continue
         lags = seasonal_lags_for(cadence, len(past))
-        model = make_detector(detector, VARIABLE_NAMES, seasonal_lags=lags)
-        model.fit(feature_matrix(past))
-        X = feature_matrix(new)
-        context = feature_matrix(past)
+        features = choose_features(past)
+        model = make_detector(detector, features, seasonal_lags=lags)
+        context = feature_matrix(past, features)
+        model.fit(context)
+        X = feature_matrix(new, features)
         parts.append(
             ScoredPart(
                 file=kind.value,

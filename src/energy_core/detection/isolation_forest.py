@@ -15,9 +15,11 @@ from energy_core.detection.protocol import (
     FloatArray,
     NotFittedError,
     check_matrix,
+    column_medians,
     explain_by_repair,
+    fill_missing,
 )
-from energy_core.telemetry.catalogue import VARIABLE_NAMES
+from energy_core.telemetry.catalogue import DEFAULT_FEATURES
 
 Contamination = float | Literal["auto"]
 
@@ -51,12 +53,15 @@ class IsolationForestDetector:
     its training median and the reading is scored again; the features whose repair lowers
     the anomaly score the most are its top contributors. It asks the fitted model itself,
     so it stays faithful to what the forest learned, and costs one extra scoring per feature.
+
+    Missing values (NaN: a variable the meter did not send) take the feature's training
+    median, in training and in scoring; a missing feature is never named in an explanation.
     """
 
     def __init__(
         self,
         *,
-        features: Sequence[str] = VARIABLE_NAMES,
+        features: Sequence[str] = DEFAULT_FEATURES,
         n_estimators: int = 100,
         contamination: Contamination | None = None,
         fallback_contamination: Contamination = "auto",
@@ -78,6 +83,8 @@ class IsolationForestDetector:
         if contamination is None:
             contamination = contamination_from_labels(y, self.fallback_contamination)
         self.contamination_ = contamination
+        self.medians_ = column_medians(X)
+        X = fill_missing(X, self.medians_)
         self.scaler_ = StandardScaler().fit(X)
         self.forest_ = IsolationForest(
             n_estimators=self.n_estimators,
@@ -88,7 +95,6 @@ class IsolationForestDetector:
         self.compiled_ = compile_forest(self.forest_)
         # IsolationForest flags decision_function < 0, i.e. -score_samples > -offset_.
         self.threshold_ = float(-self.forest_.offset_)
-        self.medians_ = np.median(X, axis=0)
         self.n_training_rows_ = len(X)
         return self
 
@@ -102,6 +108,7 @@ class IsolationForestDetector:
         self._check_is_fitted()
         if len(X) == 0:
             return np.empty(0)
+        X = fill_missing(X, self.medians_)
         scores: FloatArray = -self._compiled().score_samples(self.scaler_.transform(X))
         return scores
 

@@ -3,16 +3,20 @@
 Conventions (after scikit-learn): settings are keyword-only and stored as given; ``fit``
 returns ``self``; learned state ends in ``_``. Scores point one way everywhere:
 **higher = more anomalous**, and a reading is flagged when its score exceeds
-``threshold_``.
+``threshold_``. In a feature matrix, NaN is a variable the reading does not carry (its meter
+did not send it): detectors score such rows without it and never name it in an explanation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol, Self, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
+
+from energy_core.telemetry.catalogue import DETECTION_VARIABLES
+from energy_core.telemetry.readings import Reading, present_variables
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -45,18 +49,66 @@ class Detector(Protocol):
     def explain(self, X: FloatArray, top: int = 3) -> list[tuple[str, ...]]: ...
 
 
+MIN_FEATURE_READINGS = 10
+"""A variable is learnt when at least this many training readings carry it…"""
+MIN_FEATURE_SHARE = 0.01
+"""…and at least this share of them (a variable of one meter among a hundred still counts)."""
+
+
+def choose_features(
+    readings: Iterable[Reading], candidates: Sequence[str] = DETECTION_VARIABLES
+) -> tuple[str, ...]:
+    """The ``candidates`` (by default every variable but the energy counters) that enough
+    training readings carry, in catalogue order: ``MIN_FEATURE_READINGS`` of them and
+    ``MIN_FEATURE_SHARE`` of all. ``ValueError`` naming what each variable has when none do."""
+    readings = list(readings)
+    counts = present_variables(readings)
+    needed = max(min(MIN_FEATURE_READINGS, len(readings)), MIN_FEATURE_SHARE * len(readings), 1)
+    chosen = tuple(name for name in candidates if counts.get(name, 0) >= needed)
+    if not chosen:
+        found = ", ".join(f"{name}: {count}" for name, count in counts.items()) or "none"
+        raise ValueError(
+            f"no variable a detector can learn has enough data in {len(readings)} readings"
+            f" (each needs {needed:g}; counters such as energy_import are not learnt);"
+            f" readings per variable: {found}"
+        )
+    return chosen
+
+
 def check_matrix(X: FloatArray | None, features: Sequence[str]) -> FloatArray:
-    """``X`` as a finite float matrix with one column per feature, or a ``ValueError`` saying
-    what was expected."""
+    """``X`` as a float matrix with one column per feature, NaN where a reading lacks one, or
+    a ``ValueError`` saying what was expected."""
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2 or X.shape[1] != len(features):
         raise ValueError(
             f"expected a matrix of {len(features)} columns ({', '.join(features)}),"
             f" got shape {X.shape}"
         )
-    if not np.all(np.isfinite(X)):
-        raise ValueError("features must be finite numbers (no NaN or infinity)")
+    if np.isinf(X).any():
+        raise ValueError("features must be finite numbers, or NaN where a reading lacks one")
     return X
+
+
+def fill_missing(X: FloatArray, values: FloatArray) -> FloatArray:
+    """``X`` with each NaN replaced by its column's entry of ``values`` (``X`` itself when it
+    has none)."""
+    holes = np.isnan(X)
+    if not holes.any():
+        return X
+    filled: FloatArray = np.where(holes, values[None, :], X)
+    return filled
+
+
+def column_medians(X: FloatArray) -> FloatArray:
+    """Each column's median over the values present; 0 for a column with none."""
+    if not np.isnan(X).any():
+        return np.asarray(np.median(X, axis=0), dtype=np.float64)
+    medians = np.zeros(X.shape[1])
+    for column in range(X.shape[1]):
+        present = X[:, column][~np.isnan(X[:, column])]
+        if len(present):
+            medians[column] = float(np.median(present))
+    return medians
 
 
 def explain_by_repair(
@@ -67,15 +119,18 @@ def explain_by_repair(
     top: int,
 ) -> list[tuple[str, ...]]:
     """Per row, up to ``top`` features whose repair to its training median lowers ``score``
-    the most (only features whose repair lowers it at all)."""
+    the most (only features whose repair lowers it at all, never one the row lacks: NaN)."""
     rows, width = X.shape
     if rows == 0:
         return []
+    missing = np.isnan(X)
+    X = fill_missing(X, medians)
     base = score(X)
     repaired = np.repeat(X, width, axis=0)
     columns = np.tile(np.arange(width), rows)
     repaired[np.arange(rows * width), columns] = medians[columns]
     drops = base[:, None] - score(repaired).reshape(rows, width)
+    drops[missing] = 0.0
     result: list[tuple[str, ...]] = []
     for row in drops:
         order = np.argsort(-row, kind="stable")

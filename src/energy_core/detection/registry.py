@@ -21,7 +21,7 @@ import numpy.typing as npt
 from energy_core.detection.baseline import SkabIsolationForestDetector
 from energy_core.detection.isolation_forest import IsolationForestDetector
 from energy_core.detection.temporal import TemporalDetector
-from energy_core.telemetry.catalogue import VARIABLE_NAMES
+from energy_core.telemetry.catalogue import DEFAULT_FEATURES
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -149,4 +149,4 @@ def make_detector(
     except KeyError:
         known = ", ".join(sorted(DETECTORS))
         raise ValueError(f"unknown detector {name!r}; known detectors: {known}") from None
-    return factory(tuple(features) or VARIABLE_NAMES, seasonal_lags=tuple(seasonal_lags))
+    return factory(tuple(features) or DEFAULT_FEATURES, seasonal_lags=tuple(seasonal_lags))

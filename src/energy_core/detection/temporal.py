@@ -41,6 +41,12 @@ of a batch are scored with whatever history the batch itself holds.
 
 Explanations name the ORIGINAL variables: a variable's contribution is the largest of its
 features' robust z-scores in units of that feature's training quantile.
+
+Missing values (NaN: a variable a reading does not carry): rolling statistics are taken over
+the values present, so a missing value has no ``jump`` and no ``run`` of its own and its
+level features come from the meter's own recent values; a feature with nothing to go on is
+NaN, which every view treats as neutral (z = 0). A variable a meter never sends therefore
+plays no part in its scores, and an explanation never names a variable its reading lacks.
 """
 
 from __future__ import annotations
@@ -57,7 +63,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from sklearn.decomposition import PCA
 
 from energy_core.detection.protocol import NotFittedError, check_matrix
-from energy_core.telemetry.catalogue import VARIABLE_NAMES
+from energy_core.telemetry.catalogue import DEFAULT_FEATURES
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -105,8 +111,30 @@ class FeatureBlock:
 def _rolling(X: FloatArray, window: int, statistic: str, include_current: bool) -> FloatArray:
     """Trailing rolling statistic over ``window`` rows per column; NaN where no row is there.
 
-    Partial windows at the start use the rows available.
+    Partial windows at the start use the rows available; so do windows with missing values
+    (NaN): the statistic is over the values present, NaN when there are none.
     """
+    holes = np.isnan(X)
+    if not holes.any() or np.all(holes.all(axis=0) | ~holes.any(axis=0)):
+        # Every column whole or empty (a variable a meter never sends): the plain statistics
+        # give an empty column NaN throughout, as they should.
+        return _rolling_complete(X, window, statistic, include_current)
+    # Some column has gaps: NaN-aware statistics over every column, laid out as
+    # ``batched_sequence_features`` lays them out, so both give the same numbers bit for bit.
+    rows, width = X.shape
+    padded = np.vstack([np.full((window, width), np.nan), X])
+    windows = sliding_window_view(padded, window, axis=0)[: rows + 1]
+    chosen = windows[1:] if include_current else windows[:-1]
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # windows with no value: NaN
+        out: FloatArray = _STATISTICS[statistic][0](chosen, axis=2)
+    return out
+
+
+def _rolling_complete(
+    X: FloatArray, window: int, statistic: str, include_current: bool
+) -> FloatArray:
+    """``_rolling`` of columns without missing values."""
     rows, width = X.shape
     padded = np.vstack([np.full((window, width), np.nan), X])
     # windows[i] covers padded rows i .. i + window - 1, i.e. original rows i - window .. i - 1.
@@ -127,15 +155,21 @@ def _rolling(X: FloatArray, window: int, statistic: str, include_current: bool) 
     return out
 
 
+def _nan_median(windows: FloatArray, axis: int) -> FloatArray:
+    assert axis in (-1, windows.ndim - 1)
+    return _window_median(windows)
+
+
 _STATISTICS: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
-    "median": (np.nanmedian, np.median),
+    "median": (_nan_median, np.median),
     "mean": (np.nanmean, np.mean),
     "std": (np.nanstd, np.std),
 }
 
 
 def run_lengths(X: FloatArray) -> FloatArray:
-    """Per column, how many consecutive rows (this one included) carried exactly this value."""
+    """Per column, how many consecutive rows (this one included) carried exactly this value;
+    NaN where the value is missing (a missing value repeats nothing and breaks a run)."""
     rows, width = X.shape
     result = np.ones((rows, width))
     if rows == 0:
@@ -145,6 +179,7 @@ def run_lengths(X: FloatArray) -> FloatArray:
         run_id = np.cumsum(~same[:, column])
         starts = np.flatnonzero(~same[:, column])
         result[:, column] = np.arange(rows) - starts[run_id - 1] + 1
+    result[np.isnan(X)] = np.nan
     return result
 
 
@@ -283,6 +318,7 @@ def batched_sequence_features(
     position = np.arange(length, dtype=np.float64)[None, :, None]
     last_break = np.maximum.accumulate(np.where(same, 0.0, position), axis=1)
     run = position - last_break + 1
+    run[np.isnan(P)] = np.nan
     parts = [jump[:, newest], median[:, newest], mean, spread, run[:, newest]]
     for lag in seasonal_lags:
         parts.append(median[:, newest] - median[:, first_new - lag : length - lag])
@@ -292,13 +328,16 @@ def batched_sequence_features(
 
 def _robust_centre_scale(train: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Per column median and a robust scale: 1.4826·MAD, floored by a tenth of the standard
-    deviation (quantised signals have MAD 0) and by a tiny absolute value."""
-    centre = np.nanmedian(train, axis=0)
-    mad = 1.4826 * np.nanmedian(np.abs(train - centre), axis=0)
-    spread = np.nanstd(train, axis=0)
+    deviation (quantised signals have MAD 0) and by a tiny absolute value. A column with no
+    value (a variable no training reading carries) gets centre 0 and scale 1."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+        centre = np.nanmedian(train, axis=0)
+        mad = 1.4826 * np.nanmedian(np.abs(train - centre), axis=0)
+        spread = np.nanstd(train, axis=0)
     floor = 1e-9 * (1.0 + np.abs(centre))
     scale: FloatArray = np.maximum(np.maximum(mad, 0.1 * spread), floor)
-    return np.nan_to_num(centre), scale
+    return np.nan_to_num(centre), np.where(np.isfinite(scale), scale, 1.0)
 
 
 def _quantile(values: FloatArray, q: float) -> float:
@@ -324,7 +363,7 @@ class TemporalDetector:
     def __init__(
         self,
         *,
-        features: Sequence[str] = VARIABLE_NAMES,
+        features: Sequence[str] = DEFAULT_FEATURES,
         short_window: int = 10,
         long_window: int = 60,
         seasonal_lags: Sequence[int] = (),
@@ -403,21 +442,26 @@ class TemporalDetector:
         # A run alarms above 1.5 readings plus ``stuck_margin`` times the usual excess run
         # (its training quantile minus 1): a value that never repeats in training alarms on
         # its first repeat, a quantised one only when held far longer than usual.
-        usual = np.maximum(np.quantile(runs, self.stuck_quantile, axis=0), 1.0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a variable never sent: NaN
+            usual = np.nanquantile(runs, self.stuck_quantile, axis=0)
+        usual = np.maximum(np.nan_to_num(usual, nan=1.0), 1.0)
         self.run_level_ = 1.5 + self.stuck_margin * (usual - 1.0)
         # Jumps: each feature in units of its own training quantile, robust to a few per cent
         # of anomalies in the training part (a lower quantile, a larger margin).
         self.jump_levels_ = np.array(
             [_quantile(Z[:, j], self.point_quantile) for j in range(Z.shape[1])]
         )
-        self.varies_ = np.ptp(X, axis=0) > 0
-        # PCA on standardised slow features.
-        slow = np.isin(self.kinds_, ("mean", "std", "median"))
-        self.slow_ = slow
-        self.slow_mean_ = np.nanmean(F[:, slow], axis=0)
-        self.slow_std_ = np.maximum(
-            np.nanstd(F[:, slow], axis=0), 1e-9 * (1.0 + np.abs(self.slow_mean_))
-        )
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a variable never sent: NaN
+            self.varies_ = np.nan_to_num(np.nanmax(X, axis=0) - np.nanmin(X, axis=0)) > 0
+            # PCA on standardised slow features.
+            slow = np.isin(self.kinds_, ("mean", "std", "median"))
+            self.slow_ = slow
+            self.slow_mean_ = np.nan_to_num(np.nanmean(F[:, slow], axis=0))
+            self.slow_std_ = np.maximum(
+                np.nan_to_num(np.nanstd(F[:, slow], axis=0)), 1e-9 * (1.0 + np.abs(self.slow_mean_))
+            )
         S = self._standardise_slow(F)
         components: float | int = self.explained_variance
         if S.shape[1] < 2 or len(S) < 3:
@@ -469,13 +513,14 @@ class TemporalDetector:
         """Per row, up to ``top`` ORIGINAL variables whose features stand out the most.
 
         A variable is named when one of its features exceeds its training quantile; when none
-        does, the single most unusual variable is named.
+        does, the single most unusual variable is named. A variable the row lacks (NaN) is
+        never named.
         """
         X = self._check(X)
         self._check_is_fitted()
         if len(X) == 0:
             return []
-        return self._explain(self._features(X, context, groups).values, top)
+        return self._explain(self._features(X, context, groups).values, top, ~np.isnan(X))
 
     def score_and_explain(
         self,
@@ -488,7 +533,8 @@ class TemporalDetector:
         """``score`` of every row and ``explain`` of the rows scored above ``threshold_``
         (in row order), from features computed once."""
         scores, F = self._score_and_block(X, context, groups)
-        return scores, self._explain(F[scores > self.threshold_], top)
+        flagged = scores > self.threshold_
+        return scores, self._explain(F[flagged], top, ~np.isnan(np.asarray(X)[flagged]))
 
     def contributions(
         self,
@@ -498,17 +544,23 @@ class TemporalDetector:
         groups: Sequence[Hashable] | npt.NDArray[np.generic] | None = None,
     ) -> FloatArray:
         """Per row and ORIGINAL variable: its most unusual feature, in units of that feature's
-        training quantile (above 1: beyond what training showed)."""
+        training quantile (above 1: beyond what training showed); 0 where the row lacks it."""
         X = self._check(X)
         self._check_is_fitted()
-        return self._contributions(self._features(X, context, groups).values)
+        found = self._contributions(self._features(X, context, groups).values)
+        found[np.isnan(X)] = 0.0
+        return found
 
     # --- internals -----------------------------------------------------------------------
-    def _explain(self, F: FloatArray, top: int) -> list[tuple[str, ...]]:
+    def _explain(self, F: FloatArray, top: int, present: BoolArray) -> list[tuple[str, ...]]:
+        """Explanations of the rows of ``F``; ``present``: which variables each row carries."""
         result: list[tuple[str, ...]] = []
-        for row in self._contributions(F):
+        for row, carried in zip(self._contributions(F), present, strict=True):
+            row = np.where(carried, row, -np.inf)
             order = np.argsort(-row, kind="stable")
-            chosen = [i for i in order[:top] if row[i] > 1.0] or [int(order[0])]
+            chosen = [i for i in order[:top] if row[i] > 1.0]
+            if not chosen and carried[order[0]]:
+                chosen = [int(order[0])]
             result.append(tuple(self.features[i] for i in chosen))
         return result
 

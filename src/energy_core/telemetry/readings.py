@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import numpy as np
 import numpy.typing as npt
 
-from energy_core.telemetry.catalogue import VARIABLE_NAMES, variable
+from energy_core.telemetry.catalogue import DEFAULT_FEATURES, VARIABLE_NAMES, variable
 from energy_core.telemetry.rules import DEFAULT_RULES, StorageRules
 
 
@@ -29,9 +29,11 @@ class InvalidReadingError(ValueError):
 class Reading:
     """One sample of one meter at one UTC instant.
 
-    ``values`` maps catalogue variable names to floats. Ground truth (``is_anomaly``,
-    ``anomaly_kind``) is known only for simulated or labelled data. ``score`` (higher =
-    more anomalous), ``is_flagged`` and ``top_variables`` are set once a model scored it.
+    ``values`` maps catalogue variable names to floats: the variables the meter sent, any
+    non-empty subset of the catalogue (a variable it did not send is absent). Ground truth
+    (``is_anomaly``, ``anomaly_kind``) is known only for simulated or labelled data.
+    ``score`` (higher = more anomalous), ``is_flagged`` and ``top_variables`` are set once a
+    model scored it.
     ``id`` is assigned by the repository that stores it.
     """
 
@@ -73,8 +75,10 @@ def validate(
     ``InvalidReadingError`` on the first fault.
 
     Checks: an aware timestamp inside the rules' range (its future bound only when ``now``
-    is given), storable text, a non-empty meter id, every variable present, finite and
-    within its physical bounds.
+    is given), storable text, a non-empty meter id, at least one of ``variables`` present,
+    no value of a name outside them, and every value present a finite number (not a bool)
+    within its physical bounds. An absent variable is not a fault: meters send what they
+    measure.
     """
     if reading.timestamp.tzinfo is None:
         raise InvalidReadingError("timestamp", reading.timestamp, "must carry a time zone (UTC)")
@@ -87,10 +91,12 @@ def validate(
         problem = rules.text_problem(text) if text is not None else None
         if problem is not None:
             raise InvalidReadingError(name, text, problem)
-    for name in variables:
-        if name not in reading.values:
-            raise InvalidReadingError(name, None, "missing")
-        value = reading.values[name]
+    if not reading.values:
+        raise InvalidReadingError("values", {}, no_variable_reason(variables))
+    for name, value in reading.values.items():
+        if name not in variables:
+            known = ", ".join(variables)
+            raise InvalidReadingError(name, value, f"unknown variable; known: {known}")
         if not isinstance(value, int | float) or isinstance(value, bool):
             raise InvalidReadingError(name, value, "must be a number")
         if not math.isfinite(value):
@@ -101,6 +107,11 @@ def validate(
                 name, value, f"outside the physical range [{spec.minimum}, {spec.maximum}]"
             )
     return reading
+
+
+def no_variable_reason(variables: Sequence[str] = VARIABLE_NAMES) -> str:
+    """Why a reading without any of ``variables`` is refused, naming them."""
+    return f"no known variable: a reading needs at least one of {', '.join(variables)}"
 
 
 def batch_fingerprint(readings: Iterable[Reading]) -> str:
@@ -125,13 +136,26 @@ def utc(moment: datetime) -> datetime:
 
 
 def feature_matrix(
-    readings: Iterable[Reading], features: Sequence[str] = VARIABLE_NAMES
+    readings: Iterable[Reading], features: Sequence[str] = DEFAULT_FEATURES
 ) -> npt.NDArray[np.float64]:
-    """The readings' ``features`` as a float matrix, one row per reading."""
-    rows = [[reading.values[name] for name in features] for reading in readings]
+    """The readings' ``features`` as a float matrix, one row per reading; NaN where a reading
+    does not carry a feature (the meter did not send it)."""
+    missing = math.nan
+    rows = [[reading.values.get(name, missing) for name in features] for reading in readings]
     if not rows:
         return np.empty((0, len(features)), dtype=np.float64)
     return np.asarray(rows, dtype=np.float64)
+
+
+def present_variables(readings: Iterable[Reading]) -> dict[str, int]:
+    """How many of ``readings`` carry each catalogue variable, in catalogue order (variables
+    no reading carries are left out)."""
+    counts = dict.fromkeys(VARIABLE_NAMES, 0)
+    for reading in readings:
+        for name in reading.values:
+            if name in counts:
+                counts[name] += 1
+    return {name: count for name, count in counts.items() if count}
 
 
 def labels(readings: Iterable[Reading]) -> npt.NDArray[np.bool_] | None:

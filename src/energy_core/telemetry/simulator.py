@@ -9,6 +9,11 @@ follows the I²R losses with a first-order thermal lag.
 Anomalies are injected per variable: every variable of every reading is hit with
 probability ``anomaly_ratio`` (so one reading may carry several), by one of the kinds
 that apply to that variable. Every reading carries its ground truth.
+
+A meter sends the variables of its profile: the demo's meters the six of a motor meter
+(``MOTOR_METER_VARIABLES``); ``plugs`` add meters that send what a Shelly-like smart plug
+measures (``PLUG_VARIABLES``: no motor temperature, an imported-energy register that
+integrates the active power). Faults are injected only into variables a meter sends.
 """
 
 from __future__ import annotations
@@ -16,14 +21,14 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 import numpy as np
 import numpy.typing as npt
 
-from energy_core.telemetry.catalogue import VARIABLE_NAMES, variable
+from energy_core.telemetry.catalogue import variable
 from energy_core.telemetry.readings import Reading, utc
 
 FloatArray = npt.NDArray[np.float64]
@@ -41,6 +46,26 @@ class AnomalyKind(StrEnum):
     SENSOR_SPIKE = "sensor_spike"
     STUCK_SENSOR = "stuck_sensor"
 
+
+MOTOR_METER_VARIABLES: tuple[str, ...] = (
+    "voltage",
+    "current",
+    "active_power",
+    "power_factor",
+    "frequency",
+    "motor_temperature",
+)
+"""What a demo meter sends: a motor's supply and its temperature."""
+
+PLUG_VARIABLES: tuple[str, ...] = (
+    "voltage",
+    "current",
+    "active_power",
+    "power_factor",
+    "frequency",
+    "energy_import",
+)
+"""What a Shelly-like smart plug sends: no motor temperature, an energy register."""
 
 # Which kinds can hit which variable. Sensor faults can hit any variable.
 _SENSOR_FAULTS = (AnomalyKind.SENSOR_SPIKE, AnomalyKind.STUCK_SENSOR)
@@ -77,6 +102,9 @@ class MeterProfile:
     ambient_temperature: float  # °C
     thermal_rise: float  # °C above ambient at full load
     thermal_time_constant_s: float  # s
+    initial_energy: float = 0.0  # kWh on the energy register at the first reading
+    variables: tuple[str, ...] = MOTOR_METER_VARIABLES
+    """The variables this meter sends."""
 
     def load(self, hours: FloatArray) -> FloatArray:
         """Fraction of full load at the given hours of day: a main and a second peak."""
@@ -116,6 +144,7 @@ def random_profile(meter_id: str, rng: np.random.Generator) -> MeterProfile:
         ambient_temperature=float(rng.uniform(20.0, 30.0)),
         thermal_rise=float(rng.uniform(25.0, 45.0)),
         thermal_time_constant_s=float(rng.uniform(900.0, 2400.0)),
+        initial_energy=float(rng.uniform(100.0, 5000.0)),
     )
 
 
@@ -123,6 +152,12 @@ def random_profile(meter_id: str, rng: np.random.Generator) -> MeterProfile:
 class _ThermalState:
     at: datetime
     temperature: float
+
+
+@dataclass(slots=True)
+class _EnergyState:
+    at: datetime
+    energy: float  # kWh
 
 
 @dataclass(slots=True)
@@ -145,19 +180,29 @@ class Simulator:
         kinds: Sequence[AnomalyKind] | None = None,
         seed: int | None = None,
         meter_prefix: str = "meter",
+        plugs: int = 0,
+        plug_prefix: str = "plug",
     ) -> None:
-        if meters < 1:
-            raise ValueError(f"meters must be at least 1, got {meters}")
+        """``meters`` motor meters (the six ``MOTOR_METER_VARIABLES``) and ``plugs`` smart
+        plugs (``PLUG_VARIABLES``), named ``<prefix>-01``…; at least one of either."""
+        if meters < 0 or plugs < 0 or meters + plugs < 1:
+            raise ValueError(
+                f"meters and plugs must not be negative and at least 1 in all,"
+                f" got meters={meters}, plugs={plugs}"
+            )
         if not 0.0 <= anomaly_ratio <= 1.0:
             raise ValueError(f"anomaly_ratio must be within [0, 1], got {anomaly_ratio}")
         self.anomaly_ratio = anomaly_ratio
         self.kinds = tuple(kinds) if kinds is not None else tuple(AnomalyKind)
         self._rng = np.random.default_rng(seed)
-        width = max(2, len(str(meters)))
         self.profiles: tuple[MeterProfile, ...] = tuple(
-            profile_for(f"{meter_prefix}-{index:0{width}d}") for index in range(1, meters + 1)
+            profile_for(meter_id) for meter_id in _names(meter_prefix, meters)
+        ) + tuple(
+            replace(profile_for(meter_id), variables=PLUG_VARIABLES)
+            for meter_id in _names(plug_prefix, plugs)
         )
         self._thermal: dict[str, _ThermalState] = {}
+        self._energy: dict[str, _EnergyState] = {}
         self._last_values: dict[str, dict[str, float]] = {}
         self._next_meter = 0
 
@@ -221,9 +266,10 @@ class Simulator:
         self._inject(profile, channels)
         last = len(times) - 1
         self._last_values[profile.meter_id] = {
-            name: float(channels.values[name][last]) for name in VARIABLE_NAMES
+            name: float(column[last]) for name, column in channels.values.items()
         }
-        columns = [channels.values[name].tolist() for name in VARIABLE_NAMES]
+        sent = profile.variables
+        columns = [channels.values[name].tolist() for name in sent]
         readings = []
         for row, moment in enumerate(times):
             kinds = channels.kinds[row]
@@ -231,10 +277,7 @@ class Simulator:
                 Reading(
                     timestamp=moment,
                     meter_id=profile.meter_id,
-                    values={
-                        name: column[row]
-                        for name, column in zip(VARIABLE_NAMES, columns, strict=True)
-                    },
+                    values={name: column[row] for name, column in zip(sent, columns, strict=True)},
                     is_anomaly=bool(kinds),
                     anomaly_kind="+".join(sorted(set(kinds))) if kinds else None,
                 )
@@ -268,9 +311,28 @@ class Simulator:
                 "power_factor": power_factor,
                 "frequency": frequency,
                 "motor_temperature": temperature,
+                "energy_import": self._energy_register(profile, times, active_power),
             },
             kinds=[[] for _ in range(size)],
         )
+
+    def _energy_register(
+        self, profile: MeterProfile, times: list[datetime], power: FloatArray
+    ) -> FloatArray:
+        """The imported-energy register (kWh): the power integrated over the time since the
+        previous reading (state kept per meter); no random draw, so it leaves every other
+        channel as it was."""
+        state = self._energy.get(profile.meter_id)
+        previous_time = state.at if state else times[0]
+        energy = state.energy if state else profile.initial_energy
+        result = np.empty(len(times))
+        for index, moment in enumerate(times):
+            hours = max((moment - previous_time).total_seconds(), 0.0) / 3600.0
+            energy += max(float(power[index]), 0.0) * hours
+            result[index] = energy
+            previous_time = max(previous_time, moment)
+        self._energy[profile.meter_id] = _EnergyState(at=previous_time, energy=energy)
+        return result
 
     def _lagged_temperature(
         self, profile: MeterProfile, times: list[datetime], target: FloatArray
@@ -296,13 +358,15 @@ class Simulator:
         values = channels.values
         recompute_power = np.zeros(size, dtype=bool)
         previous = self._last_values.get(profile.meter_id)
-        for name in VARIABLE_NAMES:
+        for name in MOTOR_METER_VARIABLES:
             applicable = [kind for kind in KINDS_BY_VARIABLE[name] if kind in self.kinds]
             hits = rng.random(size) < self.anomaly_ratio
             choices = rng.integers(0, max(len(applicable), 1), size)
             magnitudes = rng.random(size)
             signs = np.where(rng.random(size) < 0.5, -1.0, 1.0)
-            if not applicable:
+            # The draws above happen for every variable, sent or not, so that every meter's
+            # random stream stays the same whatever the others send.
+            if not applicable or name not in profile.variables:
                 continue
             column = values[name]
             for row in np.flatnonzero(hits):
@@ -329,9 +393,14 @@ class Simulator:
                 values["voltage"][row] * values["current"][row] * values["power_factor"][row]
             ) / 1000.0
         # A fault may push a channel far, but never beyond what a meter can report.
-        for name in VARIABLE_NAMES:
+        for name, column in values.items():
             spec = variable(name)
-            np.clip(values[name], spec.minimum, spec.maximum, out=values[name])
+            np.clip(column, spec.minimum, spec.maximum, out=column)
+
+
+def _names(prefix: str, count: int) -> list[str]:
+    width = max(2, len(str(count)))
+    return [f"{prefix}-{index:0{width}d}" for index in range(1, count + 1)]
 
 
 def _faulty_value(

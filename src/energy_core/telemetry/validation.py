@@ -2,7 +2,9 @@
 
 One pydantic model, generated from the variable catalogue, so every entry point refuses
 the same things with the same words: wrong types, non-finite numbers, values outside the
-physical bounds, timestamps too far in the future, unknown fields.
+physical bounds, timestamps too far in the future, unknown fields, and a reading that carries
+no variable at all. Every variable is optional (a meter sends what it measures): one that is
+absent, or sent as ``null``, is not in the reading.
 """
 
 from __future__ import annotations
@@ -12,11 +14,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, create_model
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    model_validator,
+)
 from pydantic import field_validator as _field_validator
+from pydantic_core import PydanticCustomError
 
-from energy_core.telemetry.catalogue import VARIABLES
-from energy_core.telemetry.readings import Reading
+from energy_core.telemetry.catalogue import VARIABLE_NAMES, VARIABLES
+from energy_core.telemetry.readings import Reading, no_variable_reason
 from energy_core.telemetry.rules import (
     DEFAULT_RULES,
     EARLIEST_TIMESTAMP,
@@ -40,6 +51,9 @@ METER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$"
 
 QUERY_RANGE = (datetime(1900, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
 """Instants a query may name (``start``/``end``): anything outside is refused, not clamped."""
+
+NO_VARIABLE = "no_variable"
+"""The error type of a reading that carries none of the catalogue's variables."""
 
 _SHOWN_TEXT = 80
 """A refused value longer than this is echoed back shortened."""
@@ -93,6 +107,12 @@ class _ReadingBase(BaseModel):
             raise ValueError(problem)
         return moment
 
+    @model_validator(mode="after")
+    def _some_variable(self) -> _ReadingBase:
+        if all(getattr(self, name, None) is None for name in VARIABLE_NAMES):
+            raise PydanticCustomError(NO_VARIABLE, no_variable_reason())
+        return self
+
     @_field_validator("anomaly_kind")
     @classmethod
     def _storable_text(cls, value: str | None, info: ValidationInfo) -> str | None:
@@ -116,7 +136,7 @@ def _variable_fields(*, strict: bool) -> dict[str, Any]:
                 description=f"{spec.label_en} [{spec.unit}]" if spec.unit else spec.label_en,
             ),
         ]
-        fields[spec.name] = (number, ...)
+        fields[spec.name] = (number | None, None)
     return fields
 
 
@@ -129,8 +149,9 @@ class _StrictGroundTruth(_ReadingBase):
 ReadingIn: type[_ReadingBase] = create_model(
     "ReadingIn", __base__=_StrictGroundTruth, **_variable_fields(strict=True)
 )
-"""A reading as a JSON source sends it: meter_id, timestamp and every catalogue variable.
-Numbers are JSON numbers: ``true`` or ``"230"`` is refused, not read as 1.0 or 230.0."""
+"""A reading as a JSON source sends it: meter_id, timestamp and the catalogue variables the
+meter has (at least one). Numbers are JSON numbers: ``true`` or ``"230"`` is refused, not read
+as 1.0 or 230.0."""
 
 ReadingFromText: type[_ReadingBase] = create_model(
     "ReadingFromText", __base__=_ReadingBase, **_variable_fields(strict=False)
@@ -144,7 +165,7 @@ def to_reading(model: _ReadingBase) -> Reading:
     return Reading(
         timestamp=data["timestamp"],
         meter_id=data["meter_id"],
-        values={spec.name: float(data[spec.name]) for spec in VARIABLES},
+        values={name: float(data[name]) for name in VARIABLE_NAMES if data[name] is not None},
         is_anomaly=data["is_anomaly"],
         anomaly_kind=data["anomaly_kind"],
     )
@@ -156,7 +177,7 @@ def rejections_of(error: ValidationError, index: int, raw: object) -> list[Rejec
     for problem in error.errors(include_url=False):
         location = _printable(".".join(str(part) for part in problem["loc"])) or "reading"
         value = _shown(problem.get("input", raw))
-        if problem["type"] == "missing":
+        if problem["type"] in ("missing", NO_VARIABLE):
             value = None
         reason = str(problem["msg"]).removeprefix("Value error, ")
         if problem["type"] == "extra_forbidden":

@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from energy_core.detection.context import RecentReadings
 from energy_core.detection.isolation_forest import Contamination, IsolationForestDetector
-from energy_core.detection.protocol import Detector
+from energy_core.detection.protocol import Detector, choose_features
 from energy_core.detection.registry import DEFAULT_DETECTOR, ContextualDetector, make_detector
 from energy_core.health.analysis import HealthThresholds, MetricSnapshot, analyse
 from energy_core.ports import (
@@ -27,7 +27,7 @@ from energy_core.ports import (
     ReadingFilter,
     ReadingRepository,
 )
-from energy_core.telemetry.catalogue import VARIABLE_NAMES
+from energy_core.telemetry.catalogue import DEFAULT_FEATURES
 from energy_core.telemetry.readings import (
     InvalidReadingError,
     Reading,
@@ -39,7 +39,8 @@ from energy_core.telemetry.rules import DEFAULT_RULES, StorageRules
 from energy_core.telemetry.simulator import Simulator
 from energy_core.telemetry.validation import Rejection, parse_readings
 
-DetectorFactory = Callable[[], Detector]
+DetectorFactory = Callable[[Sequence[str]], Detector]
+"""Builds an unfitted detector over the given features (the variables training chose)."""
 log = logging.getLogger(__name__)
 
 
@@ -154,13 +155,13 @@ class Monitor:
         self.recent = RecentReadings(readings)
         """Each meter's newest stored readings: the context of contextual detectors."""
 
-    def _default_detector(self) -> Detector:
+    def _default_detector(self, features: Sequence[str]) -> Detector:
         if self.settings.detector == "isolation_forest":
             # Kept out of the registry's adapter so the stored model stays the plain detector.
             return IsolationForestDetector(
-                contamination=self.settings.contamination, random_state=0
+                features=features, contamination=self.settings.contamination, random_state=0
             )
-        return make_detector(self.settings.detector)
+        return make_detector(self.settings.detector, features)
 
     # --- the current model, cached until another version appears -----------------------
     def current_model(self) -> tuple[Detector, ModelInfo] | None:
@@ -254,11 +255,13 @@ class Monitor:
             )
         except ConnectionError as error:
             log.warning("batch stored; retention or announcement postponed: %s", error)
+        # A reading with none of the model's variables stays unscored beside scored ones.
+        was_scored = any(reading.is_scored for reading in scored)
         return IngestReport(
             stored=stored,
-            scored=scored[0].is_scored,
+            scored=was_scored,
             dropped_by_retention=dropped,
-            model_version=model[1].version if model is not None and scored[0].is_scored else None,
+            model_version=model[1].version if model is not None and was_scored else None,
         )
 
     def _score_or_keep(
@@ -357,14 +360,18 @@ class Monitor:
 
     # --- train and analyse ----------------------------------------------------------------
     def train(self) -> ModelInfo:
-        """Fit a new detector on the most recent stored readings and store it as a new version."""
+        """Fit a new detector on the most recent stored readings and store it as a new version.
+
+        The detector learns the variables enough of those readings carry (``choose_features``:
+        every variable but the energy counters); a meter that lacks one is scored without it.
+        """
         training = self.readings.window(ReadingFilter(), limit=self.settings.train_limit)
         if len(training) < 10:
             raise ValueError(
                 f"need at least 10 stored readings to train, found {len(training)};"
                 " generate or ingest some first"
             )
-        detector = self._detector_factory()
+        detector = self._detector_factory(choose_features(training))
         X = feature_matrix(training, detector.features)
         if is_contextual(detector):
             detector.fit(X, labels(training), groups=meter_groups(training))
@@ -446,11 +453,14 @@ def score_with(
     """``readings`` carrying ``detector``'s score, flag and, when flagged, top variables.
 
     A contextual detector sees each meter's readings in order (the batch is in time order),
-    after ``context``: that meter's previous readings as feature rows.
+    after ``context``: that meter's previous readings as feature rows. A variable a reading
+    lacks is NaN for the detector (scored without it, never named); a reading with none of
+    the detector's features is returned unscored.
     """
     if not readings:
         return []
-    X = feature_matrix(readings, tuple(detector.features) or VARIABLE_NAMES)
+    X = feature_matrix(readings, tuple(detector.features) or DEFAULT_FEATURES)
+    scorable: npt.NDArray[np.bool_] = ~np.all(np.isnan(X), axis=1)
     groups = meter_groups(readings)
     explained = getattr(detector, "score_and_explain", None)
     if is_contextual(detector) and explained is not None:
@@ -461,13 +471,15 @@ def score_with(
         explained_rows = {int(row): top for row, top in zip(flagged_rows, tops, strict=True)}
         return [
             reading.scored(float(scores[row]), bool(flags[row]), explained_rows.get(row, ()))
+            if scorable[row]
+            else reading
             for row, reading in enumerate(readings)
         ]
     if is_contextual(detector):
         scores = detector.score(X, context=_hashable_keys(context), groups=groups)
     else:
         scores = detector.score(X)
-    flags = scores > detector.threshold_
+    flags = (scores > detector.threshold_) & scorable
     explanations: dict[int, tuple[str, ...]] = {}
     flagged_rows = np.flatnonzero(flags)
     if len(flagged_rows):
@@ -480,5 +492,7 @@ def score_with(
         explanations = {int(row): top for row, top in zip(flagged_rows, tops, strict=True)}
     return [
         reading.scored(float(scores[row]), bool(flags[row]), explanations.get(row, ()))
+        if scorable[row]
+        else reading
         for row, reading in enumerate(readings)
     ]
