@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from energy_adapters.memory import (
@@ -13,9 +13,10 @@ from energy_adapters.memory import (
     MemoryModelStore,
     MemoryReadingRepository,
 )
+from energy_adapters.memory_fleet import MemoryFleetQueries
 from energy_adapters.tokens import MemoryTokenStore, TokenStore
 from energy_core import Monitor, Simulator
-from energy_core.ports import Clock
+from energy_core.ports import Clock, FleetPage, FleetQueries, FleetQuery
 from energy_ui.settings import Settings
 
 Mode = Literal["memory", "postgres"]
@@ -36,6 +37,19 @@ class Application:
     channels: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
     """Ingest channels running in this process (``"mqtt"`` under ``serve --mqtt``), each
     answering its state for ``/healthz``: ``up`` (bool) and its counters."""
+    fleet: FleetQueries | None = None
+    """The fleet view's reads (one row per meter); by default computed from the readings."""
+
+    def __post_init__(self) -> None:
+        if self.fleet is None:
+            self.fleet = MemoryFleetQueries(self.monitor.readings)
+
+    def meters_overview(self, query: FleetQuery) -> FleetPage:
+        """One page of the fleet as it stands now (the monitor's clock), each meter's health
+        against the configured thresholds."""
+        assert self.fleet is not None
+        query = replace(query, thresholds=self.settings.thresholds)
+        return self.fleet.meters_overview(query, self.monitor.clock.now())
 
     def close(self) -> None:
         while self.closers:
@@ -105,6 +119,7 @@ def _postgres_application(
         closers=[stores.close],
         engine=stores.engine,
         ingest_tokens=PostgresTokenStore(stores.engine),
+        fleet=stores.fleet,
     )
 
 

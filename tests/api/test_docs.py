@@ -20,6 +20,7 @@ API_PATHS = {
     "/api/v1/readings",
     "/api/v1/emoncms/input/{method}",
     "/api/v1/metrics/latest",
+    "/api/v1/meters",
     "/healthz",
 }
 PASSWORD = "admin-pw"
@@ -50,7 +51,7 @@ def test_every_operation_has_a_summary_and_a_description(monkeypatch):
         for path, item in schema["paths"].items()
         for method, operation in item.items()
     ]
-    assert len(operations) == 6  # the Emoncms input route answers GET and POST
+    assert len(operations) == 7  # the Emoncms input route answers GET and POST
     for path, method, operation in operations:
         assert operation.get("summary"), f"{method.upper()} {path} has no summary"
         assert operation.get("description"), f"{method.upper()} {path} has no description"

@@ -121,7 +121,7 @@ def test_the_api_conforms_to_its_own_openapi_schema(api):
     # Driven programmatically: schemathesis' pytest plugin does not support this pytest.
     schema = schemathesis.openapi.from_asgi("/openapi.json", api)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 6  # the Emoncms input route answers GET and POST
+    assert len(operations) == 7  # the Emoncms input route answers GET and POST
 
     for operation in operations:
 

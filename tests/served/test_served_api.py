@@ -18,6 +18,7 @@ API_PATHS = {
     "/api/v1/readings",
     "/api/v1/emoncms/input/{method}",
     "/api/v1/metrics/latest",
+    "/api/v1/meters",
     "/healthz",
 }
 MEGABYTE = 1024 * 1024

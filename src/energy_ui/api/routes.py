@@ -26,6 +26,7 @@ from energy_core.telemetry.decoders.emon import decode_input_bulk, decode_input_
 from energy_core.telemetry.payload import MAX_DEPTH, PayloadError, decode_json
 from energy_core.telemetry.validation import METER_ID_PATTERN, QUERY_RANGE, ReadingIn
 from energy_ui.access import Access
+from energy_ui.api.meters import meters_router
 from energy_ui.api.schemas import (
     Health,
     IngestResult,
@@ -596,6 +597,15 @@ def create_api_router(application: Application) -> APIRouter:
         # Without channels the answer keeps its original shape (no "channels" key).
         shown = body.model_dump(mode="json", exclude=None if channels else {"channels"})
         return JSONResponse(shown, status_code=503 if body.status == "degraded" else 200)
+
+    router.include_router(
+        meters_router(
+            application,
+            dependencies=read_guard,
+            responses=read_problems,
+            unavailable=_unavailable,
+        )
+    )
 
     schema: dict[str, Any] = {}
 
