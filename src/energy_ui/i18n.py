@@ -126,6 +126,7 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
     "tab.comparatives": {"es": "Comparativas", "en": "Comparatives"},
     "tab.anomalies": {"es": "Detección de anomalías", "en": "Anomaly detection"},
     "tab.records": {"es": "Tabla de registros", "en": "Records table"},
+    "tab.meters": {"es": "Medidores", "en": "Meters"},
     "view.loading": {"es": "Cargando…", "en": "Loading…"},
     "view.no_variables": {
         "es": "Seleccione al menos una variable.",
@@ -331,6 +332,32 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
     "fault.overheating": {"es": "Sobrecalentamiento", "en": "Overheating"},
     "fault.sensor_spike": {"es": "Pico del sensor", "en": "Sensor spike"},
     "fault.stuck_sensor": {"es": "Sensor bloqueado", "en": "Stuck sensor"},
+    # meters tab (the fleet)
+    "meters.caption": {"es": "{total} medidores", "en": "{total} meters"},
+    "meters.caption_filtered": {
+        "es": "{total} medidores con estos filtros",
+        "en": "{total} meters match these filters",
+    },
+    "meters.hint": {
+        "es": "Salud ahora: la parte de sus lecturas de la última hora que el modelo marcó."
+        " Pulse un medidor para ver solo sus datos en las demás pestañas.",
+        "en": "Health now: the share of its readings of the last hour the model flagged."
+        " Click a meter to see only its data in the other tabs.",
+    },
+    "meters.search": {"es": "Buscar medidor", "en": "Search meter"},
+    "meters.health_all": {"es": "Todos", "en": "All"},
+    "meters.health_normal": {"es": "Normal", "en": "Normal"},
+    "meters.health_caution": {"es": "Precaución", "en": "Caution"},
+    "meters.health_critical": {"es": "Crítico", "en": "Critical"},
+    "meters.health_silent": {"es": "Sin datos (1 h)", "en": "Silent (1 h)"},
+    "meters.showing": {"es": "Solo el medidor {meter}", "en": "Only meter {meter}"},
+    "column.health": {"es": "Salud ahora", "en": "Health now"},
+    "column.flagged_share": {"es": "Anómalas (1 h)", "en": "Flagged (1 h)"},
+    "column.readings_hour": {"es": "Lecturas (1 h)", "en": "Readings (1 h)"},
+    "column.flagged_hour": {"es": "Marcadas (1 h)", "en": "Flagged readings (1 h)"},
+    "column.last_seen": {"es": "Última lectura (UTC)", "en": "Last seen (UTC)"},
+    "column.cadence": {"es": "Cadencia", "en": "Cadence"},
+    "column.variables": {"es": "Variables que envía", "en": "Variables sent"},
     # alerts
     "alert.health": {
         "es": "Estado de salud: {old} → {new} ({percentage} % anómalas)",

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from nicegui import background_tasks, run, ui
 
 from energy_core.health.alarm import HealthChange
-from energy_core.ports import ReadingFilter
+from energy_core.ports import FleetPage, FleetQuery, ReadingFilter
 from energy_core.telemetry.catalogue import Language
 from energy_ui.bootstrap import unavailable_errors
 from energy_ui.dashboard.action_panel import ActionPanel
@@ -26,6 +26,7 @@ from energy_ui.dashboard.tabs.anomalies import AnomaliesTab
 from energy_ui.dashboard.tabs.base import TabView
 from energy_ui.dashboard.tabs.comparatives import ComparativesTab
 from energy_ui.dashboard.tabs.general import GeneralTab
+from energy_ui.dashboard.tabs.meters import MetersTab
 from energy_ui.dashboard.tabs.records import RecordsTab
 from energy_ui.dashboard.tabs.variables import VariablesTab
 from energy_ui.dashboard.upload_panel import UploadPanel
@@ -42,6 +43,7 @@ TABS: tuple[type[TabView], ...] = (
     ComparativesTab,
     AnomaliesTab,
     RecordsTab,
+    MetersTab,
 )
 
 
@@ -253,6 +255,7 @@ class DashboardPage:
                         f"data-tab={view_type.name}"
                     ).mark(f"tab-{view_type.name}")
             tabs.set_value(self.tab)
+            self.tab_bar = tabs
             with (
                 ui.tab_panels(tabs, value=self.tab)
                 .classes("w-full bg-transparent")
@@ -262,6 +265,8 @@ class DashboardPage:
                     view = view_type(self.model, self.language, thresholds)
                     if isinstance(view, VariablesTab):
                         view.zoom_loader = self._zoom
+                    if isinstance(view, MetersTab):
+                        view.loader, view.picker = self._meters, self.show_meter
                     with ui.tab_panel(view_type.name).classes("px-0 gap-4") as panel:
                         view.attach(panel)
                     self.views[view.name] = view
@@ -293,6 +298,15 @@ class DashboardPage:
         self.filters = filters
         self.request_reload()
 
+    def show_meter(self, meter: str) -> None:
+        """Every tab about ``meter`` alone (a click in the Meters tab), the first one shown."""
+        select = self.filter_panel.meters
+        if meter not in select.options:
+            self.filter_panel.set_meters([*select.options, meter])
+        self.tab_bar.set_value(TABS[0].name)
+        select.value = [meter]  # the panel hands the new filters to set_filters
+        ui.notify(self.t("meters.showing", meter=meter), type="info", position="top-right")
+
     # --- data ---------------------------------------------------------------------------
     async def _load(self) -> ViewData:
         data = await run.io_bound(load_view, self.monitor, self.filters)
@@ -303,6 +317,13 @@ class DashboardPage:
     async def _zoom(self, variable: str, start: datetime, end: datetime) -> Zoom | None:
         try:
             return await run.io_bound(load_zoom, self.monitor, self.filters, variable, start, end)
+        except unavailable_errors() as error:
+            self.dashboard.producer.report_unavailable(error)
+            return None
+
+    async def _meters(self, query: FleetQuery) -> FleetPage | None:
+        try:
+            return await run.io_bound(self.dashboard.application.meters_overview, query)
         except unavailable_errors() as error:
             self.dashboard.producer.report_unavailable(error)
             return None
