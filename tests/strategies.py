@@ -43,6 +43,30 @@ def readings(draw: st.DrawFn) -> Reading:
 
 
 reading_batches = st.lists(readings(), min_size=0, max_size=40)
+
+
+@st.composite
+def subset_values(draw: st.DrawFn) -> dict[str, float]:
+    """Values of a non-empty subset of the catalogue's variables, each within its bounds:
+    what a meter that sends some variables sends."""
+    chosen = draw(st.lists(st.sampled_from(VARIABLES), min_size=1, unique=True))
+    return {
+        spec.name: draw(
+            st.floats(spec.minimum, spec.maximum, allow_nan=False, allow_infinity=False)
+        )
+        for spec in sorted(chosen, key=VARIABLES.index)
+    }
+
+
+@st.composite
+def subset_readings(draw: st.DrawFn) -> Reading:
+    """A reading with any non-empty subset of the variables (no verdict)."""
+    return Reading(
+        timestamp=draw(timestamps),
+        meter_id=draw(meter_ids),
+        values=draw(subset_values()),
+        is_anomaly=draw(st.one_of(st.none(), st.booleans())),
+    )
 seeds = st.integers(min_value=0, max_value=2**32 - 1)
 
 

@@ -30,7 +30,8 @@ from energy_core.telemetry.validation import parse_reading, rejections_of
 from energy_core.usecases.monitor import Monitor
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-REQUIRED_COLUMNS = ("meter_id", "timestamp", *VARIABLE_NAMES)
+REQUIRED_COLUMNS = ("meter_id", "timestamp")
+"""Every file has these, and at least one variable column (``VARIABLE_NAMES``)."""
 OPTIONAL_COLUMNS = ("is_anomaly", "anomaly_kind")
 SHOWN_LINE: Final = 80
 """A malformed line is echoed in its rejection cut to this many characters."""
@@ -230,7 +231,8 @@ def read_csv_batches(
     ``stream``: text lines with their line ends (a file opened with ``newline=""``). Line
     numbers count the header as line 1, as a spreadsheet shows them. Blank lines are
     skipped. Cells are stripped of surrounding spaces; an empty cell of an optional column
-    is absent, of a required one missing.
+    (a variable the meter did not send, ground truth) is absent, of a required one missing;
+    so are the cells a line is short of. A line with no variable at all is refused.
     """
     lines = _OneLinePerRecord(stream)
     header = _header(lines)
@@ -291,13 +293,20 @@ def _header(lines: _OneLinePerRecord) -> list[str]:
     if missing:
         raise CsvFormatError(
             f"line 1: missing column(s) {', '.join(missing)}; "
-            f"expected at least {', '.join(REQUIRED_COLUMNS)}"
+            f"expected {', '.join(REQUIRED_COLUMNS)} and at least one variable"
+            f" ({', '.join(VARIABLE_NAMES)})"
         )
-    unknown = [name for name in header if name not in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)]
+    known = (*REQUIRED_COLUMNS, *VARIABLE_NAMES, *OPTIONAL_COLUMNS)
+    unknown = [name for name in header if name not in known]
     if unknown:
         raise CsvFormatError(
-            f"line 1: unknown column(s) {', '.join(unknown)}; "
-            f"the optional ones are {', '.join(OPTIONAL_COLUMNS)}"
+            f"line 1: unknown column(s) {', '.join(unknown)}; the variables are"
+            f" {', '.join(VARIABLE_NAMES)} and the other optional columns"
+            f" {', '.join(OPTIONAL_COLUMNS)}"
+        )
+    if not seen.intersection(VARIABLE_NAMES):
+        raise CsvFormatError(
+            f"line 1: no variable column; expected at least one of {', '.join(VARIABLE_NAMES)}"
         )
     return header
 
@@ -367,8 +376,8 @@ def readings_frame(readings: Sequence[Reading]) -> pl.DataFrame:
         "timestamp": [r.timestamp for r in readings],
         "meter_id": [r.meter_id for r in readings],
     }
-    for name in VARIABLE_NAMES:
-        columns[name] = [r.values[name] for r in readings]
+    for name in VARIABLE_NAMES:  # None (an empty cell, a null) where a reading lacks it
+        columns[name] = [r.values.get(name) for r in readings]
     columns["is_anomaly"] = [r.is_anomaly for r in readings]
     columns["anomaly_kind"] = [r.anomaly_kind for r in readings]
     columns["score"] = [r.score for r in readings]

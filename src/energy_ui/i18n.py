@@ -64,6 +64,7 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
     "filters.dates": {"es": "Rango de fechas (UTC)", "en": "Date range (UTC)"},
     "filters.variables": {"es": "Variables", "en": "Variables"},
     "filters.variables_all": {"es": "Todas ({count})", "en": "All ({count})"},
+    "filters.variables_some": {"es": "{count} de {total}", "en": "{count} of {total}"},
     "filters.state": {"es": "Estado", "en": "State"},
     "filters.state_all": {"es": "Todos", "en": "All"},
     "filters.state_normal": {"es": "Normal", "en": "Normal"},

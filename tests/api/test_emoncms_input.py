@@ -200,7 +200,6 @@ def test_a_token_limited_to_other_meters_is_refused_for_this_node(client, applic
     assert response.json()["rejected"][0]["field"] == "meter_id"
 
 
-@pytest.mark.xfail(strict=True, reason="needs optional variables (issue 14)")
 def test_default_keys_store_each_channel_with_only_what_it_measured(monkeypatch):
     monkeypatch.delenv("DATABASE_URL", raising=False)
     application = bootstrap(

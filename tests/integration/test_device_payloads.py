@@ -105,7 +105,6 @@ def rows(engine: Engine, meter: str) -> list[dict[str, Any]]:
         return [dict(row._mapping) for row in result]
 
 
-@pytest.mark.xfail(strict=True, reason="needs optional variables (issue 14)")
 async def test_tasmota_and_shelly_messages_end_in_postgresql_with_nulls_where_nothing_was_sent(
     application: Application, pg_engine: Engine, prefix: str
 ):

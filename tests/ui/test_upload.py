@@ -9,6 +9,7 @@ from nicegui import ui
 from nicegui.testing import User
 
 from energy_core.ports import BatchRefusedError
+from energy_core.telemetry.catalogue import DEFAULT_FEATURES
 from energy_core.telemetry.readings import Reading
 from energy_ui.csv_io import REQUIRED_COLUMNS
 from energy_ui.dashboard import Dashboard, create_app
@@ -18,7 +19,8 @@ from tests.ui.helpers import eventually, one, text_of
 
 def csv_of(readings: Sequence[Reading], *, bad: dict[int, tuple[str, str]] | None = None) -> str:
     """``readings`` as an import CSV; ``bad`` replaces a cell of some data rows (0-based)."""
-    lines = [",".join(REQUIRED_COLUMNS)]
+    columns = (*REQUIRED_COLUMNS, *DEFAULT_FEATURES)
+    lines = [",".join(columns)]
     for index, reading in enumerate(readings):
         cells = {
             "meter_id": reading.meter_id,
@@ -28,7 +30,7 @@ def csv_of(readings: Sequence[Reading], *, bad: dict[int, tuple[str, str]] | Non
         if bad and index in bad:
             column, value = bad[index]
             cells[column] = value
-        lines.append(",".join(cells[name] for name in REQUIRED_COLUMNS))
+        lines.append(",".join(cells[name] for name in columns))
     return "\n".join(lines) + "\n"
 
 
@@ -153,12 +155,26 @@ async def test_a_missing_field_is_listed_as_missing_not_as_the_whole_row(
     user: User, dashboard: Dashboard
 ) -> None:
     lines = csv_of(new_readings(dashboard, 2)).splitlines()
-    lines[2] = lines[2].rsplit(",", 1)[0]
+    meter, _, *values = lines[2].split(",")
+    lines[2] = ",".join([meter, "", *values])
     await user.open("/")
     await upload(user, "corto.csv", ("\n".join(lines) + "\n").encode())
     await user.should_see("corto.csv: 2 líneas, 1 aceptadas, 1 rechazadas")
-    assert rows_of(user) == [(3, "motor_temperature", "")]
+    assert rows_of(user) == [(3, "timestamp", "")]
     assert one(user, "upload-rejections-table", ui.table).rows[0]["reason"].startswith("missing")
+
+
+async def test_a_file_with_some_variable_columns_is_stored_with_only_those(
+    user: User, dashboard: Dashboard
+) -> None:
+    monitor = dashboard.application.monitor
+    at = monitor.clock.now().isoformat()
+    content = f"meter_id,timestamp,voltage,energy_import\nplug-9,{at},231.5,\n"
+    await user.open("/")
+    await upload(user, "enchufe.csv", content.encode())
+    await user.should_see("enchufe.csv: 1 líneas, 1 aceptadas, 0 rechazadas")
+    [stored] = monitor.readings.latest(1)
+    assert (stored.meter_id, dict(stored.values)) == ("plug-9", {"voltage": 231.5})
 
 
 async def test_lines_storage_refuses_are_listed_and_the_rest_of_the_file_is_stored(

@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import replace
+from datetime import timedelta
 
 from nicegui import ui
 from nicegui.testing import User
 
+from energy_core import Reading
 from energy_ui.dashboard import Dashboard, create_app
 from tests.ui.conftest import HISTORY, make_application
 from tests.ui.helpers import eventually, one, set_value, text_of
@@ -70,6 +72,29 @@ async def test_the_csv_neutralises_spreadsheet_formulas(user: User, dashboard: D
     response = await user.download.next()
     first = next(csv.DictReader(io.StringIO(response.content.decode("utf-8"))))
     assert first["meter_id"] == '\'=HYPERLINK("http://x","y")'
+
+
+async def test_a_meter_that_sends_some_variables_shows_gaps_and_blank_cells(
+    user: User, dashboard: Dashboard
+) -> None:
+    monitor = dashboard.application.monitor
+    await user.open("/")
+    # Minutes after the history's last reading: a bucket of its own (buckets are ~72 s).
+    at = monitor.clock.now() + timedelta(minutes=5)
+    monitor.ingest([Reading(at, "plug-9", {"voltage": 231.0, "current": 1.5})])
+    await open_tab(user, "records")
+    await eventually(lambda: one(user, "table-records", ui.table).rows[0]["meter"] == "plug-9")
+    row = one(user, "table-records", ui.table).rows[0]
+    assert (row["voltage"], row["current"], row["motor_temperature"]) == (231.0, 1.5, None)
+    user.find(marker="records-download").click()
+    response = await user.download.next()
+    first = next(csv.DictReader(io.StringIO(response.content.decode("utf-8"))))
+    assert (first["voltage"], first["motor_temperature"]) == ("231.0", "")
+    await open_tab(user, "variables")
+    mean = one(user, "chart-series-motor_temperature", ui.echart).options["series"][2]["data"]
+    assert list(mean[-1])[1] is None  # a gap, not 0
+    voltage = one(user, "chart-series-voltage", ui.echart).options["series"][2]["data"]
+    assert list(voltage[-1])[1] == 231.0
 
 
 async def test_the_language_switches_at_runtime(user: User, dashboard: Dashboard) -> None:

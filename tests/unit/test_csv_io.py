@@ -89,10 +89,38 @@ def test_batches_carry_their_own_line_numbers():
 
 
 def test_missing_columns_are_named_on_line_one():
-    with pytest.raises(CsvFormatError, match=r"line 1: missing column.*frequency"):
-        batches("meter_id,timestamp,voltage\nm,2025-01-01,230\n")
+    with pytest.raises(CsvFormatError, match=r"line 1: missing column\(s\) timestamp; expected"):
+        batches("meter_id,voltage\nm,230\n")
     with pytest.raises(CsvFormatError, match="empty"):
         batches("")
+
+
+def test_a_file_needs_at_least_one_variable_column():
+    with pytest.raises(
+        CsvFormatError, match=r"line 1: no variable column; expected at least one of voltage,"
+    ):
+        batches("meter_id,timestamp,is_anomaly\nm,2025-01-01,true\n")
+
+
+def test_a_file_with_only_some_variable_columns_is_read_as_readings_with_only_those():
+    [batch] = batches(
+        "meter_id,timestamp,voltage,energy_import\n"
+        "plug-1,2025-01-01T00:00:00Z,230.5,12.25\n"
+        "plug-1,2025-01-01T00:00:01Z,,12.5\n"
+    )
+    assert batch.rejected == []
+    assert [dict(reading.values) for reading in batch.readings] == [
+        {"voltage": 230.5, "energy_import": 12.25},
+        {"energy_import": 12.5},
+    ]
+
+
+def test_a_line_with_every_variable_cell_empty_is_refused_saying_so():
+    [batch] = batches(f"{HEADER}\nm-1,2025-01-01T00:00:00Z,,,,,,\n{good(1)}\n")
+    [rejection] = batch.rejected
+    assert (rejection.index, rejection.field) == (2, "reading")
+    assert rejection.reason.startswith("no known variable")
+    assert len(batch.readings) == 1
 
 
 def test_unknown_or_repeated_columns_are_named_on_line_one():
@@ -152,13 +180,23 @@ def test_a_stray_quote_inside_a_cell_is_rejected_at_its_line():
 
 
 def test_a_missing_field_is_named_as_missing_not_the_whole_row():
+    short = "m-1"
+    empty = "m-1,,230,10,2.0,0.9,50,40"
+    [batch] = batches(f"{HEADER}\n{short}\n{empty}\n")
+    assert where(batch.rejected) == [(2, "timestamp"), (3, "timestamp")]
+    assert all(rejection.reason.startswith("missing") for rejection in batch.rejected)
+    assert [rejection.value for rejection in batch.rejected] == [None, ""]
+    assert "1 cells" in batch.rejected[0].reason
+
+
+def test_an_empty_or_absent_variable_cell_is_a_variable_not_sent_never_zero():
     short = "m-1,2025-01-01T00:00:00Z,230,10,2.0,0.9"
     empty = "m-1,2025-01-01T00:00:01Z,230,,2.0,0.9,50,40"
     [batch] = batches(f"{HEADER}\n{short}\n{empty}\n")
-    assert where(batch.rejected) == [(2, "frequency"), (2, "motor_temperature"), (3, "current")]
-    assert all(rejection.reason.startswith("missing") for rejection in batch.rejected)
-    assert [rejection.value for rejection in batch.rejected] == [None, None, ""]
-    assert "6 cells" in batch.rejected[0].reason
+    assert batch.rejected == []
+    first, second = batch.readings
+    assert set(first.values) == {"voltage", "current", "active_power", "power_factor"}
+    assert "current" not in second.values and second["frequency"] == 50.0
 
 
 def test_optional_columns_may_be_short_or_empty():

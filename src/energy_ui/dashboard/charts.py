@@ -35,6 +35,10 @@ DECIMALS = {
     "power_factor": 3,
     "frequency": 2,
     "motor_temperature": 1,
+    "reactive_power": 2,
+    "apparent_power": 2,
+    "energy_import": 3,
+    "energy_export": 3,
 }
 
 
@@ -86,7 +90,9 @@ def _envelope_tooltip(language: Language) -> str:
     return (
         "(params) => { const list = Array.isArray(params) ? params : [params];"
         " if (!list.length) return '';"
-        f" const fmt = {fmt};"
+        f" const number = {fmt};"
+        # A gap (no reading of the bucket carried the variable) is shown as such, never 0.
+        " const fmt = (x) => (x === null || x === undefined) ? '—' : number(x);"
         " const esc = (s) => String(s).replace(/[&<>\"']/g, (c) => '&#' + c.charCodeAt(0) + ';');"
         " const when = new Date(list[0].value[0]).toISOString().slice(0, 19).replace('T', ' ');"
         " const lines = [when + ' UTC'];"

@@ -49,7 +49,10 @@ def _cells(reading: Reading, variables: Sequence[str]) -> list[str]:
         optional(reading.id),
         reading.timestamp.isoformat(),
         reading.meter_id,
-        *(repr(float(reading.values[name])) for name in variables),
+        *(
+            repr(float(reading.values[name])) if name in reading.values else ""
+            for name in variables
+        ),
         optional(reading.is_flagged),
         optional(reading.score),
         "|".join(reading.top_variables),

@@ -138,9 +138,12 @@ class FilterPanel:
         self._set(replace(self.filters, variables=chosen))
 
     def _show_variables(self, chosen: tuple[str, ...]) -> None:
-        """A short summary instead of six chips: "All (6)" or the chosen labels."""
+        """A short summary instead of many chips: "All (10)", the chosen labels when they
+        are a few, else "6 of 10"."""
         if len(chosen) == len(VARIABLES):
             shown = self._t("filters.variables_all", count=len(VARIABLES))
+        elif len(chosen) > 3:
+            shown = self._t("filters.variables_some", count=len(chosen), total=len(VARIABLES))
         else:
             shown = ", ".join(variable(name).label(self.language) for name in chosen)
         self.variables.props["display-value"] = shown

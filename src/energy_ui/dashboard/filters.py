@@ -7,12 +7,15 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from energy_adapters.memory import matches
 from energy_core.ports import ReadingFilter, ReadingState
-from energy_core.telemetry.catalogue import VARIABLE_NAMES
+from energy_core.telemetry.catalogue import DEFAULT_FEATURES, VARIABLE_NAMES
 from energy_core.telemetry.readings import Reading
 
 MAX_SAMPLING = 5_000
 """Charts never draw more than this many rows (or buckets) per series."""
 MAX_ROW_LIMIT = 10_000
+DEFAULT_VARIABLES = DEFAULT_FEATURES
+"""The variables a page shows until the user picks others: the six of the demo's meters
+(reactive and apparent power and the energy registers are one choice away)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +24,7 @@ class Filters:
 
     date_from: date | None = None
     date_to: date | None = None
-    variables: tuple[str, ...] = VARIABLE_NAMES
+    variables: tuple[str, ...] = DEFAULT_VARIABLES
     state: ReadingState | None = None
     meters: tuple[str, ...] = ()
     sampling: int = 1_000

@@ -148,7 +148,8 @@ class PageModel:
         return 100.0 * self.flagged / self.total if self.total else 0.0
 
     def stats(self, name: str) -> Stats | None:
-        slots = self.envelopes[name].slots
+        """``name`` over the view: ``None`` when no reading of it carries the variable."""
+        slots = [slot for slot in self.envelopes[name].slots if slot.count]
         count = sum(slot.count for slot in slots)
         if not count:
             return None

@@ -3,11 +3,16 @@
 Every model is bounded (a fixed number of buckets, bins or points) so a page that stays open
 for days sends and draws the same amount of data as one opened a minute ago. Chart points
 are tuples, so NiceGUI's observable options do not wrap each point.
+
+A variable a reading does not carry is never drawn as a value: a bucket none of whose
+readings carries it is a ``None`` (ECharts' null, a gap in the line), histograms and
+scatter plots leave such readings out.
 """
 
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,7 +23,8 @@ from energy_core.ports import Bucket
 from energy_core.telemetry.buckets import bucket_start
 from energy_core.telemetry.readings import Reading
 
-Point = tuple[float, ...]
+Point = tuple[float | None, ...]
+"""A chart point; ``None`` is a gap (no value)."""
 
 
 def epoch_ms(moment: datetime) -> int:
@@ -28,6 +34,9 @@ def epoch_ms(moment: datetime) -> int:
 
 @dataclass(slots=True)
 class _Slot:
+    """A bucket of an envelope; ``count`` readings carried the variable (``minimum``,
+    ``maximum`` and ``mean`` are NaN while none did)."""
+
     start: datetime
     end: datetime
     count: int
@@ -36,12 +45,19 @@ class _Slot:
     mean: float
     flagged: int
 
-    def add(self, value: float, flagged: bool) -> None:
+    def add(self, value: float | None, flagged: bool) -> None:
+        """One more reading: ``value`` of the variable, ``None`` when it lacks it."""
+        self.flagged += int(flagged)
+        if value is None:
+            return
+        if not self.count:
+            self.minimum = self.maximum = self.mean = value
+            self.count = 1
+            return
         self.count += 1
         self.minimum = min(self.minimum, value)
         self.maximum = max(self.maximum, value)
         self.mean += (value - self.mean) / self.count
-        self.flagged += int(flagged)
 
 
 @dataclass(slots=True)
@@ -80,7 +96,8 @@ class Envelope:
     def add(self, reading: Reading) -> None:
         """Merge one reading's value of this variable (readings before the window are ignored)."""
         moment = reading.timestamp
-        value = float(reading.values[self.variable])
+        carried = reading.values.get(self.variable)
+        value = None if carried is None else float(carried)
         flagged = bool(reading.is_flagged)
         if self.slots and moment >= self.slots[-1].start:
             last = self.slots[-1]
@@ -95,9 +112,9 @@ class Envelope:
         start = bucket_start(moment, self.width)
         if self.slots and start < self.slots[-1].end:
             start = self.slots[-1].end
-        self.slots.append(
-            _Slot(start, start + self.width, 1, value, value, value, int(flagged)),
-        )
+        slot = _Slot(start, start + self.width, 0, math.nan, math.nan, math.nan, 0)
+        slot.add(value, flagged)
+        self.slots.append(slot)
         self._trim()
 
     def splice(
@@ -117,12 +134,18 @@ class Envelope:
 
     def points(self) -> tuple[list[Point], list[Point], list[Point]]:
         """The envelope's chart series: low edge, band (max − min, then max and the bucket's
-        flagged count) and mean."""
+        flagged count) and mean; ``None`` values (gaps) where no reading of a bucket carried
+        the variable."""
         low: list[Point] = []
         band: list[Point] = []
         mean: list[Point] = []
         for slot in self.slots:
             at = epoch_ms(slot.start)
+            if not slot.count:
+                low.append((at, None))
+                band.append((at, None, None, slot.flagged))
+                mean.append((at, None))
+                continue
             low.append((at, slot.minimum))
             band.append((at, slot.maximum - slot.minimum, slot.maximum, slot.flagged))
             mean.append((at, slot.mean))
@@ -158,11 +181,13 @@ class Histogram:
     @classmethod
     def of(cls, variable: str, readings: Sequence[Reading], bins: int = 30) -> Histogram:
         """Bins spanning the bulk of the normal readings (1st to 99th percentile, plus a
-        margin); rarer values, typically the anomalies, pile up in the two edge bins."""
-        values = np.array([reading.values[variable] for reading in readings], dtype=float)
+        margin); rarer values, typically the anomalies, pile up in the two edge bins.
+        Readings that lack the variable are left out."""
+        carrying = [reading for reading in readings if variable in reading.values]
+        values = np.array([reading.values[variable] for reading in carrying], dtype=float)
         if len(values) == 0:
             return cls(variable, [0.0, 1.0], [0], [0])
-        flags = np.array([bool(reading.is_flagged) for reading in readings])
+        flags = np.array([bool(reading.is_flagged) for reading in carrying])
         bulk = values[~flags] if (~flags).sum() >= 10 else values
         low, high = (float(q) for q in np.percentile(bulk, [1.0, 99.0]))
         margin = 0.1 * (high - low)
@@ -176,7 +201,10 @@ class Histogram:
         return cls(variable, edges.tolist(), normal.tolist(), flagged.tolist())
 
     def add(self, reading: Reading) -> None:
-        """Count one more reading; values beyond the edges count in the edge bins."""
+        """Count one more reading; values beyond the edges count in the edge bins; a reading
+        that lacks the variable is not counted."""
+        if self.variable not in reading.values:
+            return
         value = float(reading.values[self.variable])
         index = bisect.bisect_right(self.edges, value) - 1
         index = min(max(index, 0), len(self.normal) - 1)
@@ -231,7 +259,10 @@ class ScatterPair:
         normal: list[Point] = []
         flagged: list[Point] = []
         for reading in readings:
-            point = (reading.values[self.x], reading.values[self.y])
+            values = reading.values
+            if self.x not in values or self.y not in values:
+                continue  # a point needs both
+            point = (values[self.x], values[self.y])
             (flagged if reading.is_flagged else normal).append(point)
         self.normal.extend(normal)
         self.flagged.extend(flagged)
@@ -251,7 +282,7 @@ def anomaly_marks(readings: Iterable[Reading], name: str) -> list[Point]:
     return [
         (epoch_ms(reading.timestamp), reading.values[name], round(reading.score or 0.0, 4))
         for reading in readings
-        if reading.is_flagged and reading.top_variables[:1] == (name,)
+        if reading.is_flagged and reading.top_variables[:1] == (name,) and name in reading.values
     ]
 
 

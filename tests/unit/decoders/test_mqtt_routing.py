@@ -182,7 +182,6 @@ def test_a_broken_mapping_file_stops_the_subscriber_naming_the_file_and_key(tmp_
         ingestor(device_mappings=tmp_path / "missing.toml")
 
 
-@pytest.mark.xfail(strict=True, reason="needs optional variables (issue 14)")
 def test_a_tasmota_message_is_stored_with_only_the_variables_it_sent():
     subscriber = ingestor()
     verdict = subscriber.handle(samples.TASMOTA_POW_R2_TOPIC, samples.TASMOTA_POW_R2)

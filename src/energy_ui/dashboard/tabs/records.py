@@ -106,8 +106,9 @@ class RecordsTab(TabView):
             "score": round(reading.score, 4) if reading.score is not None else None,
             "top": ", ".join(variable(name).label(self.language) for name in reading.top_variables),
         }
-        for name in self.model.filters.variables:
-            row[name] = round(reading.values[name], charts.DECIMALS.get(name, 2) + 1)
+        for name in self.model.filters.variables:  # blank, not 0, where the meter sent none
+            value = reading.values.get(name)
+            row[name] = None if value is None else round(value, charts.DECIMALS.get(name, 2) + 1)
         return row
 
     def download(self) -> None:
