@@ -30,8 +30,9 @@ from rich.progress import (
 from rich.table import Table
 
 from energy_core import IngestReport, NoModelError, Reading, ReadingFilter, RejectedBatchError
+from energy_core.telemetry.catalogue import Language
 from energy_core.usecases.retry_buffer import RetryBuffer
-from energy_ui import csv_io
+from energy_ui import cli_language, csv_io
 from energy_ui.bootstrap import (
     AlreadyRunningError,
     Application,
@@ -42,6 +43,7 @@ from energy_ui.bootstrap import (
 )
 from energy_ui.cli_datasets import datasets_app
 from energy_ui.cli_evaluate import drill, evaluate
+from energy_ui.cli_language import number, say
 from energy_ui.cli_tokens import tokens_app
 from energy_ui.csv_io import CsvFormatError, ImportSummary, export_readings
 from energy_ui.settings import Settings
@@ -76,10 +78,6 @@ EXIT_CODES = {
 """Each exit code's meaning, as the README states it (scripts/update_docs.py)."""
 
 INTERRUPTED = ExitCode.INTERRUPTED
-NEEDS_DATABASE = (
-    "`{command}` needs shared storage: set DATABASE_URL=postgresql://user:password@host:5432/db "
-    "in the environment or a .env file / `{command}` necesita una base de datos compartida."
-)
 
 
 def _DEFAULT(setting: str) -> str:  # noqa: N802 - reads as the help's own "[default: …]"
@@ -105,13 +103,13 @@ def _errors_as_one_line() -> Iterator[None]:
         RejectedBatchError,
         CsvFormatError,
     ) as e:
-        err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
+        err.print(f"[red]{say('cli.error')}[/red] {escape(str(e))}", highlight=False)
         raise typer.Exit(1) from None
     except ValueError as error:
-        err.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
+        err.print(f"[red]{say('cli.error')}[/red] {escape(str(error))}", highlight=False)
         raise typer.Exit(1) from None
     except (KeyboardInterrupt, InterruptRequestedError):
-        err.print("interrumpido / interrupted (only complete batches were stored)")
+        err.print(say("cli.interrupted"), highlight=False, markup=False)
         raise typer.Exit(INTERRUPTED) from None
 
 
@@ -130,7 +128,7 @@ def _stop_between_batches() -> Iterator[Callable[[], None]]:
         if asked.is_set():
             raise KeyboardInterrupt
         asked.set()
-        err.print("deteniendo tras el lote en curso / stopping after the current batch…")
+        err.print(say("cli.stopping"), highlight=False, markup=False)
 
     def check() -> None:
         if asked.is_set():
@@ -148,6 +146,7 @@ def _stop_between_batches() -> Iterator[Callable[[], None]]:
 
 def _settings(**overrides: Any) -> Settings:
     settings = Settings()
+    overrides.setdefault("language", cli_language.chosen())  # --lang, for `serve` too
     given = {key: value for key, value in overrides.items() if value is not None}
     return settings.model_copy(update=given) if given else settings
 
@@ -158,14 +157,11 @@ def _application(
 ) -> Iterator[Application]:
     with _errors_as_one_line():
         if needs_database and not settings.database_url:
-            raise CommandError(NEEDS_DATABASE.format(command=command))
+            raise CommandError(say("cli.needs_database", command=command))
         application = bootstrap(settings)
         try:
             if application.mode == "memory" and not needs_database:
-                err.print(
-                    "[yellow]sin DATABASE_URL: en memoria, nada se conserva / "
-                    "no DATABASE_URL: in memory, nothing is kept[/yellow]"
-                )
+                err.print(f"[yellow]{say('cli.in_memory')}[/yellow]")
             yield application
         finally:
             application.close()
@@ -184,7 +180,17 @@ def _advance(
         if progress.disable and tenths > shown[0]:
             shown[0] = tenths
             percent = done * 100 // total if total else 100
-            err.print(f"{label}: {done:,} / {total:,} ({percent} %)", highlight=False)
+            err.print(
+                say(
+                    "cli.progress",
+                    label=label,
+                    done=number(done),
+                    total=number(total),
+                    percent=percent,
+                ),
+                highlight=False,
+                markup=False,
+            )
         check()
 
     return advance
@@ -203,8 +209,15 @@ def _progress() -> Progress:
 
 
 @app.callback(invoke_without_command=True)
-def _default(ctx: typer.Context) -> None:
+def _default(
+    ctx: typer.Context,
+    lang: Annotated[
+        Language | None,
+        typer.Option("--lang", help=f"language of the messages (es, en) {_DEFAULT('language')}"),
+    ] = None,
+) -> None:
     """With no command: serve the dashboard."""
+    cli_language.choose(lang, ctx)
     if ctx.invoked_subcommand is None:
         serve(host=None, port=None, mqtt=False)
 
@@ -231,7 +244,9 @@ def _check_port_free(host: str, port: int) -> None:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as error:
-        raise CommandError(f"cannot serve on {host}:{port}: {error.strerror}") from None
+        raise CommandError(
+            say("cli.cannot_serve", host=host, port=port, reason=error.strerror)
+        ) from None
     family, kind, _, _, address = infos[0]
     with socket.socket(family, kind) as probe:
         # As uvicorn binds: a port left in TIME_WAIT by a previous run is free to take.
@@ -240,9 +255,7 @@ def _check_port_free(host: str, port: int) -> None:
             probe.bind(address)
         except OSError as error:
             raise CommandError(
-                f"cannot serve on {host}:{port}: {error.strerror or error} — another program "
-                f"uses it; stop it or choose another port (--port or ENERGY_PORT) / "
-                f"el puerto {port} está en uso: elija otro con --port"
+                say("cli.port_busy", host=host, port=port, reason=error.strerror or error)
             ) from None
 
 
@@ -252,9 +265,9 @@ def seed_db() -> None:
     settings = _settings()
     with _errors_as_one_line():
         if not settings.database_url:
-            raise CommandError(NEEDS_DATABASE.format(command="seed-db"))
+            raise CommandError(say("cli.needs_database", command="seed-db"))
         revision = prepare_database(settings.database_url)
-    out.print(f"esquema al día / schema up to date (revision {revision})")
+    out.print(say("cli.schema_ready", revision=revision), highlight=False, markup=False)
 
 
 @app.command("reset-db")
@@ -264,21 +277,20 @@ def reset_db(
 ) -> None:
     """Empty registros and metricas, then repopulate simulated readings."""
     settings = _settings()
-    if not yes and not typer.confirm(
-        "¿Vaciar registros y metricas? / Empty registros and metricas?", default=False
-    ):
-        err.print("cancelado / cancelled")
+    if not yes and not typer.confirm(say("cli.reset_confirm"), default=False):
+        err.print(say("cli.cancelled"))
         raise typer.Exit(1)
     with (
         _application("reset-db", settings) as application,
         _progress() as progress,
         _stop_between_batches() as check,
     ):
-        task = progress.add_task("reset", total=count)
+        label = say("cli.progress_reset")
+        task = progress.add_task(label, total=count)
         stored = application.monitor.reset(
-            count, progress=_advance(progress, task, check, label="reset", total=count)
+            count, progress=_advance(progress, task, check, label=label, total=count)
         )
-    out.print(f"{stored} lecturas / readings stored")
+    out.print(say("cli.reset_done", count=stored), highlight=False)
 
 
 @app.command()
@@ -306,24 +318,26 @@ def simulate(
         before = monitor.readings.count()
         limit = monitor.settings.max_readings
         if limit is not None and before + count > limit:
-            err.print(
-                f"[yellow]retención / retention: max-registros {limit:,} — se conservan las "
-                f"{limit:,} más recientes / only the newest {limit:,} will be kept "
-                f"({before:,} stored + {count:,} new)[/yellow]",
-                highlight=False,
+            ahead = say(
+                "cli.retention_ahead",
+                limit=number(limit),
+                before=number(before),
+                count=number(count),
             )
-        task = progress.add_task("simulate", total=count)
+            err.print(f"[yellow]{escape(ahead)}[/yellow]", highlight=False)
+        label = say("cli.progress_simulate")
+        task = progress.add_task(label, total=count)
         stored = monitor.generate_history(
-            count, progress=_advance(progress, task, check, label="simulate", total=count)
+            count, progress=_advance(progress, task, check, label=label, total=count)
         )
         total = monitor.readings.count()
-    out.print(f"{stored} lecturas generadas / readings generated; {total} almacenadas / stored")
+    out.print(say("cli.simulated", stored=stored, total=total), highlight=False)
     deleted = before + stored - total
     if deleted > 0:
         out.print(
-            f"retención / retention: {deleted:,} más antiguas borradas / oldest deleted "
-            f"({_retention_rule(settings)})",
+            say("cli.retention_deleted", deleted=number(deleted), rule=_retention_rule(settings)),
             highlight=False,
+            markup=False,
         )
 
 
@@ -331,10 +345,10 @@ def _retention_rule(settings: Settings) -> str:
     """The retention settings in force, as the options and variables that set them."""
     rules = []
     if settings.max_readings is not None:
-        rules.append(f"max-registros {settings.max_readings:,}")
+        rules.append(f"max-registros {number(settings.max_readings)}")
     if settings.max_age_hours is not None:
         rules.append(f"ENERGY_MAX_AGE_HOURS {settings.max_age_hours:g}")
-    return ", ".join(rules) or "none"
+    return ", ".join(rules) or say("cli.retention_none")
 
 
 @app.command()
@@ -367,7 +381,7 @@ def stream(
 
         sent = 0
         next_at = time.monotonic()
-        out.print(f"streaming cada / every {interval} s — Ctrl-C para parar / to stop")
+        out.print(say("cli.streaming", interval=interval), highlight=False)
         while batches is None or sent < batches:
             check()
             at = monitor.clock.now()
@@ -376,42 +390,36 @@ def stream(
             buffer.flush(store, unavailable_errors())
             for report in reports:
                 flagged = sum(1 for reading in report.stored if reading.is_flagged)
-                deleted = (
-                    f", {report.dropped_by_retention} más antiguas borradas / oldest deleted "
-                    f"({_retention_rule(settings)})"
-                    if report.dropped_by_retention
-                    else ""
-                )
-                out.print(
-                    f"lote / batch {sent}: {len(report.stored)} lecturas / readings, "
-                    f"{flagged} anómalas / flagged"
-                    + ("" if report.scored else " (sin modelo)")
-                    + deleted,
-                    highlight=False,
-                )
+                line = say("cli.batch", batch=sent, stored=len(report.stored), flagged=flagged)
+                if not report.scored:
+                    line += " " + say("cli.batch_unscored")
+                if report.dropped_by_retention:
+                    line += ", " + say(
+                        "cli.batch_deleted",
+                        deleted=report.dropped_by_retention,
+                        rule=_retention_rule(settings),
+                    )
+                out.print(line, highlight=False, markup=False)
             reports.clear()
             if buffer.pending or dropped:
-                err.print(
-                    f"[yellow]base de datos no disponible / database unavailable: "
-                    f"{buffer.pending} en espera / waiting, {buffer.dropped} descartadas / "
-                    f"dropped[/yellow]",
-                    highlight=False,
-                )
+                waiting = say("cli.waiting", pending=buffer.pending, dropped=buffer.dropped)
+                err.print(f"[yellow]{escape(waiting)}[/yellow]", highlight=False)
             next_at += interval
             time.sleep(max(0.0, next_at - time.monotonic()))
         if buffer.pending:
-            err.print(f"[red]{buffer.pending} lecturas sin guardar / readings not stored[/red]")
+            err.print(f"[red]{escape(say('cli.not_stored', count=buffer.pending))}[/red]")
 
 
 @app.command()
 def train() -> None:
     """Train the detector on the stored readings and store the model version."""
     with _application("train", _settings()) as application:
-        with out.status("entrenando / training…"):
+        with out.status(say("cli.training")):
             info = application.monitor.train()
         out.print(
-            f"modelo / model v{info.version} ({info.detector}): {info.rows} lecturas / readings",
+            say("cli.trained", version=info.version, detector=info.detector, rows=info.rows),
             highlight=False,
+            markup=False,
         )
 
 
@@ -420,14 +428,15 @@ def detect() -> None:
     """Analyse with the current model and write a row to metricas."""
     with _application("detect", _settings()) as application:
         snapshot = application.monitor.analyse()
-    table = Table(title="metricas")
-    table.add_column("total")
-    table.add_column("anomalías / anomalies")
+    language = cli_language.language()
+    table = Table(title=say("cli.metrics_title"))
+    table.add_column(say("cli.column_total"))
+    table.add_column(say("cli.column_anomalies"))
     table.add_column("%")
-    table.add_column("estado / health")
-    table.add_column("precision / recall / F1")
+    table.add_column(say("cli.column_health"))
+    table.add_column(say("cli.column_quality"))
     quality = (
-        f"{snapshot.precision:.3f} / {snapshot.recall:.3f} / {snapshot.f1:.3f}"
+        f"{number(snapshot.precision, 3)} / {number(snapshot.recall, 3)} / {number(snapshot.f1, 3)}"
         if snapshot.precision is not None
         and snapshot.recall is not None
         and snapshot.f1 is not None
@@ -436,8 +445,8 @@ def detect() -> None:
     table.add_row(
         str(snapshot.total_readings),
         str(snapshot.anomalies_detected),
-        f"{snapshot.percentage:.2f}",
-        f"{snapshot.health.value} / {snapshot.health.label('en')}",
+        number(snapshot.percentage, 2),
+        snapshot.health.label(language),
         quality,
     )
     out.print(table)
@@ -465,9 +474,15 @@ def auto_train(
             snapshot = application.monitor.analyse()
             done += 1
             out.print(
-                f"ciclo / cycle {done}: modelo / model v{info.version}, "
-                f"{snapshot.percentage:.2f} % {snapshot.health.value}",
+                say(
+                    "cli.cycle",
+                    cycle=done,
+                    version=info.version,
+                    percentage=number(snapshot.percentage, 2),
+                    health=snapshot.health.label(cli_language.language()),
+                ),
                 highlight=False,
+                markup=False,
             )
             if cycles is not None and done >= cycles:
                 break
@@ -507,16 +522,25 @@ def import_csv(
             raise CommandError(f"{file}: {error}") from None
         except unavailable_errors() as error:
             raise CommandError(
-                f"{error}; {read.accepted} readings of the first {read.lines} lines of "
-                f"{file} were stored, the rest was not"
+                say(
+                    "cli.import_stopped",
+                    error=error,
+                    accepted=read.accepted,
+                    lines=read.lines,
+                    file=file,
+                )
             ) from None
     for rejection in summary.rejected[:50]:
         err.print(csv_io.rejection_text(rejection), highlight=False, markup=False)
     if len(summary.rejected) > 50:
-        err.print(f"… and {len(summary.rejected) - 50} more")
+        err.print(say("cli.more_rejections", count=len(summary.rejected) - 50))
     out.print(
-        f"{summary.lines} líneas / lines: {summary.accepted} aceptadas / accepted, "
-        f"{summary.rejected_lines} rechazadas / rejected"
+        say(
+            "cli.imported",
+            lines=summary.lines,
+            accepted=summary.accepted,
+            rejected=summary.rejected_lines,
+        )
     )
     if summary.rejected:
         raise typer.Exit(1)
@@ -533,7 +557,11 @@ def mqtt() -> None:
     with _application("mqtt", settings, needs_database=True) as application:
         ingestor = MqttIngestor(application.monitor, settings)
         topics = ", ".join(ingestor.topics)
-        out.print(f"MQTT {ingestor.broker} → {topics} — Ctrl-C para parar / to stop")
+        out.print(
+            say("cli.mqtt_listening", broker=ingestor.broker, topics=topics),
+            highlight=False,
+            markup=False,
+        )
         asyncio.run(ingestor.run())
 
 
@@ -544,7 +572,7 @@ def _moment(text: str | None, option: str) -> datetime | None:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise typer.BadParameter(
-            f"not an ISO 8601 date or time: {text!r}", param_hint=option
+            say("cli.bad_moment", value=repr(text)), param_hint=option
         ) from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
@@ -583,7 +611,7 @@ def export(
     with _application("export", _settings()) as application:
         readings = application.monitor.readings.window(where, limit=limit)
         written = export_readings(readings, output, chosen)
-    out.print(f"{written} lecturas / readings → {output}")
+    out.print(say("cli.exported", count=written, path=output), highlight=False, markup=False)
 
 
 app.command()(evaluate)

@@ -13,8 +13,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from energy_ui.cli_language import number, say
 from energy_ui.datasets import (
     DATASETS,
     FALLBACK_DATA_DIR,
@@ -47,8 +49,17 @@ def _settings() -> Settings:
     try:
         return Settings()
     except ValueError as error:  # pydantic's ValidationError: a bad ENERGY_* value
-        err.print(f"[red]error:[/red] {error}", highlight=False)
+        err.print(f"[red]{say('cli.error')}[/red] {escape(str(error))}", highlight=False)
         raise typer.Exit(1) from None
+
+
+STATES = {
+    "complete": "cli.dataset_complete",
+    "partial": "cli.dataset_partial",
+    "missing": "cli.dataset_missing",
+}
+"""A data set's state in ``datasets list --json`` → its name in the table."""
+OUTCOMES = {"downloaded": "cli.file_downloaded", "replaced": "cli.file_replaced"}
 
 
 @datasets_app.command("list")
@@ -90,16 +101,23 @@ def list_datasets(
     if as_json:
         typer.echo(json.dumps({"data_dir": str(folder), "datasets": rows}))
         return
-    table = Table(title=f"datos / data sets in {folder}")
-    for header in ("name", "state", "files ok", "MB", "license", "source"):
+    table = Table(title=escape(say("cli.datasets_title", folder=folder)))
+    for header in (
+        say("cli.column_name"),
+        say("cli.column_state"),
+        say("cli.column_files_ok"),
+        "MB",
+        say("cli.column_license"),
+        say("cli.column_source"),
+    ):
         table.add_column(header)
     for row in rows:
         data = DATASETS[row["name"]]
         table.add_row(
             row["name"],
-            row["state"],
+            say(STATES[row["state"]]),
             f"{row['verified']}/{row['files']}",
-            f"{row['bytes'] / 1e6:.1f}",
+            number(row["bytes"] / 1e6, 1),
             row["license"],
             f"{data.repository}@{data.commit[:7]}",
         )
@@ -107,16 +125,21 @@ def list_datasets(
     for row in rows:
         if row["modified"]:
             out.print(
-                f"{row['name']}: modified: {', '.join(row['modified'])} "
-                f"(`smartenergy datasets fetch {row['name']}` replaces them)",
+                say("cli.dataset_modified", name=row["name"], files=", ".join(row["modified"])),
                 highlight=False,
+                markup=False,
             )
         if row["fallback"]:
-            out.print(f"{row['name']}: complete in {row['fallback']}", highlight=False)
+            out.print(
+                say("cli.dataset_fallback", name=row["name"], folder=row["fallback"]),
+                highlight=False,
+                markup=False,
+            )
         elif row["state"] != "complete":
             out.print(
-                f"{row['name']}: `smartenergy datasets fetch {row['name']}` ({row['source']})",
+                say("cli.dataset_fetch_hint", name=row["name"], source=row["source"]),
                 highlight=False,
+                markup=False,
             )
 
 
@@ -146,23 +169,31 @@ def fetch_datasets(
     mirror = base_url or (settings.datasets_base_url if settings else None)
 
     def show(item: Fetched) -> None:
-        if item.outcome != "present":
-            err.print(f"{item.outcome}: {item.path}", highlight=False)
+        if item.outcome in OUTCOMES:
+            err.print(say(OUTCOMES[item.outcome], path=item.path), highlight=False, markup=False)
 
     for data in chosen:
         try:
             done = fetch(data, folder, base_url=mirror, on_file=show)
         except DatasetError as error:
-            err.print(f"[red]error:[/red] {error}", highlight=False)
+            err.print(f"[red]{say('cli.error')}[/red] {escape(str(error))}", highlight=False)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
-            err.print("interrumpido / interrupted (no partial file kept)")
+            err.print(say("cli.interrupted_download"), highlight=False, markup=False)
             raise typer.Exit(130) from None
         fetched = sum(item.outcome != "present" for item in done)
         size = sum(item.size for item in done)
         out.print(
-            f"{data.name}: {len(done)} ficheros / files verified (SHA-256), {fetched} "
-            f"descargados / downloaded, {size / 1e6:.1f} MB → {folder / data.name} "
-            f"({data.license}, {data.homepage})",
+            say(
+                "cli.fetched",
+                name=data.name,
+                files=len(done),
+                downloaded=fetched,
+                size=number(size / 1e6, 1),
+                folder=folder / data.name,
+                license=data.license,
+                source=data.homepage,
+            ),
             highlight=False,
+            markup=False,
         )

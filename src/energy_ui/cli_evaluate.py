@@ -31,14 +31,22 @@ from energy_core.detection.evaluation import (
 )
 from energy_core.detection.registry import DEFAULT_DETECTOR, DETECTORS
 from energy_ui import datasets
+from energy_ui.cli_language import number, say
 
 
 def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:.1f}"
+    return "—" if value is None else number(100 * value, 1)
 
 
 def _num(value: float | None) -> str:
-    return "—" if value is None else f"{value:.3f}"
+    return "—" if value is None else number(value, 3)
+
+
+def _delay(value: float | None, unit: str) -> str:
+    """A median delay in its unit: seconds (``s``) or rows, the latter in the user's language."""
+    if value is None:
+        return "—"
+    return f"{value:g} {say('cli.unit_rows') if unit == 'rows' else unit}"
 
 
 def _row(name: str, fig: Figures) -> list[str]:
@@ -55,19 +63,19 @@ def _row(name: str, fig: Figures) -> list[str]:
         _pct(fig.false_alarm_rate),
         _pct(fig.missed_alarm_rate),
         f"{fig.detected_segments}/{fig.segments}",
-        "—" if delay is None else f"{delay:g} {fig.delay_unit}",
+        _delay(delay, fig.delay_unit),
     ]
 
 
 def _bad_data(message: object) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(f"{say('cli.error')} {message}", err=True)
     raise typer.Exit(code=1)
 
 
 def _known_detector(name: str) -> str:
     if name not in DETECTORS:
         raise typer.BadParameter(
-            f"unknown detector {name!r}; known: {', '.join(sorted(DETECTORS))}",
+            say("cli.unknown_detector", name=repr(name), known=", ".join(sorted(DETECTORS))),
             param_hint="--detector",
         )
     return name
@@ -94,7 +102,7 @@ def _existing(paths: list[Path], data_dir: Path | None) -> list[Path]:
     for path in found:
         if not path.exists():
             hint = datasets.missing_hint(path, folder)
-            _bad_data(f"{path}: no such file" + (f"; {hint}" if hint else ""))
+            _bad_data(say("cli.no_such_file", path=path) + (f"; {hint}" if hint else ""))
     return found
 
 
@@ -188,25 +196,25 @@ def evaluate(
         report = evaluate_files(_existing(files, data_dir), options)
     except (EvaluationError, ValueError) as error:
         _bad_data(error)
-    table = Table(title=f"Detector {report.detector}: scored rows at its own threshold")
+    table = Table(title=say("cli.evaluate_title", detector=report.detector))
     for header in (
-        "file",
-        "rows",
-        "anomalous %",
+        say("cli.column_file"),
+        say("cli.column_rows"),
+        say("cli.column_anomalous_share"),
         "ROC-AUC",
         "AP",
-        "precision",
-        "recall",
+        say("cli.column_precision"),
+        say("cli.column_recall"),
         "F1",
         "FAR %",
         "MAR %",
-        "segments found",
-        "median delay",
+        say("cli.column_segments"),
+        say("cli.column_delay"),
     ):
         table.add_column(header)
     for name, fig in report.files.items():
         table.add_row(*_row(Path(name).name, fig))
-    table.add_row(*_row("pooled", report.pooled), style="bold")
+    table.add_row(*_row(say("cli.pooled"), report.pooled), style="bold")
     console.print(table)
     if as_json:
         typer.echo(report.to_json())
@@ -235,8 +243,15 @@ def drill(
         )
     except ValueError as error:  # every input of the drill is an option
         raise typer.BadParameter(str(error)) from None
-    table = Table(title=f"Fire drill, detector {report.detector}")
-    for header in ("kind", "anomalous", "recall", "false alarms", "FAR %", "median delay s"):
+    table = Table(title=say("cli.drill_title", detector=report.detector))
+    for header in (
+        say("cli.column_fault"),
+        say("cli.column_anomalous"),
+        say("cli.column_recall"),
+        say("cli.column_false_alarms"),
+        "FAR %",
+        say("cli.column_delay_s"),
+    ):
         table.add_column(header)
     for result in report.results:
         table.add_row(

@@ -22,6 +22,7 @@ from rich.table import Table
 from energy_adapters.tokens import TokenStore
 from energy_ui.api.tokens import issue_token
 from energy_ui.bootstrap import Application, DatabaseError, bootstrap
+from energy_ui.cli_language import say
 from energy_ui.settings import Settings
 
 tokens_app = typer.Typer(
@@ -34,11 +35,6 @@ tokens_app = typer.Typer(
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
-NEEDS_DATABASE = (
-    "`tokens` needs shared storage: set DATABASE_URL=postgresql://user:password@host:5432/db "
-    "in the environment or a .env file / `tokens` necesita una base de datos compartida."
-)
-
 
 @contextmanager
 def _store() -> Iterator[tuple[TokenStore, Application]]:
@@ -46,15 +42,15 @@ def _store() -> Iterator[tuple[TokenStore, Application]]:
     try:
         settings = Settings()
         if not settings.database_url:
-            raise DatabaseError(NEEDS_DATABASE)
+            raise DatabaseError(say("cli.needs_database", command="tokens"))
         application = bootstrap(settings)
     except (DatabaseError, ValueError) as error:
-        err.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
+        err.print(f"[red]{say('cli.error')}[/red] {escape(str(error))}", highlight=False)
         raise typer.Exit(1) from None
     try:
         yield application.ingest_tokens, application
     except (DatabaseError, ValueError) as error:  # TokenExistsError is a ValueError
-        err.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
+        err.print(f"[red]{say('cli.error')}[/red] {escape(str(error))}", highlight=False)
         raise typer.Exit(1) from None
     finally:
         application.close()
@@ -80,11 +76,9 @@ def add(
     patterns = [part.strip() for given in meters or () for part in given.split(",")]
     with _store() as (store, application):
         token, record = issue_token(store, name, patterns, now=application.monitor.clock.now())
-    scope = ", ".join(record.meter_patterns) or "every meter / todos los medidores"
+    scope = ", ".join(record.meter_patterns) or say("cli.token_every_meter")
     err.print(
-        f"token {record.name!r} ({escape(scope)}): shown once, keep it now; send it as "
-        "'Authorization: Bearer <token>' / se muestra una sola vez: guárdelo ahora",
-        highlight=False,
+        say("cli.token_added", name=repr(record.name), scope=scope), highlight=False, markup=False
     )
     out.print(token, highlight=False, markup=False)
 
@@ -109,15 +103,20 @@ def list_tokens(
         out.print(json.dumps(rows), highlight=False, markup=False)
         return
     if not records:
-        out.print("no tokens yet: smartenergy tokens add NAME / aún no hay tokens")
+        out.print(say("cli.no_tokens"), highlight=False, markup=False)
         return
-    table = Table(title="tokens")
-    for column in ("name / nombre", "meters / medidores", "created / creado", "last used / uso"):
-        table.add_column(column)
+    table = Table(title=say("cli.tokens_title"))
+    for column in (
+        "cli.column_name",
+        "cli.column_meters",
+        "cli.column_created",
+        "cli.column_last_used",
+    ):
+        table.add_column(say(column))
     for record in records:
         table.add_row(
             escape(record.name),
-            escape(", ".join(record.meter_patterns)) or "* (all / todos)",
+            escape(", ".join(record.meter_patterns)) or escape(say("cli.token_all_meters")),
             _when(record.created_at),
             _when(record.last_used_at),
         )
@@ -131,9 +130,11 @@ def revoke(name: Annotated[str, typer.Argument(help="the token's name")]) -> Non
         revoked = store.revoke(name)
         seconds = application.settings.token_cache_s
     if not revoked:
-        err.print(f"[red]error:[/red] no token named {escape(repr(name))} / no existe ese token")
+        unknown = say("cli.token_unknown", name=repr(name))
+        err.print(f"[red]{say('cli.error')}[/red] {escape(unknown)}", highlight=False)
         raise typer.Exit(1)
     out.print(
-        f"revoked {escape(repr(name))}: refused everywhere within {seconds:g} s / revocado",
+        say("cli.token_revoked", name=repr(name), seconds=f"{seconds:g}"),
         highlight=False,
+        markup=False,
     )

@@ -1,4 +1,5 @@
-"""Every piece of user text of the dashboard, in Spanish and English, and how numbers read.
+"""Every piece of user text of the dashboard and the command line, in Spanish and English, and
+how numbers read.
 
 Variable labels and units come from ``energy_core.telemetry.catalogue`` and health state names from
 ``energy_core.health.analysis.HealthState``; everything else the user reads is a key of ``TEXTS``.
@@ -363,6 +364,211 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
     "alert.health": {
         "es": "Estado de salud: {old} → {new} ({percentage} % anómalas)",
         "en": "Health state: {old} → {new} ({percentage} % anomalous)",
+    },
+    # command line (`smartenergy …`, energy_ui.cli*): what it prints; --help stays English and
+    # --json is the same in both languages
+    "cli.error": {"es": "error:", "en": "error:"},
+    "cli.needs_database": {
+        "es": "`{command}` necesita una base de datos compartida: defina"
+        " DATABASE_URL=postgresql://usuario:contraseña@host:5432/bd en el entorno o en un"
+        " fichero .env",
+        "en": "`{command}` needs shared storage: set"
+        " DATABASE_URL=postgresql://user:password@host:5432/db in the environment or a .env"
+        " file",
+    },
+    "cli.in_memory": {
+        "es": "sin DATABASE_URL: en memoria, nada se conserva",
+        "en": "no DATABASE_URL: in memory, nothing is kept",
+    },
+    "cli.interrupted": {
+        "es": "interrumpido (solo se guardaron lotes completos)",
+        "en": "interrupted (only complete batches were stored)",
+    },
+    "cli.stopping": {
+        "es": "deteniendo tras el lote en curso…",
+        "en": "stopping after the current batch…",
+    },
+    "cli.progress": {
+        "es": "{label}: {done} / {total} ({percent} %)",
+        "en": "{label}: {done} / {total} ({percent} %)",
+    },
+    "cli.progress_reset": {"es": "reinicio", "en": "reset"},
+    "cli.progress_simulate": {"es": "simulación", "en": "simulate"},
+    "cli.cannot_serve": {
+        "es": "no se puede servir en {host}:{port}: {reason}",
+        "en": "cannot serve on {host}:{port}: {reason}",
+    },
+    "cli.port_busy": {
+        "es": "no se puede servir en {host}:{port}: {reason} — otro programa lo usa; deténgalo"
+        " o elija otro puerto (--port o ENERGY_PORT)",
+        "en": "cannot serve on {host}:{port}: {reason} — another program uses it; stop it or"
+        " choose another port (--port or ENERGY_PORT)",
+    },
+    "cli.schema_ready": {
+        "es": "esquema al día (revisión {revision})",
+        "en": "schema up to date (revision {revision})",
+    },
+    "cli.reset_confirm": {
+        "es": "¿Vaciar registros y metricas?",
+        "en": "Empty registros and metricas?",
+    },
+    "cli.cancelled": {"es": "cancelado", "en": "cancelled"},
+    "cli.reset_done": {"es": "{count} lecturas almacenadas", "en": "{count} readings stored"},
+    "cli.retention_ahead": {
+        "es": "retención: max-registros {limit} — se conservan las {limit} más recientes"
+        " ({before} almacenadas + {count} nuevas)",
+        "en": "retention: max-registros {limit} — only the newest {limit} will be kept"
+        " ({before} stored + {count} new)",
+    },
+    "cli.simulated": {
+        "es": "{stored} lecturas generadas; {total} almacenadas",
+        "en": "{stored} readings generated; {total} stored",
+    },
+    "cli.retention_deleted": {
+        "es": "retención: {deleted} más antiguas borradas ({rule})",
+        "en": "retention: {deleted} oldest deleted ({rule})",
+    },
+    "cli.retention_none": {"es": "ninguna", "en": "none"},
+    "cli.streaming": {
+        "es": "enviando un lote cada {interval} s — Ctrl-C para parar",
+        "en": "streaming every {interval} s — Ctrl-C to stop",
+    },
+    "cli.batch": {
+        "es": "lote {batch}: {stored} lecturas, {flagged} anómalas",
+        "en": "batch {batch}: {stored} readings, {flagged} flagged",
+    },
+    "cli.batch_unscored": {"es": "(sin modelo)", "en": "(no model)"},
+    "cli.batch_deleted": {
+        "es": "{deleted} más antiguas borradas ({rule})",
+        "en": "{deleted} oldest deleted ({rule})",
+    },
+    "cli.waiting": {
+        "es": "base de datos no disponible: {pending} en espera, {dropped} descartadas",
+        "en": "database unavailable: {pending} waiting, {dropped} dropped",
+    },
+    "cli.not_stored": {"es": "{count} lecturas sin guardar", "en": "{count} readings not stored"},
+    "cli.training": {"es": "entrenando…", "en": "training…"},
+    "cli.trained": {
+        "es": "modelo v{version} ({detector}): {rows} lecturas",
+        "en": "model v{version} ({detector}): {rows} readings",
+    },
+    "cli.metrics_title": {"es": "métricas", "en": "metrics"},
+    "cli.column_total": {"es": "total", "en": "total"},
+    "cli.column_anomalies": {"es": "anomalías", "en": "anomalies"},
+    "cli.column_health": {"es": "estado", "en": "health"},
+    "cli.column_quality": {
+        "es": "precisión / exhaustividad / F1",
+        "en": "precision / recall / F1",
+    },
+    "cli.cycle": {
+        "es": "ciclo {cycle}: modelo v{version}, {percentage} % {health}",
+        "en": "cycle {cycle}: model v{version}, {percentage} % {health}",
+    },
+    "cli.import_stopped": {
+        "es": "{error}; se guardaron {accepted} lecturas de las primeras {lines} líneas de"
+        " {file}, el resto no",
+        "en": "{error}; {accepted} readings of the first {lines} lines of {file} were stored,"
+        " the rest was not",
+    },
+    "cli.more_rejections": {"es": "… y {count} más", "en": "… and {count} more"},
+    "cli.imported": {
+        "es": "{lines} líneas: {accepted} aceptadas, {rejected} rechazadas",
+        "en": "{lines} lines: {accepted} accepted, {rejected} rejected",
+    },
+    "cli.mqtt_listening": {
+        "es": "MQTT {broker} → {topics} — Ctrl-C para parar",
+        "en": "MQTT {broker} → {topics} — Ctrl-C to stop",
+    },
+    "cli.bad_moment": {
+        "es": "no es una fecha u hora ISO 8601: {value}",
+        "en": "not an ISO 8601 date or time: {value}",
+    },
+    "cli.exported": {"es": "{count} lecturas → {path}", "en": "{count} readings → {path}"},
+    # command line: evaluate and drill
+    "cli.unknown_detector": {
+        "es": "detector desconocido {name}; conocidos: {known}",
+        "en": "unknown detector {name}; known: {known}",
+    },
+    "cli.no_such_file": {"es": "{path}: no existe", "en": "{path}: no such file"},
+    "cli.evaluate_title": {
+        "es": "Detector {detector}: filas puntuadas con su propio umbral",
+        "en": "Detector {detector}: scored rows at its own threshold",
+    },
+    "cli.column_file": {"es": "fichero", "en": "file"},
+    "cli.column_rows": {"es": "filas", "en": "rows"},
+    "cli.column_anomalous_share": {"es": "% anómalas", "en": "anomalous %"},
+    "cli.column_precision": {"es": "precisión", "en": "precision"},
+    "cli.column_recall": {"es": "exhaustividad", "en": "recall"},
+    "cli.column_segments": {"es": "segmentos hallados", "en": "segments found"},
+    "cli.column_delay": {"es": "retardo mediano", "en": "median delay"},
+    "cli.pooled": {"es": "conjunto", "en": "pooled"},
+    "cli.unit_rows": {"es": "filas", "en": "rows"},
+    "cli.drill_title": {
+        "es": "Simulacro, detector {detector}",
+        "en": "Fire drill, detector {detector}",
+    },
+    "cli.column_fault": {"es": "fallo", "en": "kind"},
+    "cli.column_anomalous": {"es": "anómalas", "en": "anomalous"},
+    "cli.column_false_alarms": {"es": "falsas alarmas", "en": "false alarms"},
+    "cli.column_delay_s": {"es": "retardo mediano s", "en": "median delay s"},
+    # command line: datasets
+    "cli.datasets_title": {
+        "es": "datos etiquetados en {folder}",
+        "en": "data sets in {folder}",
+    },
+    "cli.column_name": {"es": "nombre", "en": "name"},
+    "cli.column_state": {"es": "estado", "en": "state"},
+    "cli.column_files_ok": {"es": "ficheros correctos", "en": "files ok"},
+    "cli.column_license": {"es": "licencia", "en": "license"},
+    "cli.column_source": {"es": "fuente", "en": "source"},
+    "cli.dataset_complete": {"es": "completo", "en": "complete"},
+    "cli.dataset_partial": {"es": "parcial", "en": "partial"},
+    "cli.dataset_missing": {"es": "ausente", "en": "missing"},
+    "cli.dataset_modified": {
+        "es": "{name}: modificados: {files} (`smartenergy datasets fetch {name}` los sustituye)",
+        "en": "{name}: modified: {files} (`smartenergy datasets fetch {name}` replaces them)",
+    },
+    "cli.dataset_fallback": {
+        "es": "{name}: completo en {folder}",
+        "en": "{name}: complete in {folder}",
+    },
+    "cli.dataset_fetch_hint": {
+        "es": "{name}: `smartenergy datasets fetch {name}` ({source})",
+        "en": "{name}: `smartenergy datasets fetch {name}` ({source})",
+    },
+    "cli.file_downloaded": {"es": "descargado: {path}", "en": "downloaded: {path}"},
+    "cli.file_replaced": {"es": "sustituido: {path}", "en": "replaced: {path}"},
+    "cli.interrupted_download": {
+        "es": "interrumpido (no se conserva ningún fichero a medias)",
+        "en": "interrupted (no partial file kept)",
+    },
+    "cli.fetched": {
+        "es": "{name}: {files} ficheros verificados (SHA-256), {downloaded} descargados, {size} MB"
+        " → {folder} ({license}, {source})",
+        "en": "{name}: {files} files verified (SHA-256), {downloaded} downloaded, {size} MB"
+        " → {folder} ({license}, {source})",
+    },
+    # command line: tokens
+    "cli.token_every_meter": {"es": "todos los medidores", "en": "every meter"},
+    "cli.token_added": {
+        "es": "token {name} ({scope}): se muestra una sola vez, guárdelo ahora; envíelo como"
+        " 'Authorization: Bearer <token>'",
+        "en": "token {name} ({scope}): shown once, keep it now; send it as"
+        " 'Authorization: Bearer <token>'",
+    },
+    "cli.no_tokens": {
+        "es": "aún no hay tokens: smartenergy tokens add NAME",
+        "en": "no tokens yet: smartenergy tokens add NAME",
+    },
+    "cli.tokens_title": {"es": "tokens", "en": "tokens"},
+    "cli.column_meters": {"es": "medidores", "en": "meters"},
+    "cli.column_created": {"es": "creado", "en": "created"},
+    "cli.column_last_used": {"es": "último uso", "en": "last used"},
+    "cli.token_all_meters": {"es": "* (todos)", "en": "* (all)"},
+    "cli.token_unknown": {"es": "no existe el token {name}", "en": "no token named {name}"},
+    "cli.token_revoked": {
+        "es": "revocado {name}: rechazado en todas partes en {seconds} s",
+        "en": "revoked {name}: refused everywhere within {seconds} s",
     },
 }
 

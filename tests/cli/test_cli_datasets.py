@@ -37,7 +37,8 @@ def listed(*options: str) -> dict[str, dict]:
     return {row["name"]: row for row in json.loads(result.stdout)["datasets"]}
 
 
-def test_datasets_list_shows_both_data_sets_missing_from_an_empty_data_folder():
+def test_datasets_list_shows_both_data_sets_missing_from_an_empty_data_folder(monkeypatch):
+    monkeypatch.setenv("ENERGY_LANGUAGE", "en")
     rows = listed()
     assert rows["skab"]["state"] == rows["nab"]["state"] == "missing"
     assert rows["skab"]["verified"] == 0 and rows["skab"]["files"] == len(SKAB.files)
@@ -48,19 +49,44 @@ def test_datasets_list_shows_both_data_sets_missing_from_an_empty_data_folder():
     assert "missing" in table.stdout
 
 
+@pytest.mark.parametrize(
+    ("setting", "arguments", "said", "not_said"),
+    [
+        ("es", [], ("ausente", "licencia"), ("missing", "license")),
+        ("en", [], ("missing", "license"), ("ausente", "licencia")),
+        ("es", ["--lang", "en"], ("missing", "license"), ("ausente", "licencia")),
+        ("en", ["--lang", "es"], ("ausente", "licencia"), ("missing", "license")),
+    ],
+    ids=["es", "en", "--lang en over es", "--lang es over en"],
+)
+def test_datasets_list_speaks_the_language_of_the_setting_or_of_lang(
+    monkeypatch, setting, arguments, said, not_said
+):
+    monkeypatch.setenv("ENERGY_LANGUAGE", setting)
+    result = runner.invoke(app, [*arguments, "datasets", "list"])
+    assert result.exit_code == 0, result.output
+    assert [word for word in said if word not in result.stdout] == []
+    assert [word for word in not_said if word in result.stdout] == []
+    # What scripts read is the same in every language.
+    as_json = runner.invoke(app, [*arguments, "datasets", "list", "--json"])
+    assert json.loads(as_json.stdout)["datasets"][0]["state"] == "missing"
+
+
 def test_datasets_fetch_downloads_verifies_and_list_then_shows_them_complete(monkeypatch, mirror):
     monkeypatch.setenv("ENERGY_DATASETS_BASE_URL", mirror)
+    monkeypatch.setenv("ENERGY_LANGUAGE", "es")
     result = runner.invoke(app, ["datasets", "fetch", "skab", "nab"])
     assert result.exit_code == 0, result.output
-    assert f"skab: {len(SKAB.files)} ficheros / files verified (SHA-256)" in result.stdout
-    assert f"nab: {len(NAB.files)} ficheros / files verified" in result.stdout
-    assert f"downloaded: {Path('data', 'nab', 'windows.json')}" in result.stderr
+    assert f"skab: {len(SKAB.files)} ficheros verificados (SHA-256)" in result.stdout
+    assert f"nab: {len(NAB.files)} ficheros verificados" in result.stdout
+    assert f"descargado: {Path('data', 'nab', 'windows.json')}" in result.stderr
     rows = listed()
     assert rows["skab"]["state"] == rows["nab"]["state"] == "complete"
     assert rows["nab"]["verified"] == len(NAB.files)
+    monkeypatch.setenv("ENERGY_LANGUAGE", "en")
     again = runner.invoke(app, ["datasets", "fetch", "nab"])
     assert again.exit_code == 0, again.output
-    assert "0 descargados / downloaded" in again.stdout
+    assert f"nab: {len(NAB.files)} files verified (SHA-256), 0 downloaded" in again.stdout
 
 
 def test_the_fetched_data_is_what_evaluate_reads(monkeypatch, mirror):
@@ -130,7 +156,8 @@ def test_datasets_fetch_without_a_server_says_it_cannot_download():
     assert "Traceback" not in result.output
 
 
-def test_datasets_list_names_a_modified_file(mirror):
+def test_datasets_list_names_a_modified_file(mirror, monkeypatch):
+    monkeypatch.setenv("ENERGY_LANGUAGE", "en")
     assert runner.invoke(app, ["datasets", "fetch", "skab", "--base-url", mirror]).exit_code == 0
     Path("data/skab/valve1/5.csv").write_text("datetime;anomaly\n")
     row = listed()["skab"]

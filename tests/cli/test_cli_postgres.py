@@ -59,13 +59,15 @@ def test_seed_db_creates_the_schema_on_an_empty_database(pg_server_url, monkeypa
         engine = open_engine(url)
         try:
             assert current_revision(engine) is None
-            assert f"(revision {newest})" in invoke("seed-db")
+            monkeypatch.setenv("ENERGY_LANGUAGE", "es")
+            assert f"esquema al día (revisión {newest})" in invoke("seed-db")
             assert current_revision(engine) == newest
             with engine.connect() as connection:
                 tables = set(inspect(connection).get_table_names())
             assert set(ALL_TABLES.split(", ")) <= tables
             # Again on the migrated database: nothing to do, the same revision.
-            assert f"(revision {newest})" in invoke("seed-db")
+            monkeypatch.setenv("ENERGY_LANGUAGE", "en")
+            assert f"schema up to date (revision {newest})" in invoke("seed-db")
         finally:
             engine.dispose()
 
@@ -97,9 +99,12 @@ def test_reset_db_tells_every_other_process(database, pg_engine):
     assert [event.topic for event in heard] == ["reset"]
 
 
-def test_train_detect_and_stream_scored_on_ingest_holding_the_limit(database, pg_engine):
+def test_train_detect_and_stream_scored_on_ingest_holding_the_limit(
+    database, pg_engine, monkeypatch
+):
+    monkeypatch.setenv("ENERGY_LANGUAGE", "en")
     invoke("simulate", "--count", "1500")
-    assert "v1" in invoke("train")
+    assert "model v1 (" in invoke("train")
     output = invoke("detect")
     assert "1500" in output
     assert scalar(pg_engine, "SELECT count(*) FROM metricas") == 1
@@ -114,8 +119,8 @@ def test_train_detect_and_stream_scored_on_ingest_holding_the_limit(database, pg
         "--max-registros",
         "1520",
     )
-    assert output.count("lote / batch") == 4
-    assert "sin modelo" not in output
+    assert output.count("batch ") == 4
+    assert "no model" not in output
     assert scalar(pg_engine, "SELECT count(*) FROM registros") == 1520
     assert scalar(pg_engine, "SELECT count(*) FROM registros WHERE score IS NULL") == 0
 
@@ -125,7 +130,8 @@ def test_detect_without_a_model_says_how_to_get_one(database):
     assert "train" in invoke("detect", expect=1)
 
 
-def test_import_stores_good_lines_and_reports_bad_ones(database, pg_engine, tmp_path):
+def test_import_stores_good_lines_and_reports_bad_ones(database, pg_engine, tmp_path, monkeypatch):
+    monkeypatch.setenv("ENERGY_LANGUAGE", "es")
     source = tmp_path / "meters.csv"
     header = (
         "meter_id,timestamp,voltage,current,active_power,power_factor,frequency,motor_temperature"
@@ -144,7 +150,7 @@ def test_import_stores_good_lines_and_reports_bad_ones(database, pg_engine, tmp_
     )
     output = invoke("import", str(source), expect=1)
     assert "line 3: power_factor=" in output
-    assert "2 aceptadas / accepted, 1 rechazadas / rejected" in output
+    assert "3 líneas: 2 aceptadas, 1 rechazadas" in output
     assert scalar(pg_engine, "SELECT count(*) FROM registros WHERE meter_id = 'pump-1'") == 2
 
 
@@ -157,7 +163,8 @@ def test_export_filters_to_csv_and_parquet(database, tmp_path):
     assert pl.read_parquet(tmp_path / "all.parquet").height == 400
 
 
-def test_a_second_auto_train_loop_refuses_to_start(database, pg_engine):
+def test_a_second_auto_train_loop_refuses_to_start(database, pg_engine, monkeypatch):
+    monkeypatch.setenv("ENERGY_LANGUAGE", "es")
     invoke("simulate", "--count", "600")
     environment = {**os.environ}
     first = subprocess.Popen(
@@ -179,13 +186,13 @@ def test_a_second_auto_train_loop_refuses_to_start(database, pg_engine):
         first.terminate()
         first.wait(20)
     # Once the first loop is gone, the lock is free again.
-    assert "ciclo / cycle 1" in invoke("auto-train", "--cycles", "1", "--interval", "1")
+    assert "ciclo 1: modelo v" in invoke("auto-train", "--cycles", "1", "--interval", "1")
 
 
 def test_ctrl_c_during_a_long_simulation_leaves_only_whole_batches(database, pg_engine):
     child = subprocess.Popen(
         command("simulate", "--count", "2000000", "--max-registros", "5000000", "--meters", "1"),
-        env={**os.environ},
+        env={**os.environ, "ENERGY_LANGUAGE": "en"},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -102,6 +102,41 @@ def test_list_with_no_tokens_says_so(database):
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("language", "said"),
+    [
+        (
+            "es",
+            [
+                "aún no hay tokens",
+                "se muestra una sola vez",
+                "todos los medidores",
+                "revocado 'gw-1'",
+                "no existe el token 'gw-1'",
+            ],
+        ),
+        (
+            "en",
+            [
+                "no tokens yet",
+                "shown once",
+                "every meter",
+                "revoked 'gw-1'",
+                "no token named 'gw-1'",
+            ],
+        ),
+    ],
+)
+def test_tokens_speak_the_language_of_the_setting(database, monkeypatch, language, said):
+    monkeypatch.setenv("ENERGY_LANGUAGE", language)
+    printed = "".join(invoke("tokens", "list"))
+    printed += "".join(invoke("tokens", "add", "gw-1"))
+    printed += "".join(invoke("tokens", "revoke", "gw-1"))
+    printed += "".join(invoke("tokens", "revoke", "gw-1", expect=1))
+    assert [text for text in said if text not in printed] == []
+
+
+@pytest.mark.postgres
 def test_add_refuses_a_taken_name_a_bad_name_and_a_bad_pattern(database, pg_engine):
     invoke("tokens", "add", "gw-1")
     _, errors = invoke("tokens", "add", "gw-1", expect=1)

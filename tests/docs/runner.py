@@ -64,11 +64,12 @@ FOREVER = frozenset({"serve", "stream", "auto-train", "mqtt"})
 """Commands that run until stopped (``stream --batches`` and ``auto-train --cycles`` end)."""
 READY = {
     "serve": r"ready to go on http",
-    "stream": r"batch 2\b",  # two batches of the default 5: enough readings to train on
-    "auto-train": r"cycle 1\b",
+    "stream": r"(batch|lote) 2\b",  # two batches of the default 5: enough to train on
+    "auto-train": r"(cycle|ciclo) 1\b",
     "mqtt": r"MQTT \S+",
 }
-"""What a long-running command prints once it is at work, by command."""
+"""What a long-running command prints once it is at work, by command (in either language:
+the documents leave ENERGY_LANGUAGE at its default)."""
 READY_TIMEOUT_S = 90.0
 CLI_PREFIX = re.compile(r"^(?:smartenergy|python3? -m energy_ui)(?=\s|$)")
 EXPECTED_EXIT = re.compile(r"\bexits (\d+)")

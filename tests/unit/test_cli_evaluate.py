@@ -34,7 +34,8 @@ def write(tmp_path):
     return path
 
 
-def test_evaluate_prints_a_table_and_ends_with_one_json_line(tmp_path):
+def test_evaluate_prints_a_table_and_ends_with_one_json_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("ENERGY_LANGUAGE", "en")
     path = write(tmp_path)
     result = runner.invoke(
         app,
@@ -75,7 +76,8 @@ def test_drill_prints_each_kind_and_json():
     assert "stuck_sensor" in result.output
 
 
-def test_evaluate_json_alone_on_stdout_so_it_pipes_into_jq(tmp_path):
+def test_evaluate_json_alone_on_stdout_so_it_pipes_into_jq(tmp_path, monkeypatch):
+    monkeypatch.setenv("ENERGY_LANGUAGE", "en")
     path = write(tmp_path)
     result = runner.invoke(
         app,
@@ -87,13 +89,69 @@ def test_evaluate_json_alone_on_stdout_so_it_pipes_into_jq(tmp_path):
     assert "pooled" in result.stderr  # the table, for the person at the terminal
 
 
-def test_evaluate_without_json_prints_the_table_on_stdout(tmp_path):
+def test_evaluate_without_json_prints_the_table_on_stdout(tmp_path, monkeypatch):
+    monkeypatch.setenv("ENERGY_LANGUAGE", "en")
     path = write(tmp_path)
     result = runner.invoke(
         app, ["evaluate", str(path), "--sep", ";", "--train-rows", "80", "--features", "a,b"]
     )
     assert result.exit_code == 0, result.output
     assert "pooled" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("language", "title", "words", "other_title"),
+    [
+        (
+            "es",
+            "filas puntuadas con su propio umbral",
+            ("fichero", "filas", "exhaustividad", "conjunto"),
+            "scored rows at its own threshold",
+        ),
+        (
+            "en",
+            "scored rows at its own threshold",
+            ("file", "rows", "recall", "pooled"),
+            "filas puntuadas con su propio umbral",
+        ),
+    ],
+)
+def test_evaluate_prints_its_table_in_the_language_of_the_setting(
+    tmp_path, monkeypatch, language, title, words, other_title
+):
+    monkeypatch.setenv("ENERGY_LANGUAGE", language)
+    path = write(tmp_path)
+    result = runner.invoke(
+        app, ["evaluate", str(path), "--sep", ";", "--train-rows", "80", "--features", "a,b"]
+    )
+    assert result.exit_code == 0, result.output
+    assert title in result.stdout and other_title not in result.stdout
+    assert all(word in result.stdout for word in words)
+
+
+def test_evaluate_json_is_the_same_in_both_languages(tmp_path, monkeypatch):
+    path = write(tmp_path)
+    arguments = ["evaluate", str(path), "--sep", ";", "--train-rows", "80", "--json"]
+    printed = {}
+    for language in ("es", "en"):
+        monkeypatch.setenv("ENERGY_LANGUAGE", language)
+        result = runner.invoke(app, arguments)
+        assert result.exit_code == 0, result.output
+        printed[language] = result.stdout
+    assert printed["es"] == printed["en"]
+    assert json.loads(printed["es"])["rows"] == 70
+
+
+@pytest.mark.parametrize(
+    ("language", "message"), [("es", "nope.csv: no existe"), ("en", "nope.csv: no such file")]
+)
+def test_evaluate_names_a_missing_file_in_the_language_of_the_setting(
+    tmp_path, monkeypatch, language, message
+):
+    monkeypatch.setenv("ENERGY_LANGUAGE", language)
+    result = runner.invoke(app, ["evaluate", str(tmp_path / "nope.csv")])
+    assert result.exit_code == 1
+    assert message in result.stderr
 
 
 def test_drill_json_alone_on_stdout():
@@ -176,6 +234,7 @@ def test_evaluate_falls_back_for_paths_in_the_data_folder_it_is_given(tmp_path, 
     checkout.mkdir()
     write(shared).rename(shared / "7.csv")
     monkeypatch.chdir(checkout)
+    monkeypatch.setenv("ENERGY_LANGUAGE", "en")
     arguments = ["evaluate", "mine/skab/valve1/7.csv", "--sep", ";", "--train-rows", "80"]
     result = runner.invoke(app, [*arguments, "--data-dir", "mine", "--json"])
     assert result.exit_code == 0, result.output

@@ -44,3 +44,12 @@ def test_the_dashboard_never_renders_html():
     for path in Path(energy_ui.__file__).parent.rglob("*.py"):
         source = path.read_text(encoding="utf-8")
         assert "ui.html(" not in source and "ui.markdown(" not in source, path.name
+
+
+def test_every_text_of_the_command_line_is_used_by_it():
+    used = set()
+    for path in Path(energy_ui.__file__).parent.glob("cli*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                used.add(node.value)
+    assert {key for key in TEXTS if key.startswith("cli.")} - used == set()
