@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from datetime import timedelta
 
@@ -190,3 +191,71 @@ def test_clear_empties_the_store(stores):
     stores.readings.add_many(history(10))
     stores.readings.clear()
     assert stores.readings.count() == 0
+
+
+# --- readings with the variables a meter has ----------------------------------------------
+def mixed_fleet(count=400, seed=6):
+    """Two motor meters and two plugs (no motor temperature, an energy register), with a
+    few readings that carry one variable only or the four newer ones."""
+    readings = Simulator(meters=2, plugs=2, seed=seed, anomaly_ratio=0.05).history(count, end=BASE)
+    readings[10] = replace(readings[10], values={"current": 3.5})
+    readings[11] = replace(
+        readings[11],
+        values={
+            "reactive_power": -1.25,
+            "apparent_power": 2.5,
+            "energy_import": 1234.5,
+            "energy_export": 0.0,
+        },
+    )
+    return flag_every_third(readings)
+
+
+def test_readings_come_back_with_exactly_the_variables_they_carried(stores):
+    readings = mixed_fleet()
+    stored = stores.readings.add_many(readings)
+    for read in (
+        stores.readings.window(ReadingFilter()),
+        stores.readings.since(0),
+        list(reversed(stores.readings.latest(len(readings)))),
+    ):
+        assert [dict(r.values) for r in read] == [dict(r.values) for r in readings]
+    assert [dict(r.values) for r in stores.readings.sample(ReadingFilter(), 1000)] == [
+        dict(r.values) for r in stored
+    ]
+    plug = stores.readings.window(ReadingFilter(meter_ids=("plug-01",)))
+    assert plug and all("motor_temperature" not in r.values for r in plug)
+    assert [dict(r.values) for r in plug] == [
+        dict(r.values) for r in readings if r.meter_id == "plug-01"
+    ]
+    assert stores.readings.window(ReadingFilter())[11]["energy_export"] == 0.0  # zero is zero
+
+
+def test_a_variable_nobody_sent_in_a_bucket_is_a_gap_not_a_zero(stores):
+    readings = mixed_fleet()
+    stores.readings.add_many(readings)
+    for name in ("motor_temperature", "energy_import", "current"):
+        buckets = stores.readings.downsample(name, ReadingFilter(), 40)
+        carrying = [r[name] for r in readings if name in r.values]
+        assert sum(b.count for b in buckets) == len(carrying)
+        assert sum(b.flagged for b in buckets) == sum(1 for r in readings if r.is_flagged)
+        present = [b for b in buckets if b.count]
+        assert min(b.minimum for b in present) == min(carrying)
+        assert max(b.maximum for b in present) == max(carrying)
+        total = sum(b.mean * b.count for b in present)
+        assert total == pytest.approx(sum(carrying), rel=1e-9)
+    plug_only = ReadingFilter(meter_ids=("plug-01", "plug-02"))
+    gaps = stores.readings.downsample("motor_temperature", plug_only, 20)
+    assert gaps and all(b.count == 0 and math.isnan(b.mean) for b in gaps)
+    assert all(math.isnan(b.minimum) and math.isnan(b.maximum) for b in gaps)
+
+
+def test_retention_and_rescoring_keep_subsets_whole(stores):
+    readings = mixed_fleet()
+    stored = stores.readings.add_many(readings)
+    stores.readings.update_scores([r.scored(0.9, True, ("current",)) for r in stored[:30]])
+    stores.readings.delete_oldest(300)
+    kept = stores.readings.window(ReadingFilter())
+    assert [dict(r.values) for r in kept] == [dict(r.values) for r in readings[-300:]]
+    buckets = stores.readings.downsample("energy_import", ReadingFilter(), 30)
+    assert sum(b.count for b in buckets) == sum(1 for r in kept if "energy_import" in r.values)

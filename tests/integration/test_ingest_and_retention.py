@@ -123,3 +123,29 @@ def test_a_batch_the_database_refuses_stores_nothing_and_leaves_the_books_true(p
     assert bookkeeping_errors(pg_stores.engine) == []
     assert len(repository.add_many(good[100:])) == 100
     assert repository.count() == 200
+
+
+def test_readings_with_different_variables_keep_the_per_variable_rollups_true(pg_stores):
+    """Meters that send different subsets (motor meters, plugs, a reading now and then
+    without its voltage), in batches that share minutes, retention cutting inside minutes
+    and rescoring: every variable's min, max, sum and count per minute equal a fresh
+    aggregate of the raw rows (NULLs left out)."""
+    repository = pg_stores.readings
+    history = Simulator(meters=2, plugs=2, seed=12, anomaly_ratio=0.03).history(
+        6_000, end=BASE, cadence=timedelta(seconds=7)
+    )
+    readings = [
+        replace(r, values={k: v for k, v in r.values.items() if k != "voltage"})
+        if index % 5 == 0
+        else r
+        for index, r in enumerate(history)
+    ]
+    for start in range(0, len(readings), 700):  # batch edges inside minutes
+        repository.add_many(readings[start : start + 700])
+        repository.delete_oldest(4_000)
+    assert bookkeeping_errors(pg_stores.engine) == []
+    kept = repository.window(ReadingFilter())
+    assert [dict(r.values) for r in kept] == [dict(r.values) for r in readings[-4_000:]]
+    repository.update_scores([r.scored(0.9, True, ("current",)) for r in kept[::3]])
+    repository.delete_before(kept[1_000].timestamp + timedelta(seconds=3))
+    assert bookkeeping_errors(pg_stores.engine) == []
