@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -145,7 +146,16 @@ def _stop_between_batches() -> Iterator[Callable[[], None]]:
 
 
 def _settings(**overrides: Any) -> Settings:
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        # A bad ENERGY_* value or .env line: which setting, what is wrong; no traceback.
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in problem['loc']) or 'settings'}: {problem['msg']}"
+            for problem in error.errors(include_url=False)
+        )
+        err.print(f"[red]error:[/red] {escape(problems)}", highlight=False)
+        raise typer.Exit(ExitCode.ERROR) from None
     overrides.setdefault("language", cli_language.chosen())  # --lang, for `serve` too
     given = {key: value for key, value in overrides.items() if value is not None}
     return settings.model_copy(update=given) if given else settings

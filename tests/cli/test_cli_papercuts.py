@@ -208,3 +208,13 @@ def test_an_error_that_looks_like_markup_is_printed_as_it_is(monkeypatch):
     result = runner.invoke(app, ["seed-db"])
     assert result.exit_code == 1
     assert "[/x]db" in result.output
+
+
+def test_a_bad_setting_is_one_line_naming_it_not_a_traceback(monkeypatch):
+    monkeypatch.setenv("ENERGY_PORT", "eighty")
+    result = runner.invoke(app, ["simulate", "--count", "10"])
+    assert result.exit_code == 1
+    assert "port" in result.output
+    assert ("Traceback" not in result.output and result.exception is None) or isinstance(
+        result.exception, SystemExit
+    )
