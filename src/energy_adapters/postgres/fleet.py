@@ -10,8 +10,9 @@ What each part reads, so that a page stays fast with 10,000 meters:
 
 Only the page's meters get the per-meter details. A column is computed for every matching
 meter only when the query sorts or filters by it: the hour's counts (one pass over the
-hour's rollups), last seen (one index probe per meter) or the cadence (the newest rows of
-every meter: the slowest sort, see bench/fleet.py).
+hour's rollups; ``silent`` only probes each meter's minutes), last seen (one index probe per
+meter) or the cadence (the newest timestamps of every meter: the slowest sort, see
+bench/fleet.py).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ _HOUR_COUNTS = """
     SELECT meter_id, sum(readings)::bigint AS readings, sum(flagged)::bigint AS flagged
     FROM registros_por_minuto
     WHERE minute >= :hour_start AND minute < :hour_end
+      AND strpos(lower(meter_id), :contains) > 0
     GROUP BY meter_id
 """
 # float8 throughout, as Python computes it: 100.0 * flagged / readings.
@@ -84,7 +86,12 @@ _SORT_COLUMNS: dict[FleetSort, str] = {
 }
 _NEEDS_HOUR = {"readings_last_hour", "flagged_last_hour", "flagged_share", "health"}
 _HEALTH_CONDITIONS = {
-    "silent": "coalesce(h.readings, 0) = 0",
+    # One index probe per meter rather than the whole hour's rollups.
+    "silent": """NOT EXISTS (
+        SELECT 1 FROM registros_por_minuto m
+        WHERE m.meter_id = c.meter_id AND m.minute >= :hour_start AND m.minute < :hour_end
+          AND m.readings > 0
+    )""",
     "normal": f"{_SHARE} < :caution",
     "caution": f"{_SHARE} >= :caution AND {_SHARE} < :critical",
     "critical": f"{_SHARE} >= :critical",
@@ -95,7 +102,7 @@ _PRESENT = ", ".join(f"bool_or({name} IS NOT NULL) AS has_{name}" for name in VA
 def _statement(query: FleetQuery) -> TextClause:
     """The one statement of ``query``: the total, then the page's rows in order (a single
     row of NULLs but the total when the page is empty)."""
-    needs_hour = query.sort in _NEEDS_HOUR or query.health is not None
+    needs_hour = query.sort in _NEEDS_HOUR or query.health not in (None, "silent")
     hour = f"LEFT JOIN ({_HOUR_COUNTS}) h ON h.meter_id = c.meter_id" if needs_hour else ""
     conditions = ["c.readings > 0", "strpos(lower(c.meter_id), :contains) > 0"]
     if query.health is not None:
