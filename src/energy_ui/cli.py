@@ -45,6 +45,7 @@ from energy_ui.bootstrap import (
 from energy_ui.cli_datasets import datasets_app
 from energy_ui.cli_evaluate import drill, evaluate
 from energy_ui.cli_language import number, say
+from energy_ui.cli_meters import meters
 from energy_ui.cli_tokens import tokens_app
 from energy_ui.csv_io import CsvFormatError, ImportSummary, export_readings
 from energy_ui.settings import Settings
@@ -628,6 +629,7 @@ app.command()(evaluate)
 app.command()(drill)
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(tokens_app, name="tokens")
+app.command()(meters)
 
 
 def main() -> None:

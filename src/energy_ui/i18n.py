@@ -353,6 +353,7 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
     "meters.health_critical": {"es": "Crítico", "en": "Critical"},
     "meters.health_silent": {"es": "Sin datos (1 h)", "en": "Silent (1 h)"},
     "meters.showing": {"es": "Solo el medidor {meter}", "en": "Only meter {meter}"},
+    "meters.cli_page": {"es": "{first}–{last} de {total}", "en": "{first}–{last} of {total}"},
     "column.health": {"es": "Salud ahora", "en": "Health now"},
     "column.flagged_share": {"es": "Anómalas (1 h)", "en": "Flagged (1 h)"},
     "column.readings_hour": {"es": "Lecturas (1 h)", "en": "Readings (1 h)"},
