@@ -179,3 +179,24 @@ def test_new_readings_arrive_while_the_page_is_never_reloaded(tab: Tab) -> None:
     assert tab.latest_id() >= first + 10
     assert len(tab.navigations) == 1
     assert tab.errors == []
+
+
+def test_the_meters_tab_pages_on_the_server_and_a_click_filters_the_other_tabs(tab: Tab) -> None:
+    page = tab.page
+    page.goto(tab.url)
+    page.click("[data-tab=meters]")
+    rows = ".se-meters tbody tr"
+    page.wait_for_function(f"document.querySelectorAll('{rows}').length === 3", timeout=30_000)
+    first_cells = f"Array.from(document.querySelectorAll('{rows} td:first-child'))"
+    ids = page.evaluate(f"{first_cells}.map(cell => cell.innerText.trim())")
+    assert ids == ["meter-01", "meter-02", "meter-03"]
+    page.click(".se-meters thead th:first-child")  # sorted by meter id already: now descending
+    page.wait_for_function(f"{first_cells}[0]?.innerText.trim() === 'meter-03'", timeout=10_000)
+    page.click(f"{rows}:nth-child(2)")  # meter-02
+    page.wait_for_function(
+        "document.querySelector('[data-tab=general]').getAttribute('aria-selected') === 'true'",
+        timeout=10_000,
+    )
+    page.wait_for_selector(".q-chip:has-text('meter-02')", timeout=10_000)
+    page.wait_for_timeout(500)  # let pending renders report any error
+    assert tab.errors == []

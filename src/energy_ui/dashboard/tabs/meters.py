@@ -93,7 +93,7 @@ class MetersTab(TabView):
                     },
                 )
                 .props(f"flat dense :rows-per-page-options='{list(PAGE_SIZES)}'")
-                .classes("w-full cursor-pointer")
+                .classes("w-full cursor-pointer se-meters")
                 .mark("table-meters")
             )
             table_texts(self.table, t("table.rows_per_page"), t("view.empty"))
