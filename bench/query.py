@@ -41,9 +41,12 @@ from scratch_db import scratch_database, server_url
 from energy_adapters.postgres import PostgresReadingRepository, describe_url, open_engine, upgrade
 from energy_adapters.postgres.binary_copy import COLUMNS, HEADER, TRAILER
 from energy_adapters.postgres.rollups import MINUTE_OF_TIMESTAMP
-from energy_adapters.postgres.schema import rollup_columns
+from energy_adapters.postgres.schema import rollup_columns, rollup_count_column
 from energy_core import ReadingFilter
 from energy_core.telemetry.catalogue import VARIABLE_NAMES
+
+GENERATED = VARIABLE_NAMES[:6]
+"""The variables the generated meters send; the others are NULL (a length of -1, no value)."""
 
 METERS = 10
 END = datetime(2025, 6, 1, tzinfo=UTC)
@@ -61,7 +64,15 @@ _ROW = np.dtype(
         ("id", ">i8"),
         ("timestamp_length", ">i4"),
         ("timestamp", ">i8"),
-        *[item for name in VARIABLE_NAMES for item in ((f"{name}_length", ">i4"), (name, ">f8"))],
+        *[
+            item
+            for name in VARIABLE_NAMES
+            for item in (
+                ((f"{name}_length", ">i4"), (name, ">f8"))
+                if name in GENERATED
+                else ((f"{name}_length", ">i4"),)
+            )
+        ],
         ("meter_length", ">i4"),
         ("meter", "S8"),
         ("is_anomaly_length", ">i4"),
@@ -106,8 +117,11 @@ def generated_chunk(first_row: int, rows: int, start_second: int, seed: int) -> 
     row["id"] = index + 1
     row["timestamp"] = (second - _UNIX_SECONDS_AT_2000) * 1_000_000
     for name in VARIABLE_NAMES:
-        row[f"{name}_length"] = 8
-        row[name] = columns[name]
+        if name in GENERATED:
+            row[f"{name}_length"] = 8
+            row[name] = columns[name]
+        else:
+            row[f"{name}_length"] = -1  # NULL: not sent
     row["meter_length"] = 8
     row["meter"] = np.char.encode(np.char.add("meter-", np.char.zfill((meter + 1).astype(str), 2)))
     row["is_anomaly_length"] = row["is_flagged_length"] = 1
@@ -135,8 +149,14 @@ def load(engine: Engine, rows: int) -> float:
             connection.commit()
         finally:
             connection.close()
-    columns = ", ".join(column for name in VARIABLE_NAMES for column in rollup_columns(name))
-    aggregates = ", ".join(f"min({name}), max({name}), sum({name})" for name in VARIABLE_NAMES)
+    columns = ", ".join(
+        column
+        for name in VARIABLE_NAMES
+        for column in (*rollup_columns(name), rollup_count_column(name))
+    )
+    aggregates = ", ".join(
+        f"min({name}), max({name}), sum({name}), count({name})" for name in VARIABLE_NAMES
+    )
     with engine.begin() as connection:
         connection.execute(text("SELECT setval('registros_id_seq', :n)"), {"n": rows})
         connection.execute(

@@ -113,6 +113,10 @@ _COPY_READINGS = f"COPY registros ({', '.join(COLUMNS)}) FROM STDIN WITH (FORMAT
 _SCORE_COLUMNS = ", ".join(rollups.SCORE_UPDATE_COLUMNS)
 _COPY_SCORES = f"COPY score_updates ({_SCORE_COLUMNS}) FROM STDIN WITH (FORMAT binary)"
 _COPY_CHUNK = 1 << 16
+# Buckets from rollups read a few thousand rows: starting parallel workers costs more than
+# the work (bench/query.py, 1 M readings: the ragged 24 h window took 55-70 ms in a parallel
+# plan, 10-20 ms serial). Local to the read's transaction, which ends with the read.
+_SERIAL_PLAN = text("SET LOCAL max_parallel_workers_per_gather = 0")
 _TRUNCATE = text("TRUNCATE registros, registros_por_minuto, registros_contadores, lotes")
 _KNOWN_KEYS = text("SELECT key, first_id, last_id, fingerprint FROM lotes WHERE key = ANY(:keys)")
 KEY_LIFETIME = timedelta(days=1)
@@ -719,6 +723,7 @@ class PostgresReadingRepository:
             width = bucket_width(start, end, buckets)
             if where.state is None and width % ROLLUP_WIDTH == timedelta(0):
                 query = self._buckets_from_rollups(variable_name, where, width)
+                connection.execute(_SERIAL_PLAN)
             else:
                 query = self._buckets_from_rows(variable_name, where, width)
             rows = connection.execute(query).all()
