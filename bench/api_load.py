@@ -55,7 +55,6 @@ from _common import emit_json, median, percentile, print_table
 from scratch_db import scratch_database, server_url
 
 from energy_core import Reading, Simulator
-from energy_core.telemetry.catalogue import VARIABLE_NAMES
 from energy_ui.api.routes import MAX_READINGS_PER_REQUEST
 from energy_ui.bootstrap import bootstrap
 from energy_ui.settings import Settings
@@ -78,7 +77,7 @@ def value_pool(size: int = 4_000) -> list[str]:
     """JSON fragments of plausible readings' values (the simulator's, ~2 % faulty)."""
     history = Simulator(meters=10, seed=11, anomaly_ratio=0.005).history(size)
     return [
-        ",".join(f'"{name}":{reading.values[name]!r}' for name in VARIABLE_NAMES)
+        ",".join(f'"{name}":{value!r}' for name, value in reading.values.items())
         for reading in history
     ]
 

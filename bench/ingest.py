@@ -147,7 +147,7 @@ def orm_inserts(engine: Engine, table: Table, readings: Sequence[Reading], size:
                     row.meter_id = reading.meter_id  # type: ignore[attr-defined]
                     row.timestamp = reading.timestamp  # type: ignore[attr-defined]
                     for name in VARIABLE_NAMES:
-                        setattr(row, name, reading.values[name])
+                        setattr(row, name, reading.values.get(name))  # None: NULL
                     row.is_anomaly = reading.is_anomaly  # type: ignore[attr-defined]
                     row.anomaly_kind = reading.anomaly_kind  # type: ignore[attr-defined]
                     row.score = reading.score  # type: ignore[attr-defined]
@@ -164,7 +164,7 @@ def frame(readings: Sequence[Reading]) -> pd.DataFrame:
         {
             "meter_id": [reading.meter_id for reading in readings],
             "timestamp": [reading.timestamp for reading in readings],
-            **{name: [reading.values[name] for reading in readings] for name in VARIABLE_NAMES},
+            **{name: [reading.values.get(name) for reading in readings] for name in VARIABLE_NAMES},
             "is_anomaly": [reading.is_anomaly for reading in readings],
             "anomaly_kind": [reading.anomaly_kind for reading in readings],
             "score": [reading.score for reading in readings],

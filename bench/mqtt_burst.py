@@ -48,7 +48,6 @@ from _common import emit_json, print_table
 from scratch_db import scratch_database, server_url
 
 from energy_core import Simulator
-from energy_core.telemetry.catalogue import VARIABLE_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 HISTORY = 10_000
@@ -209,7 +208,7 @@ def value_pool(size: int = 2_000) -> list[str]:
     """JSON fragments of plausible readings' values (the simulator's)."""
     history = Simulator(meters=10, seed=11, anomaly_ratio=0.005).history(size)
     return [
-        ",".join(f'"{name}":{reading.values[name]!r}' for name in VARIABLE_NAMES)
+        ",".join(f'"{name}":{value!r}' for name, value in reading.values.items())
         for reading in history
     ]
 
