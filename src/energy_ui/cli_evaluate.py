@@ -223,6 +223,12 @@ def evaluate(
 def drill(
     detector: Annotated[str, typer.Option("--detector")] = DEFAULT_DETECTOR,
     meters: Annotated[int, typer.Option("--meters", min=1)] = 2,
+    plugs: Annotated[
+        int,
+        typer.Option(
+            "--plugs", min=0, help="Add simulated smart plugs (no motor temperature) to the meters."
+        ),
+    ] = 0,
     training_readings: Annotated[int, typer.Option("--training-readings", min=2)] = 4_000,
     drill_readings: Annotated[int, typer.Option("--drill-readings", min=1)] = 2_000,
     anomaly_ratio: Annotated[float, typer.Option("--anomaly-ratio", min=0.0, max=1.0)] = 0.02,
@@ -236,6 +242,7 @@ def drill(
         report = run_drill(
             detector=_known_detector(detector),
             meters=meters,
+            plugs=plugs,
             training_readings=training_readings,
             drill_readings=drill_readings,
             anomaly_ratio=anomaly_ratio,

@@ -7,11 +7,14 @@ variables the reading has; a reading with none of the model's variables stays un
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+import typer
 from sklearn.metrics import roc_auc_score
+from typer.testing import CliRunner
 
 from energy_adapters.memory import (
     ManualClock,
@@ -33,6 +36,7 @@ from energy_core.detection.temporal import (
 )
 from energy_core.telemetry.readings import feature_matrix, labels
 from energy_core.telemetry.simulator import MOTOR_METER_VARIABLES, Simulator
+from energy_ui.cli_evaluate import drill, evaluate
 from tests.strategies import BASE
 
 START = datetime(2024, 1, 5, tzinfo=UTC)
@@ -289,3 +293,27 @@ def test_the_fire_drill_runs_on_a_mixed_fleet():
         assert result.anomalous > 0
         assert result.recall >= 0.8, result
         assert result.false_alarm_rate <= 0.02, result
+
+
+def test_the_drill_command_drills_a_mixed_fleet_with_plugs():
+    app = typer.Typer()
+    app.command()(drill)
+    app.command()(evaluate)
+    result = CliRunner().invoke(
+        app,
+        [
+            "drill",
+            "--plugs",
+            "1",
+            "--meters",
+            "1",
+            "--training-readings",
+            "1200",
+            "--drill-readings",
+            "600",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (report["meters"], report["plugs"]) == (1, 1)
