@@ -65,7 +65,10 @@ def bootstrap(
     """Build the application: in memory without `DATABASE_URL`, on PostgreSQL with it."""
     settings = settings or Settings()
     simulator = simulator or Simulator(
-        meters=settings.meters, anomaly_ratio=settings.anomaly_ratio, seed=settings.seed
+        meters=settings.meters,
+        plugs=settings.plugs,
+        anomaly_ratio=settings.anomaly_ratio,
+        seed=settings.seed,
     )
     if settings.database_url:
         return _postgres_application(settings, clock, simulator)

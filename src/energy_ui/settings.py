@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     language: Literal["es", "en"] = "es"
 
     meters: int = Field(3, ge=1, description="simulated meters")
+    plugs: int = Field(
+        0,
+        ge=0,
+        description="simulated smart plugs beside the meters: they send no motor temperature"
+        " and an imported-energy register (a mixed fleet)",
+    )
     anomaly_ratio: float = Field(
         0.02, ge=0.0, le=1.0, description="probability that a variable of a reading is hit"
     )
@@ -244,7 +250,7 @@ class Settings(BaseSettings):
         sees the same cadence live (temporal features count readings, not seconds)."""
         if self.history_cadence_s is not None:
             return timedelta(seconds=self.history_cadence_s)
-        per_meter = self.stream_interval_s * self.meters / self.stream_batch_size
+        per_meter = self.stream_interval_s * (self.meters + self.plugs) / self.stream_batch_size
         return timedelta(seconds=per_meter)
 
     def monitor_settings(self) -> MonitorSettings:

@@ -82,3 +82,30 @@ def test_exports_have_empty_cells_and_parquet_nulls_for_variables_not_sent(tmp_p
     parquet = pl.read_parquet(tmp_path / "out.parquet")
     assert parquet["energy_import"].to_list() == [12.0, None]
     assert io.StringIO((tmp_path / "out.csv").read_text()).readline().startswith("id,timestamp")
+
+
+def test_energy_plugs_makes_the_demo_a_mixed_fleet(monkeypatch):
+    from energy_adapters.memory import ManualClock
+    from energy_ui.bootstrap import bootstrap
+    from energy_ui.settings import Settings
+
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("ENERGY_PLUGS", "1")
+    settings = Settings(_env_file=None, meters=2, seed=2, history_cadence_s=60)
+    application = bootstrap(settings, clock=ManualClock(T0))
+    monitor = application.monitor
+    assert monitor.simulator.meter_ids == ("meter-01", "meter-02", "plug-01")
+    monitor.generate_history(600)
+    assert monitor.train().features == (
+        "voltage",
+        "current",
+        "active_power",
+        "power_factor",
+        "frequency",
+        "motor_temperature",
+    )
+    report = monitor.stream_tick(batch_size=6)
+    plugs = [reading for reading in report.stored if reading.meter_id == "plug-01"]
+    assert plugs and all(reading.is_scored for reading in report.stored)
+    assert all("motor_temperature" not in reading.values for reading in plugs)
+    application.close()
