@@ -21,7 +21,7 @@ from energy_core.telemetry.catalogue import variable
 from energy_ui.api.meters import MeterPage
 from energy_ui.bootstrap import DatabaseError, bootstrap, unavailable_errors
 from energy_ui.cli_language import language, number, say
-from energy_ui.i18n import moment
+from energy_ui.i18n import FLEET_HEALTH_TEXT, moment
 from energy_ui.settings import Settings
 
 out = Console(soft_wrap=True)
@@ -36,10 +36,12 @@ def meters(
     limit: Annotated[int, typer.Option(min=1, max=MAX_FLEET_PAGE, help="meters per page")] = 50,
     page: Annotated[int, typer.Option(min=1, help="which page, from 1")] = 1,
     contains: Annotated[
-        str, typer.Option(help="only meters whose id contains this text (any case)")
+        str,
+        typer.Option(help="only meters whose id contains this text (any case) [default: all]"),
     ] = "",
     health: Annotated[
-        FleetHealth | None, typer.Option(help="only meters whose health now is this one")
+        FleetHealth | None,
+        typer.Option(help="only meters whose health now is this one [default: any]"),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
 ) -> None:
@@ -102,7 +104,7 @@ def _cells(row: MeterOverview) -> list[str]:
     cadence = "" if row.cadence_s is None else f"{number(row.cadence_s, 1)} s"
     return [
         row.meter_id,
-        say(f"meters.health_{health_key(row.health)}"),
+        say(FLEET_HEALTH_TEXT[health_key(row.health)]),
         share,
         number(row.readings_last_hour),
         number(row.flagged_last_hour),

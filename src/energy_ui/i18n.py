@@ -602,3 +602,13 @@ def moment(value: datetime | None, *, seconds: bool = True) -> str:
         return ""
     pattern = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
     return value.astimezone(UTC).strftime(pattern)
+
+
+FLEET_HEALTH_TEXT = {
+    "normal": "meters.health_normal",
+    "caution": "meters.health_caution",
+    "critical": "meters.health_critical",
+    "silent": "meters.health_silent",
+}
+"""The catalogue key of each health a meter can have now (the Meters tab, `smartenergy
+meters`); literal keys, so the test that every key used exists sees them."""

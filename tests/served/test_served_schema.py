@@ -14,7 +14,8 @@ EXAMPLES = 30
 def test_the_served_api_conforms_to_its_served_schema(server: ServedApp) -> None:
     schema = schemathesis.openapi.from_url(f"{server.base_url}/openapi.json", headers=AUTH)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 4
+    served = {f"{operation.method.upper()} {operation.path}" for operation in operations}
+    assert {"POST /api/v1/readings", "GET /api/v1/readings", "GET /api/v1/meters"} <= served
 
     for operation in operations:
 

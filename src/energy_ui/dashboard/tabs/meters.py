@@ -22,7 +22,7 @@ from energy_core.ports import (
 from energy_core.telemetry.catalogue import variable
 from energy_ui.dashboard.layout import card, table_texts
 from energy_ui.dashboard.tabs.base import TabView
-from energy_ui.i18n import moment, number
+from energy_ui.i18n import FLEET_HEALTH_TEXT, moment, number
 
 FleetLoader = Callable[[FleetQuery], Awaitable[FleetPage | None]]
 """Asks storage for one page of the fleet; ``None`` when it cannot answer now."""
@@ -212,7 +212,7 @@ class MetersTab(TabView):
         }
 
     def _health_text(self, key: FleetHealth) -> str:
-        return self.t(f"meters.health_{key}")
+        return self.t(FLEET_HEALTH_TEXT[key])
 
     def _cadence(self, seconds: float | None) -> str:
         if seconds is None:
