@@ -74,8 +74,9 @@ def reading(meter: str, moment: datetime, **values: float) -> dict[str, object]:
 class StreamProcess:
     """`python -m energy_ui stream` with its output collected line by line."""
 
-    REPORT = re.compile(r"lote / batch \d+: (\d+) lecturas")
-    WAITING = re.compile(r"(\d+) en espera / waiting, (\d+) descartadas / dropped")
+    # The command speaks English here (ENERGY_LANGUAGE below).
+    REPORT = re.compile(r"batch \d+: (\d+) readings")
+    WAITING = re.compile(r"(\d+) waiting, (\d+) dropped")
 
     def __init__(self, url: str, workdir: Path) -> None:
         environment = {
@@ -88,6 +89,7 @@ class StreamProcess:
             PYTHONPATH=os.pathsep.join([str(SOURCES), os.environ.get("PYTHONPATH", "")]),
             PYTHONUNBUFFERED="1",
             ENERGY_BUFFER_MAX_READINGS=str(STREAM_BUFFER),
+            ENERGY_LANGUAGE="en",
         )
         self.process = subprocess.Popen(
             [
