@@ -23,7 +23,7 @@ from energy_adapters.memory import (
     MemoryModelStore,
     MemoryReadingRepository,
 )
-from energy_core import Monitor, MonitorSettings, Reading, score_with
+from energy_core import Monitor, MonitorSettings, Reading, ReadingFilter, score_with
 from energy_core.detection.baseline import SkabIsolationForestDetector
 from energy_core.detection.context import RecentReadings
 from energy_core.detection.drill import run_drill
@@ -254,6 +254,11 @@ def test_a_reading_with_none_of_the_model_s_variables_stays_unscored():
     [kept, scored] = report.stored
     assert (kept.score, kept.is_flagged, kept.top_variables) == (None, None, ())
     assert scored.is_scored
+    assert (report.scored, report.model_version) == (True, 1)
+    snapshot = monitor.analyse()  # an analysis over a mixed fleet and an unscored reading
+    assert snapshot.total_readings == 1502
+    [again] = monitor.readings.window(ReadingFilter(meter_ids=("plug-01",)), limit=1)
+    assert again.id == kept.id and not again.is_scored
 
 
 def test_score_with_leaves_rows_without_features_unscored_for_a_plain_forest(forest_data):
