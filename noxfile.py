@@ -38,8 +38,8 @@ def mutants(session: nox.Session) -> None:
     """Mutation testing with mutmut, module by module (scripts/mutants.py; docs/testing.md).
 
     `nox -s mutants` runs every module (hours on two cores); `nox -s mutants -- --critical`
-    the security- and data-critical ones; `nox -s mutants -- energy_core.telemetry.rules` one module;
-    `nox -s mutants -- --list` shows them with the tests each is mutated against.
+    the security- and data-critical ones; `nox -s mutants -- energy_core.telemetry.rules`
+    one module; `nox -s mutants -- --list` shows them with the tests each is mutated against.
     """
     session.install("-e", ".[dev,mutants]")
     session.run("python", "scripts/mutants.py", *session.posargs)

@@ -67,6 +67,8 @@ def subset_readings(draw: st.DrawFn) -> Reading:
         values=draw(subset_values()),
         is_anomaly=draw(st.one_of(st.none(), st.booleans())),
     )
+
+
 seeds = st.integers(min_value=0, max_value=2**32 - 1)
 
 

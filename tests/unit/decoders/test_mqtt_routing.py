@@ -189,4 +189,3 @@ def test_a_tasmota_message_is_stored_with_only_the_variables_it_sent():
     [stored] = subscriber.monitor.readings.window(ReadingFilter(meter_ids=("pow1",)))
     assert stored["active_power"] == 2.635
     assert "motor_temperature" not in stored.values
-
