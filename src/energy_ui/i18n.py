@@ -250,10 +250,10 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
     "upload.title": {"es": "Cargar lecturas (CSV)", "en": "Upload readings (CSV)"},
     "upload.job": {"es": "Cargar CSV", "en": "Upload CSV"},
     "upload.hint": {
-        "es": "Cabecera con meter_id, timestamp y cada variable; mismas reglas que"
-        " `smartenergy import`.",
-        "en": "A header with meter_id, timestamp and every variable; the same rules as"
-        " `smartenergy import`.",
+        "es": "Cabecera con meter_id, timestamp y las variables que envía cada medidor;"
+        " mismas reglas que `smartenergy import`.",
+        "en": "A header with meter_id, timestamp and the variables your meters send;"
+        " the same rules as `smartenergy import`.",
     },
     "upload.done": {
         "es": "{file}: {lines} líneas, {accepted} aceptadas, {rejected} rechazadas",
