@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from energy_ui.proxy import install_http_middleware
 from fastapi import FastAPI, Request
 from pydantic import ValidationError
 
+from energy_ui.proxy import install_http_middleware
 from energy_ui.settings import Settings
 
 PROXY = "127.0.0.1"
