@@ -6,18 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from energy_core.telemetry.validation import Rejection, parse_readings
-
-NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-GOOD = {
-    "meter_id": "m-1",
-    "timestamp": "2026-06-01T11:59:00Z",
-    "voltage": 230.0,
-    "current": 5.0,
-    "active_power": 1.0,
-    "power_factor": 0.9,
-    "frequency": 50.0,
-    "motor_temperature": 40.0,
-}
+from tests.unit.test_storage_rules import GOOD, NOW
 
 
 def rejected(*items: tuple[int, object]) -> list[Rejection]:
