@@ -25,7 +25,6 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "energy_core.detection.fastforest.CompiledForest",
     "energy_core.detection.temporal.TemporalDetector",
     "energy_core.detection.baseline.SkabIsolationForestDetector",
-    "energy_core.detection.registry._PointDetector",
     "sklearn.tree._tree.Tree",
 )
 

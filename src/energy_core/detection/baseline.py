@@ -9,24 +9,25 @@ It exists to check the evaluation code against the published figures, not to be 
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Self
 
 import numpy as np
-import numpy.typing as npt
 from sklearn.ensemble import IsolationForest
 
 from energy_core.detection.protocol import (
+    BoolArray,
+    Context,
+    FloatArray,
+    Groups,
     NotFittedError,
     check_matrix,
     column_medians,
     explain_by_repair,
     fill_missing,
+    score_and_explain_each,
 )
 from energy_core.telemetry.catalogue import DEFAULT_FEATURES
-
-FloatArray = npt.NDArray[np.float64]
-BoolArray = npt.NDArray[np.bool_]
 
 
 class SkabIsolationForestDetector:
@@ -58,12 +59,16 @@ class SkabIsolationForestDetector:
     def context_rows(self) -> int:
         return 0
 
+    @property
+    def calibration(self) -> str:
+        return f"contamination {self.contamination}"
+
     def fit(
         self,
         X: FloatArray,
         y: BoolArray | None = None,
         *,
-        groups: Sequence[Hashable] | npt.NDArray[np.generic] | None = None,
+        groups: Groups = None,
     ) -> Self:
         """Fit the forest on ``X`` as given (no scaling); ``y`` and ``groups`` are ignored."""
         del y, groups
@@ -83,8 +88,8 @@ class SkabIsolationForestDetector:
         self,
         X: FloatArray,
         *,
-        context: FloatArray | Mapping[Hashable, FloatArray] | None = None,
-        groups: Sequence[Hashable] | npt.NDArray[np.generic] | None = None,
+        context: Context = None,
+        groups: Groups = None,
     ) -> FloatArray:
         """The negated forest score per row: higher = more anomalous."""
         del context, groups
@@ -99,8 +104,8 @@ class SkabIsolationForestDetector:
         self,
         X: FloatArray,
         *,
-        context: FloatArray | Mapping[Hashable, FloatArray] | None = None,
-        groups: Sequence[Hashable] | npt.NDArray[np.generic] | None = None,
+        context: Context = None,
+        groups: Groups = None,
     ) -> BoolArray:
         """The forest's flags, smoothed by a trailing rolling median of ``smoothing`` rows
         (per group when ``groups`` is given); the first ``smoothing - 1`` rows stay unflagged."""
@@ -120,8 +125,8 @@ class SkabIsolationForestDetector:
         X: FloatArray,
         top: int = 3,
         *,
-        context: FloatArray | Mapping[Hashable, FloatArray] | None = None,
-        groups: Sequence[Hashable] | npt.NDArray[np.generic] | None = None,
+        context: Context = None,
+        groups: Groups = None,
     ) -> list[tuple[str, ...]]:
         """Per row, up to ``top`` features whose repair to the training median lowers the
         score the most (as ``IsolationForestDetector`` does)."""
@@ -129,6 +134,17 @@ class SkabIsolationForestDetector:
         X = self._check(X)
         self._check_is_fitted()
         return explain_by_repair(self.score, X, self.medians_, self.features, top)
+
+    def score_and_explain(
+        self,
+        X: FloatArray,
+        top: int = 3,
+        *,
+        context: Context = None,
+        groups: Groups = None,
+    ) -> tuple[FloatArray, list[tuple[str, ...]]]:
+        del context, groups
+        return score_and_explain_each(self, X, top)
 
     def _check(self, X: FloatArray) -> FloatArray:
         return check_matrix(X, self.features)

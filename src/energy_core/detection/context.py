@@ -1,7 +1,7 @@
 """The newest stored readings of each meter, kept in memory: the context for scoring.
 
 A contextual detector scores a meter's new readings after that meter's previous ones
-(``ContextualDetector.context_rows`` of them). Reading them back from storage for every
+(``Detector.context_rows`` of them). Reading them back from storage for every
 meter of every batch costs a query per meter and tens of rows per reading ingested; this
 keeps each meter's tail instead and stays true to storage:
 

@@ -12,12 +12,15 @@ from sklearn.preprocessing import StandardScaler
 from energy_core.detection.fastforest import CompiledForest, compile_forest
 from energy_core.detection.protocol import (
     BoolArray,
+    Context,
     FloatArray,
+    Groups,
     NotFittedError,
     check_matrix,
     column_medians,
     explain_by_repair,
     fill_missing,
+    score_and_explain_each,
 )
 from energy_core.telemetry.catalogue import DEFAULT_FEATURES
 
@@ -75,7 +78,19 @@ class IsolationForestDetector:
         self.max_samples = max_samples
         self.random_state = random_state
 
-    def fit(self, X: FloatArray, y: BoolArray | None = None) -> Self:
+    @property
+    def context_rows(self) -> int:
+        """None: each reading is scored alone."""
+        return 0
+
+    @property
+    def calibration(self) -> str:
+        return f"contamination {self.contamination_}"
+
+    def fit(self, X: FloatArray, y: BoolArray | None = None, *, groups: Groups = None) -> Self:
+        """Fit on ``X``; ``y``'s anomaly rate sets the contamination when it is not set;
+        ``groups`` is ignored (readings are scored alone)."""
+        del groups
         X = self._check(X)
         if len(X) < 2:
             raise ValueError(f"need at least 2 rows to fit, got {len(X)}")
@@ -102,8 +117,9 @@ class IsolationForestDetector:
     def is_fitted(self) -> bool:
         return hasattr(self, "forest_")
 
-    def score(self, X: FloatArray) -> FloatArray:
+    def score(self, X: FloatArray, *, context: Context = None, groups: Groups = None) -> FloatArray:
         """Anomaly score per row, higher = more anomalous (the negated forest score)."""
+        del context, groups
         X = self._check(X)
         self._check_is_fitted()
         if len(X) == 0:
@@ -112,16 +128,28 @@ class IsolationForestDetector:
         scores: FloatArray = -self._compiled().score_samples(self.scaler_.transform(X))
         return scores
 
-    def predict(self, X: FloatArray) -> BoolArray:
+    def predict(
+        self, X: FloatArray, *, context: Context = None, groups: Groups = None
+    ) -> BoolArray:
         """True where a row is anomalous at the detector's own threshold."""
+        del context, groups
         flags: BoolArray = self.score(X) > self.threshold_
         return flags
 
-    def explain(self, X: FloatArray, top: int = 3) -> list[tuple[str, ...]]:
+    def explain(
+        self, X: FloatArray, top: int = 3, *, context: Context = None, groups: Groups = None
+    ) -> list[tuple[str, ...]]:
         """Per row, up to ``top`` features whose repair to the median lowers the score most."""
+        del context, groups
         X = self._check(X)
         self._check_is_fitted()
         return explain_by_repair(self.score, X, self.medians_, self.features, top)
+
+    def score_and_explain(
+        self, X: FloatArray, top: int = 3, *, context: Context = None, groups: Groups = None
+    ) -> tuple[FloatArray, list[tuple[str, ...]]]:
+        del context, groups
+        return score_and_explain_each(self, X, top)
 
     def _check(self, X: FloatArray) -> FloatArray:
         return check_matrix(X, self.features)

@@ -9,7 +9,7 @@ did not send it): detectors score such rows without it and never name it in an e
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Protocol, Self, runtime_checkable
 
 import numpy as np
@@ -26,9 +26,20 @@ class NotFittedError(RuntimeError):
     """A detector was asked to score before it was fitted."""
 
 
+Groups = Sequence[Hashable] | npt.NDArray[np.generic] | None
+"""Each row's meter (or series): rows of one group are in time order."""
+Context = FloatArray | Mapping[Hashable, FloatArray] | None
+"""Rows just before ``X`` (per group when a mapping), for detectors that look back."""
+
+
 @runtime_checkable
 class Detector(Protocol):
-    """What every detector offers. Scores: higher = more anomalous."""
+    """What every detector offers, whether it looks at a reading alone or at its past.
+
+    ``context_rows`` says how many previous rows per meter a detector uses: 0 for one that
+    scores each reading alone (it accepts ``context`` and ``groups`` and ignores them).
+    Scores: higher = more anomalous; above ``threshold_`` is an anomaly.
+    """
 
     @property
     def features(self) -> Sequence[str]:
@@ -40,13 +51,46 @@ class Detector(Protocol):
         """Scores above this are anomalies (set by ``fit``)."""
         ...
 
-    def fit(self, X: FloatArray, y: BoolArray | None = None) -> Self: ...
+    @property
+    def context_rows(self) -> int:
+        """How many previous rows per meter are enough context (0: none is used)."""
+        ...
 
-    def score(self, X: FloatArray) -> FloatArray: ...
+    @property
+    def calibration(self) -> str:
+        """What ``threshold_`` was calibrated to, in a few words (stored with the model)."""
+        ...
 
-    def predict(self, X: FloatArray) -> BoolArray: ...
+    def fit(self, X: FloatArray, y: BoolArray | None = None, *, groups: Groups = None) -> Self: ...
 
-    def explain(self, X: FloatArray, top: int = 3) -> list[tuple[str, ...]]: ...
+    def score(
+        self, X: FloatArray, *, context: Context = None, groups: Groups = None
+    ) -> FloatArray: ...
+
+    def predict(
+        self, X: FloatArray, *, context: Context = None, groups: Groups = None
+    ) -> BoolArray: ...
+
+    def explain(
+        self, X: FloatArray, top: int = 3, *, context: Context = None, groups: Groups = None
+    ) -> list[tuple[str, ...]]: ...
+
+    def score_and_explain(
+        self, X: FloatArray, top: int = 3, *, context: Context = None, groups: Groups = None
+    ) -> tuple[FloatArray, list[tuple[str, ...]]]:
+        """``score`` of every row and ``explain`` of the rows scored above ``threshold_``,
+        in row order."""
+        ...
+
+
+def score_and_explain_each(
+    detector: Detector, X: FloatArray, top: int = 3
+) -> tuple[FloatArray, list[tuple[str, ...]]]:
+    """``score_and_explain`` of a detector that scores each row alone: the flagged rows are
+    explained on their own."""
+    scores = detector.score(X)
+    flagged = scores > detector.threshold_
+    return scores, detector.explain(X[flagged], top) if flagged.any() else []
 
 
 MIN_FEATURE_READINGS = 10

@@ -62,12 +62,11 @@ import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 from sklearn.decomposition import PCA
 
-from energy_core.detection.protocol import NotFittedError, check_matrix
+from energy_core.detection.protocol import Context, Groups, NotFittedError, check_matrix
 from energy_core.telemetry.catalogue import DEFAULT_FEATURES
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
-Context = FloatArray | Mapping[Hashable, FloatArray] | None
 
 _EPS = 1e-12
 BATCHED_GROUP_ROWS = 64
@@ -400,6 +399,10 @@ class TemporalDetector:
         return self.short_window + max(self.long_window, *self.seasonal_lags, 1)
 
     @property
+    def calibration(self) -> str:
+        return f"training quantile {self.quantile}"
+
+    @property
     def is_fitted(self) -> bool:
         return hasattr(self, "centre_")
 
@@ -408,7 +411,7 @@ class TemporalDetector:
         X: FloatArray,
         y: BoolArray | None = None,
         *,
-        groups: Sequence[Hashable] | npt.NDArray[np.generic] | None = None,
+        groups: Groups = None,
     ) -> Self:
         """Learn scaling, PCA and alarm levels from ``X`` (rows in time order per group).
 
@@ -485,7 +488,7 @@ class TemporalDetector:
         X: FloatArray,
         *,
         context: Context = None,
-        groups: Sequence[Hashable] | npt.NDArray[np.generic] | None = None,
+        groups: Groups = None,
     ) -> FloatArray:
         """Anomaly score per row of ``X`` in units of the alarm threshold (higher = more
         anomalous; above ``threshold_`` = 1 is an alarm). ``context``: see the module doc."""
@@ -496,7 +499,7 @@ class TemporalDetector:
         X: FloatArray,
         *,
         context: Context = None,
-        groups: Sequence[Hashable] | npt.NDArray[np.generic] | None = None,
+        groups: Groups = None,
     ) -> BoolArray:
         """True where a row is anomalous at the detector's own threshold."""
         flags: BoolArray = self.score(X, context=context, groups=groups) > self.threshold_
@@ -508,7 +511,7 @@ class TemporalDetector:
         top: int = 3,
         *,
         context: Context = None,
-        groups: Sequence[Hashable] | npt.NDArray[np.generic] | None = None,
+        groups: Groups = None,
     ) -> list[tuple[str, ...]]:
         """Per row, up to ``top`` ORIGINAL variables whose features stand out the most.
 
@@ -528,7 +531,7 @@ class TemporalDetector:
         top: int = 3,
         *,
         context: Context = None,
-        groups: Sequence[Hashable] | npt.NDArray[np.generic] | None = None,
+        groups: Groups = None,
     ) -> tuple[FloatArray, list[tuple[str, ...]]]:
         """``score`` of every row and ``explain`` of the rows scored above ``threshold_``
         (in row order), from features computed once."""
@@ -541,7 +544,7 @@ class TemporalDetector:
         X: FloatArray,
         *,
         context: Context = None,
-        groups: Sequence[Hashable] | npt.NDArray[np.generic] | None = None,
+        groups: Groups = None,
     ) -> FloatArray:
         """Per row and ORIGINAL variable: its most unusual feature, in units of that feature's
         training quantile (above 1: beyond what training showed); 0 where the row lacks it."""
@@ -579,7 +582,7 @@ class TemporalDetector:
         self,
         X: FloatArray,
         context: Context,
-        groups: Sequence[Hashable] | npt.NDArray[np.generic] | None,
+        groups: Groups,
     ) -> tuple[FloatArray, FloatArray]:
         X = self._check(X)
         self._check_is_fitted()
@@ -651,7 +654,7 @@ class TemporalDetector:
         self,
         X: FloatArray,
         context: Context,
-        groups: Sequence[Hashable] | npt.NDArray[np.generic] | None,
+        groups: Groups,
     ) -> FeatureBlock:
         """Features of ``X``'s rows, each group computed on its context followed by its rows."""
         if groups is None:

@@ -7,7 +7,6 @@ import threading
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import TypeGuard
 
 import numpy as np
 import numpy.typing as npt
@@ -15,7 +14,7 @@ import numpy.typing as npt
 from energy_core.detection.context import RecentReadings
 from energy_core.detection.isolation_forest import Contamination, IsolationForestDetector
 from energy_core.detection.protocol import Detector, choose_features
-from energy_core.detection.registry import DEFAULT_DETECTOR, ContextualDetector, make_detector
+from energy_core.detection.registry import DEFAULT_DETECTOR, make_detector
 from energy_core.health.analysis import HealthThresholds, MetricSnapshot, analyse
 from energy_core.ports import (
     ChangeEvent,
@@ -42,11 +41,6 @@ from energy_core.telemetry.validation import Rejection, parse_readings
 DetectorFactory = Callable[[Sequence[str]], Detector]
 """Builds an unfitted detector over the given features (the variables training chose)."""
 log = logging.getLogger(__name__)
-
-
-def is_contextual(detector: Detector) -> TypeGuard[ContextualDetector]:
-    """Whether ``detector`` scores a batch from each meter's previous readings."""
-    return int(getattr(detector, "context_rows", 0)) > 0
 
 
 class SystemClock:
@@ -157,7 +151,7 @@ class Monitor:
 
     def _default_detector(self, features: Sequence[str]) -> Detector:
         if self.settings.detector == "isolation_forest":
-            # Kept out of the registry's adapter so the stored model stays the plain detector.
+            # The forest is the one detector the contamination setting applies to.
             return IsolationForestDetector(
                 features=features, contamination=self.settings.contamination, random_state=0
             )
@@ -185,14 +179,15 @@ class Monitor:
         if model is None or not readings:
             return list(readings)
         detector = model[0]
-        if not is_contextual(detector):
-            return score_with(detector, readings)
         return score_with(detector, readings, context=self._context(detector, readings))
 
     def _context(
-        self, detector: ContextualDetector, readings: Sequence[Reading]
-    ) -> dict[str, npt.NDArray[np.float64]]:
-        """The stored readings just before the batch, per meter, as the detector's features."""
+        self, detector: Detector, readings: Sequence[Reading]
+    ) -> dict[str, npt.NDArray[np.float64]] | None:
+        """The stored readings just before the batch, per meter, as the detector's features
+        (``None`` for a detector that scores each reading alone)."""
+        if detector.context_rows <= 0:
+            return None
         return self.recent.context(readings, detector.context_rows, tuple(detector.features))
 
     def ingest(self, readings: Sequence[Reading], *, key: str | None = None) -> IngestReport:
@@ -373,16 +368,13 @@ class Monitor:
             )
         detector = self._detector_factory(choose_features(training))
         X = feature_matrix(training, detector.features)
-        if is_contextual(detector):
-            detector.fit(X, labels(training), groups=meter_groups(training))
-        else:
-            detector.fit(X, labels(training))
+        detector.fit(X, labels(training), groups=meter_groups(training))
         info = ModelInfo(
             trained_at=self.clock.now(),
             rows=len(training),
             features=tuple(detector.features),
-            contamination=str(getattr(detector, "contamination_", "auto")),
-            threshold=float(getattr(detector, "threshold_", 0.0)),
+            contamination=detector.calibration,
+            threshold=float(detector.threshold_),
             detector=type(detector).__name__,
         )
         saved = self.models.save(detector, info)
@@ -461,35 +453,13 @@ def score_with(
         return []
     X = feature_matrix(readings, tuple(detector.features) or DEFAULT_FEATURES)
     scorable: npt.NDArray[np.bool_] = ~np.all(np.isnan(X), axis=1)
-    groups = meter_groups(readings)
-    explained = getattr(detector, "score_and_explain", None)
-    if is_contextual(detector) and explained is not None:
-        # Features computed once for the scores and the explanations of the flagged rows.
-        scores, tops = explained(X, context=_hashable_keys(context), groups=groups)
-        flags = scores > detector.threshold_
-        flagged_rows = np.flatnonzero(flags)
-        explained_rows = {int(row): top for row, top in zip(flagged_rows, tops, strict=True)}
-        return [
-            reading.scored(float(scores[row]), bool(flags[row]), explained_rows.get(row, ()))
-            if scorable[row]
-            else reading
-            for row, reading in enumerate(readings)
-        ]
-    if is_contextual(detector):
-        scores = detector.score(X, context=_hashable_keys(context), groups=groups)
-    else:
-        scores = detector.score(X)
+    scores, tops = detector.score_and_explain(
+        X, context=_hashable_keys(context), groups=meter_groups(readings)
+    )
     flags = (scores > detector.threshold_) & scorable
-    explanations: dict[int, tuple[str, ...]] = {}
-    flagged_rows = np.flatnonzero(flags)
-    if len(flagged_rows):
-        if is_contextual(detector):
-            # Explaining needs the whole sequence: the flagged rows' features carry their past.
-            every = detector.explain(X, context=_hashable_keys(context), groups=groups)
-            tops = [every[row] for row in flagged_rows]
-        else:
-            tops = detector.explain(X[flagged_rows])
-        explanations = {int(row): top for row, top in zip(flagged_rows, tops, strict=True)}
+    # Explanations come for the rows scored above the threshold, in row order.
+    above = np.flatnonzero(scores > detector.threshold_)
+    explanations = {int(row): top for row, top in zip(above, tops, strict=True)}
     return [
         reading.scored(float(scores[row]), bool(flags[row]), explanations.get(row, ()))
         if scorable[row]
