@@ -33,8 +33,6 @@ import asyncio
 import json
 import os
 import random
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -48,40 +46,39 @@ from typing import Any
 
 import aiohttp
 
+# Bench this checkout's sources, not whichever copy the environment has installed.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import emit_json, median, percentile, print_table
-from scratch_db import scratch_database, server_url
+from common import (
+    bench_env,
+    cpu_seconds,
+    emit_json,
+    free_port,
+    median,
+    percentile,
+    print_table,
+    running,
+    scratch_database,
+    seed,
+    serve_command,
+    server_url,
+    stored_readings,
+    stored_twice,
+    value_pool,
+    wait_until_answers,
+)
 
+from energy_adapters.postgres import open_engine
 from energy_core import Reading, Simulator
 from energy_ui.api.routes import MAX_READINGS_PER_REQUEST
 from energy_ui.bootstrap import bootstrap
 from energy_ui.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "bench-token"
 TARGET_READINGS_PER_S = 20_000
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 # --- what the meters send --------------------------------------------------------------
-def value_pool(size: int = 4_000) -> list[str]:
-    """JSON fragments of plausible readings' values (the simulator's, ~2 % faulty)."""
-    history = Simulator(meters=10, seed=11, anomaly_ratio=0.005).history(size)
-    return [
-        ",".join(f'"{name}":{value!r}' for name, value in reading.values.items())
-        for reading in history
-    ]
-
-
 class Gateway:
     """One client: ``meters`` meters, one reading each per request, 1 s apart."""
 
@@ -175,13 +172,6 @@ async def drive(
     phase.seconds = time.monotonic() - started
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` (Linux /proc), in seconds."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def postgres_cpu_ticks() -> dict[str, int]:
     """CPU ticks of every process named ``postgres`` on this machine, by pid (the server
     and its backends; other users' work on the same server included)."""
@@ -236,67 +226,18 @@ def run_phase(
 def served(database_url: str | None, extra_env: dict[str, str]) -> Iterator[tuple[str, int]]:
     """``python -m energy_ui serve`` on a free port; yields (base URL, pid)."""
     port = free_port()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("DATABASE_URL",) and not key.startswith("ENERGY_")
-    }
-    env.update(
-        PYTHONPATH=str(ROOT / "src"),
+    env = bench_env(
+        database_url,
         ENERGY_INGEST_TOKEN=TOKEN,
         ENERGY_MAX_READINGS="1000000000",
         **extra_env,
     )
-    if database_url:
-        env["DATABASE_URL"] = database_url
     with tempfile.TemporaryDirectory(prefix="smartenergy-api-load-") as workdir:
-        log = open(Path(workdir) / "server.log", "wb")  # noqa: SIM115
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "energy_ui",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            cwd=workdir,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            wait_until_up(base, server, Path(workdir) / "server.log")
+        log = Path(workdir) / "server.log"
+        with running(serve_command(port), cwd=Path(workdir), env=env, log=log) as server:
+            base = f"http://127.0.0.1:{port}"
+            wait_until_answers(f"{base}/healthz", process=server, log=log)
             yield base, server.pid
-        finally:
-            server.send_signal(signal.SIGINT)
-            try:
-                server.wait(20)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(10)
-            log.close()
-
-
-def wait_until_up(base: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    import urllib.error
-    import urllib.request
-
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"the server exited: {log.read_text(errors='replace')[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("the server did not answer /healthz within 60 s")
 
 
 # --- the in-process storage baseline -------------------------------------------------------
@@ -336,43 +277,6 @@ def storage_baseline(database_url: str, clients: int, batch: int, seconds: float
         application.close()
 
 
-def prepare(database_url: str, train: bool = True) -> None:
-    """Schema, 10,000 simulated readings and a trained model (as `reset-db` + `train`)."""
-    settings = Settings(_env_file=None, database_url=database_url, max_readings=1_000_000_000)
-    application = bootstrap(settings)
-    try:
-        application.monitor.generate_history(10_000)
-        if train:
-            application.monitor.train()
-    finally:
-        application.close()
-
-
-def stored_counts(database_url: str, prefix: str) -> tuple[int, int]:
-    """(readings stored for meters starting with ``prefix``, (meter, timestamp) pairs
-    stored more than once)."""
-    from sqlalchemy import text
-
-    from energy_adapters.postgres import open_engine
-
-    engine = open_engine(database_url)
-    try:
-        with engine.connect() as connection:
-            stored = connection.execute(
-                text("SELECT count(*) FROM registros WHERE meter_id LIKE :p"), {"p": f"{prefix}%"}
-            ).scalar_one()
-            duplicates = connection.execute(
-                text(
-                    "SELECT count(*) FROM (SELECT meter_id, timestamp FROM registros"
-                    " WHERE meter_id LIKE :p GROUP BY 1, 2 HAVING count(*) > 1) twice"
-                ),
-                {"p": f"{prefix}%"},
-            ).scalar_one()
-    finally:
-        engine.dispose()
-    return int(stored), int(duplicates)
-
-
 # --- one run ----------------------------------------------------------------------------
 @dataclass
 class Run:
@@ -405,7 +309,12 @@ def run(storage: str, database_url: str | None, args: argparse.Namespace, pool: 
         load = run_phase(base, pid, gateways, args.clients, args.duration, "POST readings")
     result = Run(storage, health, warm, load)
     if database_url is not None:
-        result.stored, result.duplicates = stored_counts(database_url, prefix)
+        engine = open_engine(database_url)
+        try:
+            result.stored = stored_readings(engine, prefix)
+            result.duplicates = stored_twice(engine, prefix)
+        finally:
+            engine.dispose()
         result.storage_baseline = storage_baseline(
             database_url, args.clients, args.batch, args.baseline
         )
@@ -428,12 +337,12 @@ def main() -> None:
     args.duration = args.duration or (15.0 if args.quick else 60.0)
     args.warmup = 3.0 if args.quick else 5.0
     args.baseline = 5.0 if args.quick else 15.0
-    pool = value_pool()
+    pool = value_pool(4_000)
 
     runs: list[Run] = []
     url = server_url()
     with scratch_database(url, "smartenergy_bench_api") as database_url:
-        prepare(database_url, train=not args.no_model)
+        seed(database_url, train=not args.no_model)
         runs.append(run("postgres", database_url, args, pool))
     if args.memory:
         runs.append(run("memory", None, args, pool))

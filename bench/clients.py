@@ -32,8 +32,6 @@ import asyncio
 import json
 import os
 import re
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,12 +45,22 @@ from typing import Any
 import aiohttp
 import socketio
 
+# Bench this checkout's sources, not whichever copy the environment has installed.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import emit_json, median, percentile, print_table
+from common import (
+    bench_env,
+    cpu_seconds,
+    emit_json,
+    free_port,
+    median,
+    percentile,
+    print_table,
+    rss_mb,
+    running,
+    wait_until_answers,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 PROBE_S = 0.05
 LAG_TARGET_MS = 100.0
@@ -92,82 +100,22 @@ def child(port: int) -> None:
 
 @contextmanager
 def server(interval: float) -> Iterator[tuple[str, int]]:
-    """The server in a process of its own; yields (base URL, pid)."""
-    with socket_port() as port, tempfile.TemporaryDirectory(prefix="smartenergy-clients-") as cwd:
-        environment = {
-            key: value
-            for key, value in os.environ.items()
-            if key != "DATABASE_URL" and not key.startswith("ENERGY_")
-        }
-        environment.update(
-            PYTHONPATH=str(ROOT / "src"),
-            ENERGY_STREAM_INTERVAL_S=str(interval),
-            ENERGY_SEED="1",
-        )
-        log = open(Path(cwd) / "server.log", "wb")  # noqa: SIM115
-        process = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--child", str(port)],
-            cwd=cwd,
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            asyncio.run(wait_until_ready(base, process, Path(cwd) / "server.log"))
+    """The server in a process of its own; yields (base URL, pid) once the demo has seeded,
+    trained and analysed (its first analysis is stored)."""
+    port = free_port()
+    env = bench_env(None, ENERGY_STREAM_INTERVAL_S=str(interval), ENERGY_SEED="1")
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", str(port)]
+    with tempfile.TemporaryDirectory(prefix="smartenergy-clients-") as workdir:
+        log = Path(workdir) / "server.log"
+        with running(command, cwd=Path(workdir), env=env, log=log) as process:
+            base = f"http://127.0.0.1:{port}"
+            wait_until_answers(
+                f"{base}/api/v1/metrics/latest", process=process, log=log, timeout=90
+            )
             yield base, process.pid
-        finally:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
-            log.close()
-
-
-@contextmanager
-def socket_port() -> Iterator[int]:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    yield port
-
-
-async def wait_until_ready(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    """Up, and the demo has seeded, trained and analysed (its first analysis is stored)."""
-    deadline = time.monotonic() + 90
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"the server exited:\n{log.read_text(errors='replace')[-3000:]}")
-            try:
-                async with session.get(f"{base}/api/v1/metrics/latest") as answer:
-                    if answer.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.3)
-    raise RuntimeError("the demo was not ready within 90 s")
 
 
 # --- measuring the server from outside ---------------------------------------------------
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("VmRSS not found")
-
-
 async def lag_samples(base: str, *, reset: bool = True) -> list[float]:
     async with (
         aiohttp.ClientSession() as session,

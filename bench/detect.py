@@ -14,7 +14,6 @@ Prints a table of medians over repeats and, as the last line, one JSON object.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import sys
@@ -29,6 +28,8 @@ from sklearn.ensemble import IsolationForest
 
 # Bench this checkout's sources, not whichever copy the environment has installed.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from common import emit_json, median, print_table
 
 from energy_core import (
     IsolationForestDetector,
@@ -76,10 +77,6 @@ def timings(action: Callable[[], object], repeats: int) -> list[float]:
         action()
         seconds.append(time.perf_counter() - start)
     return seconds
-
-
-def median(seconds: Sequence[float]) -> float:
-    return statistics.median(seconds)
 
 
 def simulated(
@@ -185,18 +182,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     flagged_readings = [r for r in score_with(detector, stream) if r.is_flagged]
     all_flagged5 = batches(flagged_readings, 5, min(100, len(flagged_readings) // 5))
     ingest1000_batches = batches(stream, 1000, 20)
-    next5 = cycling(ingest5_batches)
-    ingest5 = timings(lambda: score_with(detector, next5()), 300)
-    next5 = cycling(ingest5_batches)
-    sklearn_ingest5 = timings(lambda: score_with(baseline, next5()), 60)
-    next5_flagged = cycling(all_flagged5)
-    ingest5_flagged = timings(lambda: score_with(detector, next5_flagged()), 100)
-    next5_flagged = cycling(all_flagged5)
-    sklearn_ingest5_flagged = timings(lambda: score_with(baseline, next5_flagged()), 30)
-    next1000 = cycling(ingest1000_batches)
-    ingest1000 = timings(lambda: score_with(detector, next1000()), 20)
-    next1000 = cycling(ingest1000_batches)
-    sklearn_ingest1000 = timings(lambda: score_with(baseline, next1000()), 10)
+
+    def ingest_timings(
+        batches: list[list[Reading]], repeats: int, sklearn_repeats: int
+    ) -> tuple[list[float], list[float]]:
+        """Seconds per ``score_with`` call, ours then scikit-learn's, each through
+        ``batches`` in turn from the first."""
+        take = cycling(batches)
+        ours = timings(lambda: score_with(detector, take()), repeats)
+        take = cycling(batches)
+        return ours, timings(lambda: score_with(baseline, take()), sklearn_repeats)
+
+    ingest5, sklearn_ingest5 = ingest_timings(ingest5_batches, 300, 60)
+    ingest5_flagged, sklearn_ingest5_flagged = ingest_timings(all_flagged5, 100, 30)
+    ingest1000, sklearn_ingest1000 = ingest_timings(ingest1000_batches, 20, 10)
     ours_verdicts = score_with(detector, stream)
     their_verdicts = score_with(baseline, stream)
     compare(
@@ -281,14 +280,20 @@ def main(argv: Sequence[str] | None = None) -> int:
          f"<= {TARGET_BATCH5_MS:g} ms"),
         ("temporal: ingest 1,000 with context", median(temporal_ingest1000) * ms, None, "ms", ""),
     ]  # fmt: skip
-    print()
-    print(f"{'measurement (median)':<44} {'ours':>10} {'scikit-learn':>13} {'x faster':>9}  target")
-    print("-" * 92)
-    for what, ours, theirs, unit, target in rows:
-        their_text = f"{theirs:>10.3f} {unit:<2}" if theirs is not None else " " * 13
-        speedup = f"{theirs / ours:>8.1f}x" if theirs is not None else " " * 9
-        print(f"{what:<44} {ours:>7.3f} {unit:<2} {their_text} {speedup}  {target}")
-    print("-" * 92)
+    print_table(
+        "",
+        [
+            (
+                what,
+                f"{ours:.3f} {unit}",
+                "" if theirs is None else f"{theirs:.3f} {unit}",
+                "" if theirs is None else f"{theirs / ours:.1f}x",
+                target,
+            )
+            for what, ours, theirs, unit, target in rows
+        ],
+        ("measurement (median)", "ours", "scikit-learn", "x faster", "target"),
+    )
     print(
         "scikit-learn: the same fitted detector scoring through"
         " IsolationForest.score_samples (as before the compiled forest), same run."
@@ -336,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "verdicts_equal": verdicts_equal,
         "targets_met": targets,
     }
-    print(json.dumps(result))
+    emit_json(result)
     return 0 if targets["equal"] else 1
 
 

@@ -26,9 +26,7 @@ database of its own, dropped at the end.
 from __future__ import annotations
 
 import argparse
-import json
 import random
-import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -41,9 +39,9 @@ from sqlalchemy import Engine, text
 # Bench this checkout's sources, not whichever copy the environment has installed.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from scratch_db import scratch_database, server_url
+from common import emit_json, print_table, scratch_engine, server_url, timed
 
-from energy_adapters.postgres import PostgresReadingRepository, describe_url, open_engine, upgrade
+from energy_adapters.postgres import PostgresReadingRepository, describe_url
 from energy_adapters.postgres.fleet import PostgresFleetQueries
 from energy_core.health.fleet import CADENCE_READINGS, last_hour
 from energy_core.ports import FleetQuery
@@ -136,18 +134,6 @@ def raw_rows_page(engine: Engine) -> Callable[[], list[tuple[Any, ...]]]:
     return run
 
 
-def timed(run: Callable[[], Any], repeats: int) -> tuple[float, float, Any]:
-    """Median and 90th percentile in ms over ``repeats`` runs (after one warm-up)."""
-    result = run()
-    durations = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        result = run()
-        durations.append((time.perf_counter() - started) * 1000)
-    durations.sort()
-    return statistics.median(durations), durations[int(0.9 * (len(durations) - 1))], result
-
-
 def measure(engine: Engine, meters: int, repeats: int) -> dict[str, Any]:
     queries = PostgresFleetQueries(engine)
     last_page = max(1, (meters + PAGE_SIZE - 1) // PAGE_SIZE)
@@ -206,11 +192,11 @@ def measure(engine: Engine, meters: int, repeats: int) -> dict[str, Any]:
             f"{len(page.rows)} rows",
         )
     )
-    print(f"\n{meters:,} meters, {meters * READINGS_PER_METER:,} readings; pages of {PAGE_SIZE}")
-    header = ("query", "p50 ms", "p90 ms", "answer")
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
-    for line in (header, tuple("-" * width for width in widths), *rows):
-        print("  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)))
+    print_table(
+        f"\n{meters:,} meters, {meters * READINGS_PER_METER:,} readings; pages of {PAGE_SIZE}",
+        rows,
+        ("query", "p50 ms", "p90 ms", "answer"),
+    )
     slowest = max(
         value
         for key, value in results.items()
@@ -237,16 +223,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     repeats = args.repeats or (10 if args.quick else 30)
     url = server_url()
     print(f"server {describe_url(url)}")
-    with scratch_database(url, "smartenergy_bench_fleet") as bench_url:
-        upgrade(bench_url)
-        engine = open_engine(bench_url)
-        try:
-            seconds = load(engine, meters)
-            print(f"stored {meters * READINGS_PER_METER:,} readings in {seconds:.1f} s")
-            results = {**measure(engine, meters, repeats), "load_s": round(seconds, 1)}
-        finally:
-            engine.dispose()
-    print(json.dumps(results, sort_keys=True))
+    with scratch_engine(url, "smartenergy_bench_fleet") as engine:
+        seconds = load(engine, meters)
+        print(f"stored {meters * READINGS_PER_METER:,} readings in {seconds:.1f} s")
+        results = {**measure(engine, meters, repeats), "load_s": round(seconds, 1)}
+    emit_json(results)
 
 
 if __name__ == "__main__":

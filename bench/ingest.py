@@ -20,8 +20,6 @@ database of its own, dropped at the end.
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -35,9 +33,9 @@ from sqlalchemy.orm import Session, registry
 # Bench this checkout's sources, not whichever copy the environment has installed.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from scratch_db import scratch_database, server_url
+from common import emit_json, median, print_table, scratch_engine, server_url
 
-from energy_adapters.postgres import PostgresReadingRepository, describe_url, open_engine, upgrade
+from energy_adapters.postgres import PostgresReadingRepository, describe_url
 from energy_adapters.postgres.binary_copy import (
     COLUMNS,
     HEADER,
@@ -206,23 +204,18 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     url = server_url()
     print(f"server {describe_url(url)}; {rows:,} readings in batches of {args.batch:,}")
-    with scratch_database(url, "smartenergy_bench_ingest") as bench_url:
-        upgrade(bench_url)
-        engine = open_engine(bench_url)
-        try:
-            orm = orm_table(engine)
-            registry().map_imperatively(OrmReading, orm)
-            measured: dict[str, list[float]] = {"adapter": [], "bare": [], "orm": [], "to_sql": []}
-            # Interleaved, so that a slow moment of the machine hurts every method alike.
-            for _ in range(repeats):
-                measured["adapter"].append(adapter_ingest(engine, readings, args.batch))
-                measured["bare"].append(bare_copy(engine, readings, args.batch))
-                measured["orm"].append(orm_inserts(engine, orm, readings[:orm_rows], args.batch))
-                measured["to_sql"].append(to_sql(engine, readings[:to_sql_rows], args.batch))
-        finally:
-            engine.dispose()
+    with scratch_engine(url, "smartenergy_bench_ingest") as engine:
+        orm = orm_table(engine)
+        registry().map_imperatively(OrmReading, orm)
+        measured: dict[str, list[float]] = {"adapter": [], "bare": [], "orm": [], "to_sql": []}
+        # Interleaved, so that a slow moment of the machine hurts every method alike.
+        for _ in range(repeats):
+            measured["adapter"].append(adapter_ingest(engine, readings, args.batch))
+            measured["bare"].append(bare_copy(engine, readings, args.batch))
+            measured["orm"].append(orm_inserts(engine, orm, readings[:orm_rows], args.batch))
+            measured["to_sql"].append(to_sql(engine, readings[:to_sql_rows], args.batch))
 
-    median = {name: statistics.median(values) for name, values in measured.items()}
+    medians = {name: median(values) for name, values in measured.items()}
     counts = {"adapter": rows, "bare": rows, "orm": orm_rows, "to_sql": to_sql_rows}
     labels = {
         "adapter": "adapter add_many (COPY + indexes + rollups + counters)",
@@ -230,36 +223,42 @@ def main(argv: Sequence[str] | None = None) -> None:
         "orm": "ORM, session.add per row, commit per batch",
         "to_sql": "pandas DataFrame.to_sql (the MVP)",
     }
-    print(f"\n{'method':58} {'readings':>9} {'readings/s':>12} {'adapter is':>11}")
-    for name in ("adapter", "bare", "orm", "to_sql"):
-        ratio = median["adapter"] / median[name]
-        print(f"{labels[name]:58} {counts[name]:>9,} {median[name]:>12,.0f} {ratio:>10.2f}×")
-    limit_ratio = median["adapter"] / median["bare"]
-    orm_speedup = median["adapter"] / median["orm"]
-    to_sql_speedup = median["adapter"] / median["to_sql"]
+    print_table(
+        f"\nmedians of {repeats}",
+        [
+            (
+                labels[name],
+                f"{counts[name]:,}",
+                f"{medians[name]:,.0f}",
+                f"{medians['adapter'] / medians[name]:.2f}×",
+            )
+            for name in ("adapter", "bare", "orm", "to_sql")
+        ],
+        ("method", "readings", "readings/s", "adapter is"),
+    )
+    limit_ratio = medians["adapter"] / medians["bare"]
+    orm_speedup = medians["adapter"] / medians["orm"]
+    to_sql_speedup = medians["adapter"] / medians["to_sql"]
     print(
         f"\ntargets (medians of {repeats}):"
         f" ≥0.6× bare COPY: {verdict(limit_ratio, 0.6)};"
         f" ≥30× ORM: {verdict(orm_speedup, 30)};"
         f" ≥10× to_sql: {verdict(to_sql_speedup, 10)}"
     )
-    print(
-        json.dumps(
-            {
-                "rows": rows,
-                "batch": args.batch,
-                "repeats": repeats,
-                "readings_per_s": round(median["adapter"]),
-                "bare_copy_readings_per_s": round(median["bare"]),
-                "orm_readings_per_s": round(median["orm"]),
-                "to_sql_readings_per_s": round(median["to_sql"]),
-                "limit_ratio": round(limit_ratio, 3),
-                "speedup": round(orm_speedup, 1),
-                "speedup_vs_to_sql": round(to_sql_speedup, 1),
-            }
-        )
+    emit_json(
+        {
+            "rows": rows,
+            "batch": args.batch,
+            "repeats": repeats,
+            "readings_per_s": round(medians["adapter"]),
+            "bare_copy_readings_per_s": round(medians["bare"]),
+            "orm_readings_per_s": round(medians["orm"]),
+            "to_sql_readings_per_s": round(medians["to_sql"]),
+            "limit_ratio": round(limit_ratio, 3),
+            "speedup": round(orm_speedup, 1),
+            "speedup_vs_to_sql": round(to_sql_speedup, 1),
+        }
     )
-    sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -21,27 +21,35 @@ Prints a table, then one JSON line with ``memory_p50_ms``, ``memory_p95_ms``,
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT / "bench"))
+# Bench this checkout's sources, not whichever copy the environment has installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from energy_core import Monitor  # noqa: E402
-from energy_ui.bootstrap import bootstrap  # noqa: E402
-from energy_ui.settings import Settings  # noqa: E402
+from common import (
+    ROOT,
+    emit_json,
+    free_port,
+    median,
+    percentile,
+    print_table,
+    running,
+    scratch_database,
+    serve_command,
+    server_url,
+    wait_until_answers,
+)
+
+from energy_core import Monitor
+from energy_ui.bootstrap import bootstrap
+from energy_ui.settings import Settings
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 BROWSER_ARGS = [
@@ -66,37 +74,14 @@ OBSERVER = """
 Arrivals = dict[int, float]
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until_up(url: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer within {timeout} s")
-
-
 def summary(name: str, values: list[float]) -> dict[str, Any]:
     return {
         "what": name,
         "n": len(values),
         "min": min(values),
-        "p50": statistics.median(values),
-        "p95": percentile(values, 95),
-        "p99": percentile(values, 99),
+        "p50": median(values),
+        "p95": percentile(values, 0.95),
+        "p99": percentile(values, 0.99),
         "max": max(values),
     }
 
@@ -123,7 +108,7 @@ def watch_page(url: str, tab: str, write: Callable[[], Arrivals]) -> tuple[Arriv
     """Open ``url`` in Chromium, run ``write`` while observing; (arrivals, latencies in ms)."""
     from playwright.sync_api import sync_playwright
 
-    wait_until_up(url)
+    wait_until_answers(url)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS
@@ -156,28 +141,17 @@ def prepared(settings: Settings, history: int) -> Any:
 
 # --- PostgreSQL: a separate `smartenergy serve` process, this process writes -------------
 def measure_postgres(options: argparse.Namespace) -> dict[str, Any]:
-    from scratch_db import scratch_database, server_url
-
     with scratch_database(server_url(), "bench_live") as url:
         settings = Settings(_env_file=None, database_url=url, seed=1, demo_history=0)
         writer = prepared(settings, options.history)
         port = free_port()
+        # The server's settings as the writer's (this environment's), but this database.
+        env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(ROOT / "src")}
+        # In a folder of its own: no stray .env; NiceGUI's storage lands there.
         with tempfile.TemporaryDirectory() as workdir:
-            log_path = Path(workdir) / "serve.log"
-            env = {
-                **os.environ,
-                "DATABASE_URL": url,
-                "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""),
-            }
-            with log_path.open("w") as log:
-                server = subprocess.Popen(
-                    [sys.executable, "-m", "energy_ui", "serve", "--port", str(port)],
-                    cwd=workdir,  # no stray .env; NiceGUI's storage lands here
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-                try:
+            log = Path(workdir) / "serve.log"
+            try:
+                with running(serve_command(port), cwd=Path(workdir), env=env, log=log):
                     stored_at: Arrivals = {}
                     arrivals, browser = watch_page(
                         f"http://127.0.0.1:{port}/",
@@ -186,12 +160,10 @@ def measure_postgres(options: argparse.Namespace) -> dict[str, Any]:
                             writer.monitor, options.readings, options.interval, stored_at
                         ),
                     )
-                finally:
-                    server.terminate()
-                    server.wait(timeout=30)
-                    writer.close()
+            finally:
+                writer.close()
             if not browser:
-                log_text = log_path.read_text()
+                log_text = log.read_text(errors="replace")
                 raise SystemExit(f"no reading reached the browser; serve log:\n{log_text}")
     writer_share = [stored_at[i] - arrivals[i] for i in arrivals]
     return {
@@ -253,15 +225,13 @@ def measure_memory(options: argparse.Namespace) -> dict[str, Any]:
 
 
 def print_rows(title: str, rows: list[dict[str, Any]]) -> None:
-    print(title)
-    header = f"{'what':<50} {'n':>5} {'min':>8} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8}"
-    print(header)
-    print("-" * len(header))
-    for row in rows:
-        print(
-            f"{row['what']:<50} {row['n']:>5} {row['min']:>8.1f} {row['p50']:>8.1f}"
-            f" {row['p95']:>8.1f} {row['p99']:>8.1f} {row['max']:>8.1f}"
-        )
+    """``summary`` rows as a table, then a blank line."""
+    statistics = ("min", "p50", "p95", "p99", "max")
+    print_table(
+        title,
+        [(row["what"], row["n"], *(f"{row[name]:.1f}" for name in statistics)) for row in rows],
+        ("what", "n", *statistics),
+    )
     print()
 
 
@@ -301,7 +271,7 @@ def main() -> None:
                 f"{mode}_baseline_p50_ms": round(baseline["p50"], 1),
             }
         )
-    print(json.dumps(figures, sort_keys=True))
+    emit_json(figures)
 
 
 if __name__ == "__main__":

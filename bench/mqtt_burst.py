@@ -23,8 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -35,73 +33,58 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import aiomqtt
 import paho.mqtt.client as mqtt
 
+# Bench this checkout's sources, not whichever copy the environment has installed.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import emit_json, print_table
-from scratch_db import scratch_database, server_url
-
-from energy_core import Simulator
-
-ROOT = Path(__file__).resolve().parents[1]
-HISTORY = 10_000
+from common import (
+    SEEDED_READINGS,
+    bench_env,
+    emit_json,
+    postgres_reachable,
+    print_table,
+    running,
+    scratch_database,
+    seed,
+    server_url,
+    stored_readings,
+    stored_twice,
+    value_pool,
+)
 
 
 # --- the subscriber -----------------------------------------------------------------------
-def subscriber_env(broker: str, topic: str, database_url: str | None) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key != "DATABASE_URL" and not key.startswith("ENERGY_")
-    }
-    env.update(
-        PYTHONPATH=str(ROOT / "src"),
-        ENERGY_MQTT_URL=broker,
-        ENERGY_MQTT_TOPIC=topic,
-        ENERGY_MAX_READINGS="1000000000",
-        # A persistent session of this run's own that the broker forgets soon after.
-        ENERGY_MQTT_SESSION_EXPIRY_S="120",
-    )
-    if database_url:
-        env["DATABASE_URL"] = database_url
-    return env
-
-
 @contextmanager
 def subscriber(
     broker: str, topic: str, database_url: str | None, workdir: Path
 ) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
-    """The subscriber process; yields it and its log (stdout and stderr)."""
-    log_path = workdir / "subscriber.log"
+    """The subscriber process; yields it and its log (its stderr, and its stdout on
+    PostgreSQL: the in-memory subscriber reports its count on stdout)."""
+    log = workdir / "subscriber.log"
     command = (
         [sys.executable, "-m", "energy_ui", "mqtt"]
         if database_url
         else [sys.executable, str(Path(__file__).resolve()), "--memory-subscriber"]
     )
-    log = open(log_path, "wb")  # noqa: SIM115
-    process = subprocess.Popen(
-        command,
-        cwd=workdir,
-        env=subscriber_env(broker, topic, database_url),
-        stdout=subprocess.PIPE if database_url is None else log,
-        stderr=log,
+    env = bench_env(
+        database_url,
+        ENERGY_MQTT_URL=broker,
+        ENERGY_MQTT_TOPIC=topic,
+        ENERGY_MAX_READINGS="1000000000",
+        # A persistent session of this run's own that the broker forgets soon after.
+        ENERGY_MQTT_SESSION_EXPIRY_S="120",
+        # Its stop line in English, as the log filter of ``run`` knows it.
+        ENERGY_LANGUAGE="en",
     )
-    try:
-        yield process, log_path
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-        log.close()
+    pipe = database_url is None
+    with running(command, cwd=workdir, env=env, log=log, pipe_stdout=pipe) as process:
+        yield process, log
 
 
 def memory_subscriber() -> None:
@@ -115,14 +98,14 @@ def memory_subscriber() -> None:
     settings = Settings(_env_file=None)
     application = bootstrap(settings)
     monitor = application.monitor
-    monitor.generate_history(HISTORY)
+    monitor.generate_history(SEEDED_READINGS)
     monitor.train()
-    seeded = monitor.readings.count()
+    seeded = monitor.queries.count()
     ingestor = MqttIngestor(monitor, settings)
 
     async def report() -> None:
         while True:
-            print(json.dumps({"stored": monitor.readings.count() - seeded}), flush=True)
+            print(json.dumps({"stored": monitor.queries.count() - seeded}), flush=True)
             await asyncio.sleep(0.1)
 
     async def main() -> None:
@@ -156,67 +139,20 @@ class MemoryCount:
         return self.value
 
 
-def prepare(database_url: str) -> None:
-    """Schema, 10,000 simulated readings and a trained model (as `reset-db` + `train`)."""
-    from energy_ui.bootstrap import bootstrap
-    from energy_ui.settings import Settings
-
-    settings = Settings(_env_file=None, database_url=database_url, max_readings=1_000_000_000)
-    application = bootstrap(settings)
-    try:
-        application.monitor.generate_history(HISTORY)
-        application.monitor.train()
-    finally:
-        application.close()
-
-
 def database_counter(database_url: str, prefix: str) -> tuple[Callable[[], int], Callable[[], int]]:
     """(readings stored for meters starting with ``prefix``, (meter, timestamp) pairs
     stored more than once), as functions."""
-    from sqlalchemy import text
-
     from energy_adapters.postgres import open_engine
 
     engine = open_engine(database_url)
-
-    def stored() -> int:
-        with engine.connect() as connection:
-            return int(
-                connection.execute(
-                    text("SELECT count(*) FROM registros WHERE meter_id LIKE :p"),
-                    {"p": f"{prefix}%"},
-                ).scalar_one()
-            )
-
-    def duplicates() -> int:
-        with engine.connect() as connection:
-            return int(
-                connection.execute(
-                    text(
-                        "SELECT count(*) FROM (SELECT meter_id, timestamp FROM registros"
-                        " WHERE meter_id LIKE :p GROUP BY 1, 2 HAVING count(*) > 1) twice"
-                    ),
-                    {"p": f"{prefix}%"},
-                ).scalar_one()
-            )
-
-    return stored, duplicates
+    return partial(stored_readings, engine, prefix), partial(stored_twice, engine, prefix)
 
 
 # --- the publisher --------------------------------------------------------------------------
-def value_pool(size: int = 2_000) -> list[str]:
-    """JSON fragments of plausible readings' values (the simulator's)."""
-    history = Simulator(meters=10, seed=11, anomaly_ratio=0.005).history(size)
-    return [
-        ",".join(f'"{name}":{value!r}' for name, value in reading.values.items())
-        for reading in history
-    ]
-
-
 def burst_messages(prefix: str, meters: list[str], count: int) -> list[tuple[str, bytes]]:
     """``count`` (topic, payload) pairs of one reading each, round-robin over ``meters``,
     each meter's readings 1 s apart and ending before now."""
-    pool = value_pool()
+    pool = value_pool(2_000)
     start = datetime.now(UTC) - timedelta(seconds=count // len(meters) + 60)
     messages = []
     for index in range(count):
@@ -332,25 +268,6 @@ def run(args: argparse.Namespace, database_url: str | None) -> Result:
     )
 
 
-def postgres_reachable(url: str) -> bool:
-    import psycopg2
-    from sqlalchemy import make_url
-
-    parsed = make_url(url)
-    try:
-        psycopg2.connect(
-            host=parsed.host or "127.0.0.1",
-            port=parsed.port or 5432,
-            user=parsed.username or "postgres",
-            password=parsed.password or None,
-            dbname=parsed.database or "postgres",
-            connect_timeout=3,
-        ).close()
-    except psycopg2.Error:
-        return False
-    return True
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=5_000, help="messages in the burst")
@@ -374,7 +291,7 @@ def main() -> None:
         result = run(args, None)
     else:
         with scratch_database(url, "smartenergy_bench_mqtt") as database_url:
-            prepare(database_url)
+            seed(database_url)
             result = run(args, database_url)
 
     print_table(

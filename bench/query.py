@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
-import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -36,9 +34,9 @@ from sqlalchemy import Engine, text
 # Bench this checkout's sources, not whichever copy the environment has installed.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from scratch_db import scratch_database, server_url
+from common import emit_json, print_table, scratch_engine, server_url, timed
 
-from energy_adapters.postgres import PostgresReadingRepository, describe_url, open_engine, upgrade
+from energy_adapters.postgres import PostgresReadingRepository, describe_url
 from energy_adapters.postgres.binary_copy import COLUMNS, HEADER, TRAILER
 from energy_adapters.postgres.rollups import MINUTE_OF_TIMESTAMP
 from energy_adapters.postgres.schema import rollup_columns, rollup_count_column
@@ -179,19 +177,6 @@ def load(engine: Engine, rows: int) -> float:
     return time.perf_counter() - started
 
 
-def timed(run: Callable[[], Any], repeats: int) -> tuple[float, float, Any]:
-    """Median and 90th percentile in ms over ``repeats`` runs (after one warm-up), and
-    the last result."""
-    result = run()
-    durations = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        result = run()
-        durations.append((time.perf_counter() - started) * 1000)
-    durations.sort()
-    return statistics.median(durations), durations[int(0.9 * (len(durations) - 1))], result
-
-
 def measure(engine: Engine, rows: int, repeats: int) -> dict[str, Any]:
     repository = PostgresReadingRepository(engine)
     day = ReadingFilter(start=END - timedelta(hours=24), end=END)
@@ -236,13 +221,13 @@ def measure(engine: Engine, rows: int, repeats: int) -> dict[str, Any]:
         ("raw_24h", "baseline: raw 24 h window into Python", lambda: repository.window(day), 3),
     ]
     results: dict[str, Any] = {"rows": rows}
-    print(f"\n{rows:,} readings stored")
-    print(f"{'query':46} {'p50 ms':>9} {'p90 ms':>9}  answer")
+    table = []
     for key, label, run, times in cases:
         p50, p90, answer = timed(run, times)
         results[f"{key}_ms_p50"] = round(p50, 2)
         shown = f"{len(answer):,} items" if isinstance(answer, list) else f"{answer:,}"
-        print(f"{label:46} {p50:>9.2f} {p90:>9.2f}  {shown}")
+        table.append((label, f"{p50:.2f}", f"{p90:.2f}", shown))
+    print_table(f"\n{rows:,} readings stored", table, ("query", "p50 ms", "p90 ms", "answer"))
     results["raw_over_downsample"] = round(
         results["raw_24h_ms_p50"] / results["downsample_24h_ms_p50"], 1
     )
@@ -260,22 +245,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"server {describe_url(url)}; 10 meters at 1 Hz")
     results: dict[str, Any] = {}
     for rows in sizes:
-        with scratch_database(url, "smartenergy_bench_query") as bench_url:
-            upgrade(bench_url)
-            engine = open_engine(bench_url)
-            try:
-                seconds = load(engine, rows)
-                print(f"loaded {rows:,} readings with rollups and counters in {seconds:.1f} s")
-                results = {**measure(engine, rows, args.repeats), "load_s": round(seconds, 1)}
-            finally:
-                engine.dispose()
+        with scratch_engine(url, "smartenergy_bench_query") as engine:
+            seconds = load(engine, rows)
+            print(f"loaded {rows:,} readings with rollups and counters in {seconds:.1f} s")
+            results = {**measure(engine, rows, args.repeats), "load_s": round(seconds, 1)}
     downsample, count = results["downsample_24h_ms_p50"], results["count_ms_p50"]
     print(
         f"\ntargets at {results['rows']:,} readings:"
         f" downsample 24 h ≤ 100 ms: {downsample:.1f} {'met' if downsample <= 100 else 'MISSED'};"
         f" count ≤ 10 ms: {count:.2f} {'met' if count <= 10 else 'MISSED'}"
     )
-    print(json.dumps(results))
+    emit_json(results)
 
 
 if __name__ == "__main__":

@@ -17,10 +17,10 @@ import sys
 import time
 from pathlib import Path
 
+# Bench this checkout's sources, not whichever copy the environment has installed.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import emit_json, median, print_table, rss_mb
+from common import emit_json, median, print_table, rss_mb
 
 from energy_core import Simulator
 from energy_ui.bootstrap import bootstrap
@@ -78,7 +78,7 @@ def main() -> None:
         ["RSS at the end (median of last 4)", f"{end:.1f} MB"],
         ["growth after warm-up", f"{growth:+.2f} %  (target ≤ 10 %)"],
         ["readings ingested", f"{ingested} in {elapsed:.0f} s ({ingested / elapsed:.0f}/s)"],
-        ["readings stored (retention 20,000)", str(monitor.readings.count())],
+        ["readings stored (retention 20,000)", str(monitor.queries.count())],
         [f"retrains during the run (every {retrain_every:.0f} s)", str(retrains)],
     ]
     print_table("soak: in-memory demo", rows, ["measure", "value"])

@@ -34,13 +34,35 @@ def write(tmp_path):
     return path
 
 
+def evaluate_written(path, *options):
+    """``evaluate`` on the file ``write`` made: trained on its first 80 rows, columns a and b."""
+    return runner.invoke(
+        app,
+        ["evaluate", str(path), "--sep", ";", "--train-rows", "80", "--features", "a,b", *options],
+    )
+
+
+def small_drill():
+    """``drill --json`` on one meter, 800 training and 400 drill readings: quick."""
+    return runner.invoke(
+        app,
+        [
+            "drill",
+            "--meters",
+            "1",
+            "--training-readings",
+            "800",
+            "--drill-readings",
+            "400",
+            "--json",
+        ],
+    )
+
+
 def test_evaluate_prints_a_table_and_ends_with_one_json_line(tmp_path, monkeypatch):
     monkeypatch.setenv("ENERGY_LANGUAGE", "en")
     path = write(tmp_path)
-    result = runner.invoke(
-        app,
-        ["evaluate", str(path), "--sep", ";", "--train-rows", "80", "--features", "a,b", "--json"],
-    )
+    result = evaluate_written(path, "--json")
     assert result.exit_code == 0, result.output
     assert "pooled" in result.output
     payload = json.loads(result.output.strip().splitlines()[-1])
@@ -57,19 +79,7 @@ def test_evaluate_names_the_file_column_and_line_of_bad_input(tmp_path):
 
 
 def test_drill_prints_each_kind_and_json():
-    result = runner.invoke(
-        app,
-        [
-            "drill",
-            "--meters",
-            "1",
-            "--training-readings",
-            "800",
-            "--drill-readings",
-            "400",
-            "--json",
-        ],
-    )
+    result = small_drill()
     assert result.exit_code == 0, result.output
     payload = json.loads(result.output.strip().splitlines()[-1])
     assert len(payload["results"]) == 8
@@ -79,10 +89,7 @@ def test_drill_prints_each_kind_and_json():
 def test_evaluate_json_alone_on_stdout_so_it_pipes_into_jq(tmp_path, monkeypatch):
     monkeypatch.setenv("ENERGY_LANGUAGE", "en")
     path = write(tmp_path)
-    result = runner.invoke(
-        app,
-        ["evaluate", str(path), "--sep", ";", "--train-rows", "80", "--features", "a,b", "--json"],
-    )
+    result = evaluate_written(path, "--json")
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert payload["rows"] == 70
@@ -92,9 +99,7 @@ def test_evaluate_json_alone_on_stdout_so_it_pipes_into_jq(tmp_path, monkeypatch
 def test_evaluate_without_json_prints_the_table_on_stdout(tmp_path, monkeypatch):
     monkeypatch.setenv("ENERGY_LANGUAGE", "en")
     path = write(tmp_path)
-    result = runner.invoke(
-        app, ["evaluate", str(path), "--sep", ";", "--train-rows", "80", "--features", "a,b"]
-    )
+    result = evaluate_written(path)
     assert result.exit_code == 0, result.output
     assert "pooled" in result.stdout
 
@@ -121,9 +126,7 @@ def test_evaluate_prints_its_table_in_the_language_of_the_setting(
 ):
     monkeypatch.setenv("ENERGY_LANGUAGE", language)
     path = write(tmp_path)
-    result = runner.invoke(
-        app, ["evaluate", str(path), "--sep", ";", "--train-rows", "80", "--features", "a,b"]
-    )
+    result = evaluate_written(path)
     assert result.exit_code == 0, result.output
     assert title in result.stdout and other_title not in result.stdout
     assert all(word in result.stdout for word in words)
@@ -155,19 +158,7 @@ def test_evaluate_names_a_missing_file_in_the_language_of_the_setting(
 
 
 def test_drill_json_alone_on_stdout():
-    result = runner.invoke(
-        app,
-        [
-            "drill",
-            "--meters",
-            "1",
-            "--training-readings",
-            "800",
-            "--drill-readings",
-            "400",
-            "--json",
-        ],
-    )
+    result = small_drill()
     assert result.exit_code == 0, result.output
     assert len(json.loads(result.stdout)["results"]) == 8
 
