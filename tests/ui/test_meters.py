@@ -3,6 +3,7 @@ restricts every other tab to it."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -100,6 +101,28 @@ async def test_pages_and_sorting_are_asked_of_the_server(user: User, dashboard: 
     request(user, page=1, sortBy="readings_last_hour", descending=True)
     await eventually(lambda: meter_ids(user)[:2] == ["meter-01", "meter-02"])
     assert meters.pagination["sortBy"] == "readings_last_hour"
+
+
+async def test_the_browsers_copy_of_the_pagination_does_not_undo_the_servers_page(
+    user: User, dashboard: Dashboard
+) -> None:
+    # Quasar sends its copy of the pagination (update:pagination) whenever the table mounts:
+    # the tab first shown, a reconnect. A copy taken before the server's first page arrived
+    # (rowsNumber 0, as in the browser against PostgreSQL) must not put the count back to 0:
+    # the browser's label would read "1–0 / 0" beside the meters it lists.
+    await user.open("/")
+    meters = await open_meters(user)
+    shown = dict(meters.pagination)
+    stale = {**shown, "rowsNumber": 0}
+    user.find(marker="table-meters").trigger("update:pagination", stale)
+    await asyncio.sleep(0.1)
+    assert meters.pagination == shown
+    assert meters.pagination["rowsNumber"] == 2
+    assert meter_ids(user) == ["meter-01", "meter-02"]
+    # Paging still goes to the server, and its answer is what the table keeps.
+    request(user, rowsPerPage=10, page=1, sortBy="meter_id", descending=True)
+    await eventually(lambda: meter_ids(user) == ["meter-02", "meter-01"])
+    assert meters.pagination == {**shown, "rowsPerPage": 10, "descending": True}
 
 
 async def test_the_search_and_the_health_filter_narrow_the_fleet(

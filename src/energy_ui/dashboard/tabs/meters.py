@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Any, get_args
 
 from nicegui import background_tasks, ui
-from nicegui.events import GenericEventArguments
+from nicegui.events import GenericEventArguments, ValueChangeEventArguments
 
 from energy_core.health.fleet import health_key
 from energy_core.ports import (
@@ -52,6 +52,7 @@ class MetersTab(TabView):
     def build(self) -> None:
         t = self.t
         self.query = FleetQuery(page_size=PAGE_SIZE)
+        self._pagination = self._pagination_of(self.query, total=0)
         self._asking = False
         self._ask_again = False
         with card():
@@ -84,13 +85,8 @@ class MetersTab(TabView):
                     columns=self._columns(),
                     rows=[],
                     row_key="meter_id",
-                    pagination={
-                        "page": 1,
-                        "rowsPerPage": PAGE_SIZE,
-                        "rowsNumber": 0,
-                        "sortBy": "meter_id",
-                        "descending": False,
-                    },
+                    pagination=dict(self._pagination),
+                    on_pagination_change=self._keep_pagination,
                 )
                 .props(f"flat dense :rows-per-page-options='{list(PAGE_SIZES)}'")
                 .classes("w-full cursor-pointer se-meters")
@@ -182,18 +178,34 @@ class MetersTab(TabView):
 
     def _show(self, page: FleetPage) -> None:
         query = page.query
-        shown_sort: FleetSort | str = "cadence" if query.sort == "cadence_s" else query.sort
         self.table.rows = [self._row(row) for row in page.rows]
-        self.table.pagination = {
-            "page": query.page,
-            "rowsPerPage": query.page_size,
-            "rowsNumber": page.total,
-            "sortBy": shown_sort,
-            "descending": query.descending,
-        }
+        self._pagination = self._pagination_of(query, total=page.total)
+        self.table.pagination = dict(self._pagination)
         filtered = bool(query.meter_contains) or query.health is not None
         key = "meters.caption_filtered" if filtered else "meters.caption"
         self.caption.set_text(self.t(key, total=number(page.total, self.language)))
+
+    @staticmethod
+    def _pagination_of(query: FleetQuery, *, total: int) -> dict[str, Any]:
+        """Quasar's pagination for the page the server answered; ``rowsNumber`` (the fleet's
+        size under the filters) is what makes Quasar leave paging and sorting to the server."""
+        shown_sort: FleetSort | str = "cadence" if query.sort == "cadence_s" else query.sort
+        return {
+            "page": query.page,
+            "rowsPerPage": query.page_size,
+            "rowsNumber": total,
+            "sortBy": shown_sort,
+            "descending": query.descending,
+        }
+
+    def _keep_pagination(self, event: ValueChangeEventArguments[dict[str, Any]]) -> None:
+        """The pagination is the server's. Quasar sends its own copy (``update:pagination``)
+        each time the table mounts (the tab first shown, a reconnect), and NiceGUI takes that
+        copy as the table's; one taken before the server's page arrived would put
+        ``rowsNumber`` back to 0 ("1–0 / 0" under listed meters). Paging and sorting come as
+        ``request`` events (``_on_request``), so any other copy is put back."""
+        if event.value != self._pagination:
+            self.table.pagination = dict(self._pagination)
 
     def _row(self, row: MeterOverview) -> dict[str, Any]:
         key = health_key(row.health)
