@@ -93,13 +93,17 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/contract/test_model_store.py",
         "tests/unit/test_monitor.py",
     ),
-    "energy_adapters.postgres.readings": (
-        *_READINGS_CONTRACT,
-        "tests/integration/test_ingest_and_retention.py",
-        "tests/integration/test_batch_isolation.py",
-        "tests/integration/test_stored_edges.py",
-        "tests/integration/test_downsample.py",
-    ),
+    **{
+        f"energy_adapters.postgres.{name}": (
+            *_READINGS_CONTRACT,
+            "tests/integration/test_ingest_and_retention.py",
+            "tests/integration/test_batch_isolation.py",
+            "tests/integration/test_concurrent_writers.py",
+            "tests/integration/test_stored_edges.py",
+            "tests/integration/test_downsample.py",
+        )
+        for name in ("readings", "group_commit", "retention", "reading_queries")
+    },
     # Not the commands that store models: skops refuses the classes mutmut has rewritten.
     "energy_adapters.postgres.migrations": (
         "tests/integration/test_migrations.py",

@@ -1,4 +1,4 @@
-"""``FleetQueries`` over any ``ReadingRepository``, in Python: the in-memory demo's and the
+"""``FleetQueries`` over any ``ReadingQueries``, in Python: the in-memory demo's and the
 unit tests' fleet view.
 
 It reads every stored reading once per query, so it suits the bounded in-memory store; the
@@ -24,7 +24,7 @@ from energy_core.ports import (
     FleetQuery,
     MeterOverview,
     ReadingFilter,
-    ReadingRepository,
+    ReadingQueries,
 )
 from energy_core.telemetry.catalogue import VARIABLE_NAMES
 from energy_core.telemetry.readings import Reading
@@ -40,7 +40,7 @@ class _Meter:
 class MemoryFleetQueries:
     """The fleet of ``readings``: filtered, sorted and paged after one pass over them."""
 
-    def __init__(self, readings: ReadingRepository) -> None:
+    def __init__(self, readings: ReadingQueries) -> None:
         self._readings = readings
 
     def meters_overview(self, query: FleetQuery, now: datetime) -> FleetPage:

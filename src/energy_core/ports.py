@@ -68,7 +68,7 @@ class Bucket:
 
 
 class ReadingRepository(Protocol):
-    """Stored readings (table ``registros``)."""
+    """Writes to the stored readings (table ``registros``): what the use cases change."""
 
     def add_many(self, readings: Sequence[Reading], *, key: str | None = None) -> list[Reading]:
         """Store ``readings`` in one transaction; return them carrying their new ids.
@@ -77,6 +77,23 @@ class ReadingRepository(Protocol):
         stored again, and what it stored is returned.
         """
         ...
+
+    def update_scores(self, readings: Sequence[Reading]) -> None:
+        """Write the scores, flags and top variables of already stored readings (by id)."""
+        ...
+
+    def delete_oldest(self, keep: int) -> int:
+        """Keep only the ``keep`` most recent readings; return how many were deleted."""
+        ...
+
+    def delete_before(self, cutoff: datetime) -> int: ...
+
+    def clear(self) -> None: ...
+
+
+class ReadingQueries(Protocol):
+    """Reads of the stored readings: what pages, the read API and training ask (after
+    cosmicpython's ``views``). Never changes anything."""
 
     def count(self, where: ReadingFilter | None = None) -> int: ...
 
@@ -100,10 +117,6 @@ class ReadingRepository(Protocol):
         """``variable`` over the matching readings in at most ``buckets`` equal time buckets."""
         ...
 
-    def update_scores(self, readings: Sequence[Reading]) -> None:
-        """Write the scores, flags and top variables of already stored readings (by id)."""
-        ...
-
     def meters(self) -> list[str]: ...
 
     def time_range(self) -> tuple[datetime, datetime] | None: ...
@@ -111,14 +124,6 @@ class ReadingRepository(Protocol):
     def last_id(self) -> int:
         """The id of the newest stored reading, 0 when empty."""
         ...
-
-    def delete_oldest(self, keep: int) -> int:
-        """Keep only the ``keep`` most recent readings; return how many were deleted."""
-        ...
-
-    def delete_before(self, cutoff: datetime) -> int: ...
-
-    def clear(self) -> None: ...
 
 
 class MetricRepository(Protocol):

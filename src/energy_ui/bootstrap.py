@@ -42,7 +42,7 @@ class Application:
 
     def __post_init__(self) -> None:
         if self.fleet is None:
-            self.fleet = MemoryFleetQueries(self.monitor.readings)
+            self.fleet = MemoryFleetQueries(self.monitor.queries)
 
     def meters_overview(self, query: FleetQuery) -> FleetPage:
         """One page of the fleet as it stands now (the monitor's clock), each meter's health
@@ -72,8 +72,10 @@ def bootstrap(
     )
     if settings.database_url:
         return _postgres_application(settings, clock, simulator)
+    readings = MemoryReadingRepository(max_readings=settings.max_readings)
     monitor = Monitor(
-        readings=MemoryReadingRepository(max_readings=settings.max_readings),
+        readings=readings,
+        queries=readings,
         metrics=MemoryMetricRepository(),
         models=MemoryModelStore(),
         feed=MemoryChangeFeed(),
@@ -108,6 +110,7 @@ def _postgres_application(
         raise DatabaseError(str(error)) from None
     monitor = Monitor(
         readings=stores.readings,
+        queries=stores.queries,
         metrics=stores.metrics,
         models=stores.models,
         feed=stores.feed,

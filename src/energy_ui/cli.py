@@ -326,7 +326,7 @@ def simulate(
         _stop_between_batches() as check,
     ):
         monitor = application.monitor
-        before = monitor.readings.count()
+        before = monitor.queries.count()
         limit = monitor.settings.max_readings
         if limit is not None and before + count > limit:
             ahead = say(
@@ -341,7 +341,7 @@ def simulate(
         stored = monitor.generate_history(
             count, progress=_advance(progress, task, check, label=label, total=count)
         )
-        total = monitor.readings.count()
+        total = monitor.queries.count()
     out.print(say("cli.simulated", stored=stored, total=total), highlight=False)
     deleted = before + stored - total
     if deleted > 0:
@@ -620,7 +620,7 @@ def export(
         state=state,
     )
     with _application("export", _settings()) as application:
-        readings = application.monitor.readings.window(where, limit=limit)
+        readings = application.monitor.queries.window(where, limit=limit)
         written = export_readings(readings, output, chosen)
     out.print(say("cli.exported", count=written, path=output), highlight=False, markup=False)
 

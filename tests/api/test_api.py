@@ -64,7 +64,7 @@ def test_valid_readings_are_stored_and_invalid_ones_reported_by_index_and_field(
         (4, "colour"),
     ]
     assert "greater than or equal to 0" in body["rejected"][0]["reason"]
-    assert application.monitor.readings.count() == 2
+    assert application.monitor.queries.count() == 2
 
 
 def test_ndjson_is_accepted(client, application):
@@ -75,7 +75,7 @@ def test_ndjson_is_accepted(client, application):
         headers={**AUTH, "Content-Type": "application/x-ndjson"},
     )
     assert response.json()["accepted"] == 3
-    assert application.monitor.readings.count() == 3
+    assert application.monitor.queries.count() == 3
 
 
 def test_a_request_repeated_with_its_idempotency_key_is_stored_once(client, application):
@@ -86,13 +86,13 @@ def test_a_request_repeated_with_its_idempotency_key_is_stored_once(client, appl
     other = client.post("/api/v1/readings", json=batch, headers={**AUTH, "Idempotency-Key": "8"})
     assert first.status_code == again.status_code == other.status_code == 200
     assert first.json()["accepted"] == again.json()["accepted"] == 4
-    assert application.monitor.readings.count() == 8
+    assert application.monitor.queries.count() == 8
 
 
 def test_a_request_with_only_rejections_is_422_and_stores_nothing(client, application):
     response = client.post("/api/v1/readings", json=[reading(voltage=float("1e9"))], headers=AUTH)
     assert response.status_code == 422
-    assert application.monitor.readings.count() == 0
+    assert application.monitor.queries.count() == 0
 
 
 @pytest.mark.parametrize(
@@ -118,7 +118,7 @@ def test_accepted_readings_are_scored_when_a_model_exists(client, application):
     body = response.json()
     assert body["model_version"] == info.version
     assert body["flagged"] == 1
-    stored = application.monitor.readings.latest(1, None)[0]
+    stored = application.monitor.queries.latest(1, None)[0]
     assert stored.is_flagged and "voltage" in stored.top_variables
 
 
@@ -194,7 +194,7 @@ def test_the_same_idempotency_key_with_other_readings_is_refused_with_409(client
     assert other.status_code == 409
     detail = other.json()["detail"]
     assert "Idempotency-Key 'batch-9'" in detail and "different" in detail
-    assert application.monitor.readings.count() == 1
+    assert application.monitor.queries.count() == 1
 
 
 def test_a_request_repeated_with_its_key_gets_the_original_answer(client, application):
@@ -207,7 +207,7 @@ def test_a_request_repeated_with_its_key_gets_the_original_answer(client, applic
     assert first.status_code == again.status_code == 200
     assert first.json()["accepted"] == 2 and first.json()["flagged"] >= 1
     assert first.json() == again.json()
-    assert application.monitor.readings.count() == 500 + 2
+    assert application.monitor.queries.count() == 500 + 2
 
 
 @pytest.mark.parametrize("key", ["", "x" * 201, "tab\tinside"])

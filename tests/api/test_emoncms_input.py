@@ -54,7 +54,7 @@ def client(application):
 
 
 def stored(application, meter: str) -> list:
-    return application.monitor.readings.window(ReadingFilter(meter_ids=(meter,)))
+    return application.monitor.queries.window(ReadingFilter(meter_ids=(meter,)))
 
 
 def bulk_body(*frames: list) -> str:
@@ -184,7 +184,7 @@ def test_inputs_nothing_maps_are_ok_and_store_nothing(client, application):
     data = bulk_body([NOW, "emonth", {"temperature": 21.5, "humidity": 40}])
     response = client.post(BULK, data={"data": data}, headers=AUTH)
     assert (response.status_code, response.text) == (200, "ok")
-    assert application.monitor.readings.count(ReadingFilter()) == 0
+    assert application.monitor.queries.count(ReadingFilter()) == 0
 
 
 def test_a_token_limited_to_other_meters_is_refused_for_this_node(client, application):

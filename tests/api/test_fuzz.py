@@ -81,7 +81,7 @@ def test_validation_accepts_or_rejects_every_item_and_never_raises(items):
 @given(body=st.binary(max_size=300) | json_values.map(lambda v: json.dumps(v).encode()))
 def test_the_ingest_api_never_answers_500_and_stores_only_what_it_accepts(api, application, body):
     client = TestClient(api, raise_server_exceptions=False)
-    before = application.monitor.readings.count()
+    before = application.monitor.queries.count()
     response = client.post(
         "/api/v1/readings",
         content=body,
@@ -89,16 +89,16 @@ def test_the_ingest_api_never_answers_500_and_stores_only_what_it_accepts(api, a
     )
     assert response.status_code in (200, 400, 413, 422)
     accepted = response.json().get("accepted", 0) if response.status_code in (200, 422) else 0
-    assert application.monitor.readings.count() == before + accepted
+    assert application.monitor.queries.count() == before + accepted
 
 
 @no_deadline
 @given(payload=st.binary(max_size=300) | json_values.map(lambda v: json.dumps(v).encode()))
 def test_the_mqtt_handler_never_raises_and_stores_only_what_it_accepts(application, payload):
     ingestor = MqttIngestor(application.monitor, application.settings)
-    before = application.monitor.readings.count()
+    before = application.monitor.queries.count()
     verdict = ingestor.handle("smartenergy/fuzz/readings", payload)
-    assert application.monitor.readings.count() == before + verdict.accepted
+    assert application.monitor.queries.count() == before + verdict.accepted
 
 
 @no_deadline

@@ -38,7 +38,7 @@ def test_deeply_nested_json_is_a_400_that_says_so(client, application, headers):
     response = client.post("/api/v1/readings", content=deep, headers=headers)
     assert response.status_code == 400
     assert "nested deeper than 16 levels" in response.json()["detail"]
-    assert application.monitor.readings.count() == 0
+    assert application.monitor.queries.count() == 0
 
 
 def test_a_reading_nested_past_the_bound_is_refused_even_when_shallow_for_a_parser(client):
@@ -57,7 +57,7 @@ def test_an_ndjson_error_names_its_line_counting_blank_lines(client, application
     response = client.post("/api/v1/readings", content=broken, headers=NDJSON)
     assert response.status_code == 400
     assert response.json()["detail"].startswith("line 2: invalid JSON")
-    assert application.monitor.readings.count() == 0
+    assert application.monitor.queries.count() == 0
 
 
 def test_ndjson_with_crlf_line_ends_is_accepted(client, application):
@@ -77,7 +77,7 @@ def test_more_readings_than_allowed_is_413_and_stores_nothing(client, applicatio
     response = client.post("/api/v1/readings", content=body, headers=headers)
     assert response.status_code == 413
     assert f"at most {MAX_READINGS_PER_REQUEST} readings" in response.json()["detail"]
-    assert application.monitor.readings.count() == 0
+    assert application.monitor.queries.count() == 0
 
 
 def test_a_body_not_in_utf8_is_400_naming_the_byte(client):

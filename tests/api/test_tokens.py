@@ -66,7 +66,7 @@ def post(client, token, batch):
 
 
 def stored_meters(application):
-    return sorted(r.meter_id for r in application.monitor.readings.latest(100, None))
+    return sorted(r.meter_id for r in application.monitor.queries.latest(100, None))
 
 
 def test_a_named_token_ingests_and_the_legacy_token_still_does(client, application):
@@ -91,7 +91,7 @@ def test_a_revoked_token_is_refused_without_a_restart(client, application):
     assert post(client, token, [reading(seconds=1)]).status_code == 200
     assert application.ingest_tokens.revoke("gw-1")
     assert post(client, token, [reading(seconds=2)]).status_code == 401
-    assert application.monitor.readings.count() == 1
+    assert application.monitor.queries.count() == 1
 
 
 def test_a_token_added_while_serving_is_accepted_without_a_restart(client, application):

@@ -25,6 +25,7 @@ from energy_adapters.model_files import FileModelStore
 @dataclass
 class Stores:
     readings: Any
+    queries: Any
     metrics: Any
     models: Any
     feed: Any
@@ -38,6 +39,7 @@ def memory_stores(request: pytest.FixtureRequest) -> Iterator[Stores]:
     readings = MemoryReadingRepository()
     yield Stores(
         readings=readings,
+        queries=readings,
         metrics=MemoryMetricRepository(),
         models=MemoryModelStore(),
         feed=MemoryChangeFeed(),
@@ -52,6 +54,7 @@ def files_model_stores(request: pytest.FixtureRequest) -> Iterator[Stores]:
     readings = MemoryReadingRepository()
     yield Stores(
         readings=readings,
+        queries=readings,
         metrics=MemoryMetricRepository(),
         models=FileModelStore(directory),
         feed=MemoryChangeFeed(),
@@ -65,6 +68,7 @@ def postgres_stores(request: pytest.FixtureRequest) -> Iterator[Stores]:
     built = request.getfixturevalue("pg_stores")
     yield Stores(
         readings=built.readings,
+        queries=built.queries,
         metrics=built.metrics,
         models=built.models,
         feed=built.feed,

@@ -27,9 +27,9 @@ def test_add_many_assigns_increasing_ids_and_keeps_every_field(stores):
     stored = stores.readings.add_many(readings)
     ids = [reading.id for reading in stored]
     assert ids == sorted(ids) and len(set(ids)) == 30
-    back = stores.readings.window(ReadingFilter())
+    back = stores.queries.window(ReadingFilter())
     assert [replace(reading, id=None) for reading in back] == readings
-    assert stores.readings.last_id() == ids[-1]
+    assert stores.queries.last_id() == ids[-1]
 
 
 def test_a_batch_stored_under_a_key_is_not_stored_again(stores):
@@ -41,15 +41,15 @@ def test_a_batch_stored_under_a_key_is_not_stored_again(stores):
     unkeyed = stores.readings.add_many(history(5, seed=3))
     assert again == first
     assert [reading.id for reading in other] != [reading.id for reading in first]
-    assert stores.readings.count() == 20 + 20 + 5
+    assert stores.queries.count() == 20 + 20 + 5
     assert len(unkeyed) == 5
     # After retention took some of it, a retry answers with what is left.
     stores.readings.delete_oldest(10)
-    left = {reading.id for reading in stores.readings.window(ReadingFilter())}
+    left = {reading.id for reading in stores.queries.window(ReadingFilter())}
     assert [r.id for r in stores.readings.add_many(history(20), key="batch-1")] == [
         r.id for r in first if r.id in left
     ]
-    assert stores.readings.count() == 10
+    assert stores.queries.count() == 10
     stores.readings.clear()  # keys go with the readings
     assert len(stores.readings.add_many(history(20), key="batch-1")) == 20
 
@@ -63,28 +63,28 @@ def test_a_key_offered_again_with_other_readings_is_refused(stores):
     # The same readings scored differently are still the same batch (a retry after retraining).
     rescored = [reading.scored(0.9, True) for reading in history(20)]
     assert len(stores.readings.add_many(rescored, key="batch-1")) == 20
-    assert stores.readings.count() == 20
+    assert stores.queries.count() == 20
 
 
 def test_count_latest_and_time_range(stores):
     readings = history(90)
     stores.readings.add_many(readings)
-    assert stores.readings.count() == 90
-    latest = stores.readings.latest(5)
+    assert stores.queries.count() == 90
+    latest = stores.queries.latest(5)
     assert [reading.timestamp for reading in latest] == sorted(
         (reading.timestamp for reading in readings), reverse=True
     )[:5]
-    assert stores.readings.time_range() == (readings[0].timestamp, readings[-1].timestamp)
-    assert stores.readings.meters() == ["meter-01", "meter-02", "meter-03"]
+    assert stores.queries.time_range() == (readings[0].timestamp, readings[-1].timestamp)
+    assert stores.queries.meters() == ["meter-01", "meter-02", "meter-03"]
 
 
 def test_empty_store_answers_without_error(stores):
-    assert stores.readings.count() == 0
-    assert stores.readings.latest(3) == []
-    assert stores.readings.time_range() is None
-    assert stores.readings.last_id() == 0
-    assert stores.readings.downsample("voltage", ReadingFilter(), 10) == []
-    assert stores.readings.since(0) == []
+    assert stores.queries.count() == 0
+    assert stores.queries.latest(3) == []
+    assert stores.queries.time_range() is None
+    assert stores.queries.last_id() == 0
+    assert stores.queries.downsample("voltage", ReadingFilter(), 10) == []
+    assert stores.queries.since(0) == []
 
 
 def test_window_filters_by_time_meter_and_state(stores):
@@ -97,38 +97,38 @@ def test_window_filters_by_time_meter_and_state(stores):
         for r in readings
         if start <= r.timestamp < end and r.meter_id == "meter-02" and r.is_flagged
     ]
-    found = stores.readings.window(where)
+    found = stores.queries.window(where)
     assert [(r.timestamp, r.meter_id) for r in found] == [
         (r.timestamp, r.meter_id) for r in expected
     ]
-    assert stores.readings.count(where) == len(expected)
-    normal = stores.readings.count(ReadingFilter(state="normal"))
+    assert stores.queries.count(where) == len(expected)
+    normal = stores.queries.count(ReadingFilter(state="normal"))
     assert normal == sum(1 for r in readings if not r.is_flagged)
 
 
 def test_window_limit_keeps_the_most_recent(stores):
     readings = history(50)
     stores.readings.add_many(readings)
-    found = stores.readings.window(ReadingFilter(), limit=10)
+    found = stores.queries.window(ReadingFilter(), limit=10)
     assert [r.timestamp for r in found] == [r.timestamp for r in readings[-10:]]
 
 
 def test_sample_is_capped_spread_and_in_time_order(stores):
     readings = history(300)
     stores.readings.add_many(readings)
-    sample = stores.readings.sample(ReadingFilter(), 50)
+    sample = stores.queries.sample(ReadingFilter(), 50)
     assert len(sample) == 50
     times = [r.timestamp for r in sample]
     assert times == sorted(times)
     assert times[0] <= readings[10].timestamp and times[-1] >= readings[-10].timestamp
-    assert len(stores.readings.sample(ReadingFilter(), 1000)) == 300
+    assert len(stores.queries.sample(ReadingFilter(), 1000)) == 300
 
 
 def test_since_returns_what_is_new_in_id_order(stores):
     first = stores.readings.add_many(history(10))
     second = stores.readings.add_many(history(5, seed=2))
-    assert [r.id for r in stores.readings.since(first[-1].id)] == [r.id for r in second]
-    assert len(stores.readings.since(0, limit=3)) == 3
+    assert [r.id for r in stores.queries.since(first[-1].id)] == [r.id for r in second]
+    assert len(stores.queries.since(0, limit=3)) == 3
 
 
 def test_downsample_keeps_the_envelope_and_the_flags(stores):
@@ -138,7 +138,7 @@ def test_downsample_keeps_the_envelope_and_the_flags(stores):
         readings[spike_at], values={**readings[spike_at].values, "voltage": 999.0}
     )
     stores.readings.add_many(readings)
-    buckets = stores.readings.downsample("voltage", ReadingFilter(), 20)
+    buckets = stores.queries.downsample("voltage", ReadingFilter(), 20)
     assert 0 < len(buckets) <= 20
     assert sum(b.count for b in buckets) == 600
     assert max(b.maximum for b in buckets) == 999.0
@@ -153,7 +153,7 @@ def test_downsample_of_a_window_counts_only_that_window(stores):
     readings = history(600, meters=1)
     stores.readings.add_many(readings)
     start, end = readings[100].timestamp, readings[400].timestamp
-    buckets = stores.readings.downsample("current", ReadingFilter(start=start, end=end), 50)
+    buckets = stores.queries.downsample("current", ReadingFilter(start=start, end=end), 50)
     assert sum(b.count for b in buckets) == 300
     assert len(buckets) <= 50
 
@@ -162,7 +162,7 @@ def test_update_scores_writes_verdicts_by_id(stores):
     stored = stores.readings.add_many(history(20))
     verdicts = [r.scored(0.9, True, ("current", "voltage")) for r in stored[:5]]
     stores.readings.update_scores(verdicts)
-    flagged = stores.readings.window(ReadingFilter(state="anomalous"))
+    flagged = stores.queries.window(ReadingFilter(state="anomalous"))
     assert [r.id for r in flagged] == [r.id for r in stored[:5]]
     assert flagged[0].top_variables == ("current", "voltage")
     assert flagged[0].score == pytest.approx(0.9)
@@ -172,8 +172,8 @@ def test_delete_oldest_keeps_the_most_recent(stores):
     readings = history(100)
     stores.readings.add_many(readings)
     assert stores.readings.delete_oldest(40) == 60
-    assert stores.readings.count() == 40
-    kept = stores.readings.window(ReadingFilter())
+    assert stores.queries.count() == 40
+    kept = stores.queries.window(ReadingFilter())
     assert [r.timestamp for r in kept] == [r.timestamp for r in readings[-40:]]
     assert stores.readings.delete_oldest(100) == 0
 
@@ -184,13 +184,13 @@ def test_delete_before_a_cutoff(stores):
     cutoff = BASE - timedelta(minutes=30)
     deleted = stores.readings.delete_before(cutoff)
     assert deleted == sum(1 for r in readings if r.timestamp < cutoff)
-    assert stores.readings.time_range()[0] >= cutoff
+    assert stores.queries.time_range()[0] >= cutoff
 
 
 def test_clear_empties_the_store(stores):
     stores.readings.add_many(history(10))
     stores.readings.clear()
-    assert stores.readings.count() == 0
+    assert stores.queries.count() == 0
 
 
 # --- readings with the variables a meter has ----------------------------------------------
@@ -215,27 +215,27 @@ def test_readings_come_back_with_exactly_the_variables_they_carried(stores):
     readings = mixed_fleet()
     stored = stores.readings.add_many(readings)
     for read in (
-        stores.readings.window(ReadingFilter()),
-        stores.readings.since(0),
-        list(reversed(stores.readings.latest(len(readings)))),
+        stores.queries.window(ReadingFilter()),
+        stores.queries.since(0),
+        list(reversed(stores.queries.latest(len(readings)))),
     ):
         assert [dict(r.values) for r in read] == [dict(r.values) for r in readings]
-    assert [dict(r.values) for r in stores.readings.sample(ReadingFilter(), 1000)] == [
+    assert [dict(r.values) for r in stores.queries.sample(ReadingFilter(), 1000)] == [
         dict(r.values) for r in stored
     ]
-    plug = stores.readings.window(ReadingFilter(meter_ids=("plug-01",)))
+    plug = stores.queries.window(ReadingFilter(meter_ids=("plug-01",)))
     assert plug and all("motor_temperature" not in r.values for r in plug)
     assert [dict(r.values) for r in plug] == [
         dict(r.values) for r in readings if r.meter_id == "plug-01"
     ]
-    assert stores.readings.window(ReadingFilter())[11]["energy_export"] == 0.0  # zero is zero
+    assert stores.queries.window(ReadingFilter())[11]["energy_export"] == 0.0  # zero is zero
 
 
 def test_a_variable_nobody_sent_in_a_bucket_is_a_gap_not_a_zero(stores):
     readings = mixed_fleet()
     stores.readings.add_many(readings)
     for name in ("motor_temperature", "energy_import", "current"):
-        buckets = stores.readings.downsample(name, ReadingFilter(), 40)
+        buckets = stores.queries.downsample(name, ReadingFilter(), 40)
         carrying = [r[name] for r in readings if name in r.values]
         assert sum(b.count for b in buckets) == len(carrying)
         assert sum(b.flagged for b in buckets) == sum(1 for r in readings if r.is_flagged)
@@ -245,7 +245,7 @@ def test_a_variable_nobody_sent_in_a_bucket_is_a_gap_not_a_zero(stores):
         total = sum(b.mean * b.count for b in present)
         assert total == pytest.approx(sum(carrying), rel=1e-9)
     plug_only = ReadingFilter(meter_ids=("plug-01", "plug-02"))
-    gaps = stores.readings.downsample("motor_temperature", plug_only, 20)
+    gaps = stores.queries.downsample("motor_temperature", plug_only, 20)
     assert gaps and all(b.count == 0 and math.isnan(b.mean) for b in gaps)
     assert all(math.isnan(b.minimum) and math.isnan(b.maximum) for b in gaps)
 
@@ -255,7 +255,7 @@ def test_retention_and_rescoring_keep_subsets_whole(stores):
     stored = stores.readings.add_many(readings)
     stores.readings.update_scores([r.scored(0.9, True, ("current",)) for r in stored[:30]])
     stores.readings.delete_oldest(300)
-    kept = stores.readings.window(ReadingFilter())
+    kept = stores.queries.window(ReadingFilter())
     assert [dict(r.values) for r in kept] == [dict(r.values) for r in readings[-300:]]
-    buckets = stores.readings.downsample("energy_import", ReadingFilter(), 30)
+    buckets = stores.queries.downsample("energy_import", ReadingFilter(), 30)
     assert sum(b.count for b in buckets) == sum(1 for r in kept if "energy_import" in r.values)

@@ -56,9 +56,8 @@ def _run_as_one_group(repository, engine, batches, keys=None):
         deadline = time.monotonic() + 10
         # Wait until one writer is blocked on the lock and the others queue behind it.
         while time.monotonic() < deadline:
-            with repository._group:
-                if len(repository._waiting) == len(batches) - 1:
-                    break
+            if repository._group_commit.waiting() == len(batches) - 1:
+                break
             time.sleep(0.01)
         holder.execute(text(_WRITERS_UNLOCK))
         holder.commit()
@@ -80,7 +79,7 @@ def test_a_batch_postgres_refuses_fails_alone_and_the_rest_of_its_group_is_store
     assert "COPY" not in str(refused) and "psycopg2" not in str(refused)
     stored = [outcome for position, outcome in enumerate(outcomes) if position != 3]
     assert all(isinstance(outcome, list) and len(outcome) == 20 for outcome in stored)
-    assert repository.count() == 6 * 20
+    assert pg_stores.queries.count() == 6 * 20
     assert bookkeeping_errors(pg_stores.engine) == []
 
 
@@ -89,7 +88,7 @@ def test_a_refused_batch_alone_is_a_batch_refused_error_without_database_text(pg
     with pytest.raises(BatchRefusedError) as raised:
         repository.add_many(_poisoned(_batches(1, 5)[0]))
     assert "registros" not in str(raised.value)
-    assert repository.count() == 0
+    assert pg_stores.queries.count() == 0
     # The repository works on afterwards.
     assert len(repository.add_many(_batches(1, 5)[0])) == 5
 
@@ -100,7 +99,7 @@ def test_a_key_reused_with_other_readings_is_refused_and_stores_nothing(pg_store
     stored = repository.add_many(first, key="gateway-1:batch-7")
     with pytest.raises(IdempotencyConflictError):
         repository.add_many(second, key="gateway-1:batch-7")
-    assert repository.count() == 10
+    assert pg_stores.queries.count() == 10
     # The same readings under the same key: the original answer.
     again = repository.add_many(first, key="gateway-1:batch-7")
     assert [reading.id for reading in again] == [reading.id for reading in stored]
@@ -118,4 +117,4 @@ def test_inside_one_group_each_key_records_its_own_batch(pg_stores):
         retried = repository.add_many(batch, key=key)
         assert [r.id for r in retried] == [r.id for r in outcome]
         assert [r.meter_id for r in retried] == [r.meter_id for r in batch]
-    assert repository.count() == 5 * 7
+    assert pg_stores.queries.count() == 5 * 7

@@ -7,7 +7,12 @@ import threading
 import pytest
 
 from energy_adapters.memory import MemoryMetricRepository, MemoryModelStore
-from energy_adapters.postgres import PostgresChangeFeed, PostgresReadingRepository, open_engine
+from energy_adapters.postgres import (
+    PostgresChangeFeed,
+    PostgresReadingQueries,
+    PostgresReadingRepository,
+    open_engine,
+)
 from energy_core import ChangeEvent, Monitor, MonitorSettings, Simulator
 from energy_core.ports import BatchRefusedError
 from tests.strategies import BASE
@@ -61,6 +66,7 @@ def test_monitor_ingest_announces_each_batch_once_after_its_commit(pg_stores, ot
     with PostgresChangeFeed(other_engine) as writer_feed:
         monitor = Monitor(
             readings=PostgresReadingRepository(other_engine),
+            queries=PostgresReadingQueries(other_engine),
             metrics=MemoryMetricRepository(),
             models=MemoryModelStore(),
             feed=writer_feed,
@@ -82,7 +88,7 @@ def test_monitor_ingest_announces_each_batch_once_after_its_commit(pg_stores, ot
     ]
     # Each event names ids that a reader in another process can already see.
     for event in inbox.events:
-        assert pg_stores.readings.since((event.last_id or 0) - 1)
+        assert pg_stores.queries.since((event.last_id or 0) - 1)
 
 
 def test_unsubscribed_listeners_and_closed_feeds_hear_nothing_more(pg_stores, other_engine):

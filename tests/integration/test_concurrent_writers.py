@@ -48,7 +48,7 @@ def test_ingest_retention_and_rescoring_in_parallel_keep_the_books_true(pg_store
 
     def rescorer() -> None:
         for index in range(ROUNDS):
-            recent = repository.window(ReadingFilter(), limit=400)
+            recent = pg_stores.queries.window(ReadingFilter(), limit=400)
             repository.update_scores(
                 [reading.scored(0.5, (reading.id or 0) % 3 == index % 3) for reading in recent]
             )
@@ -63,7 +63,7 @@ def test_ingest_retention_and_rescoring_in_parallel_keep_the_books_true(pg_store
     for thread in threads:
         thread.join(timeout=120)
     assert failures == []
-    assert repository.count() == 1_000
+    assert pg_stores.queries.count() == 1_000
     assert bookkeeping_errors(pg_stores.engine) == []
 
 
@@ -86,7 +86,7 @@ def test_a_reader_following_since_sees_every_reading_of_concurrent_writers(pg_st
         last = 0
         while True:
             finished = done.is_set()
-            for reading in repository.since(last):
+            for reading in pg_stores.queries.since(last):
                 seen.append(reading.id)
                 last = reading.id
             if finished:
@@ -126,13 +126,13 @@ def _wait_until(condition, timeout: float = 30.0) -> None:
 def test_concurrent_batches_share_a_transaction_each_caller_gets_its_own(pg_stores, monkeypatch):
     repository = pg_stores.readings
     transactions: list[int] = []
-    write = repository._write
+    write = repository._group_commit._write
 
     def counted(group):
         transactions.append(len(group))
         return write(group)
 
-    monkeypatch.setattr(repository, "_write", counted)
+    monkeypatch.setattr(repository._group_commit, "_write", counted)
     events = []
     pg_stores.feed.subscribe(events.append)
     batches = [
@@ -152,7 +152,7 @@ def test_concurrent_batches_share_a_transaction_each_caller_gets_its_own(pg_stor
         others = [threading.Thread(target=store, args=(index,)) for index in range(1, 6)]
         for thread in others:
             thread.start()
-        _wait_until(lambda: len(repository._waiting) == 5)
+        _wait_until(lambda: repository._group_commit.waiting() == 5)
     finally:
         holder.close()
     for thread in [first, *others]:
@@ -166,7 +166,7 @@ def test_concurrent_batches_share_a_transaction_each_caller_gets_its_own(pg_stor
         ]
         ids = [r.id for r in stored]
         assert ids == list(range(ids[0], ids[0] + len(batch)))
-    assert repository.count() == sum(len(batch) for batch in batches)
+    assert pg_stores.queries.count() == sum(len(batch) for batch in batches)
     assert bookkeeping_errors(pg_stores.engine) == []
     # The repository announces nothing: the use case that stored a batch does, once.
     assert pg_stores.feed.sync(timeout=15)
@@ -175,7 +175,7 @@ def test_concurrent_batches_share_a_transaction_each_caller_gets_its_own(pg_stor
 
 def test_a_failed_group_fails_each_of_its_callers_and_stores_none_of_it(pg_stores, monkeypatch):
     repository = pg_stores.readings
-    write = repository._write
+    write = repository._group_commit._write
     calls: list[int] = []
 
     def failing_second(group):
@@ -184,7 +184,7 @@ def test_a_failed_group_fails_each_of_its_callers_and_stores_none_of_it(pg_store
             raise DatabaseUnavailableError("the server went away")
         return write(group)
 
-    monkeypatch.setattr(repository, "_write", failing_second)
+    monkeypatch.setattr(repository._group_commit, "_write", failing_second)
     outcomes: dict[int, object] = {}
 
     def store(index: int) -> None:
@@ -202,7 +202,7 @@ def test_a_failed_group_fails_each_of_its_callers_and_stores_none_of_it(pg_store
         others = [threading.Thread(target=store, args=(index,)) for index in range(1, 4)]
         for thread in others:
             thread.start()
-        _wait_until(lambda: len(repository._waiting) == 3)
+        _wait_until(lambda: repository._group_commit.waiting() == 3)
     finally:
         holder.close()
     for thread in [first, *others]:
@@ -210,7 +210,7 @@ def test_a_failed_group_fails_each_of_its_callers_and_stores_none_of_it(pg_store
 
     assert outcomes[0] == 5
     assert all(isinstance(outcomes[index], DatabaseUnavailableError) for index in (1, 2, 3))
-    assert repository.count() == 5
+    assert pg_stores.queries.count() == 5
     # The next call is written normally.
     later = Simulator(meters=1, seed=9, meter_prefix="later").next_batch(3, at=BASE)
     assert len(repository.add_many(later)) == 3
@@ -236,5 +236,5 @@ def test_the_same_key_from_two_threads_at_once_is_stored_once(pg_stores):
         thread.join(timeout=60)
     assert len(results) == 4
     assert all(result == results[0] for result in results)
-    assert repository.count() == 6
+    assert pg_stores.queries.count() == 6
     assert bookkeeping_errors(pg_stores.engine) == []

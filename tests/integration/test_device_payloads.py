@@ -125,7 +125,7 @@ async def test_tasmota_and_shelly_messages_end_in_postgresql_with_nulls_where_no
     assert [row["frequency"] for row in rows(pg_engine, f"{meter3}.L1")] == [None]
     notified = rows(pg_engine, f"{meter3}.2")
     assert [row["timestamp"] for row in notified] == [datetime.fromtimestamp(1631186545.04, tz=UTC)]
-    [read_back] = application.monitor.readings.window(ReadingFilter(meter_ids=(plug,)))
+    [read_back] = application.monitor.queries.window(ReadingFilter(meter_ids=(plug,)))
     assert "motor_temperature" not in read_back.values
 
 

@@ -16,7 +16,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from energy_adapters.memory import MemoryReadingRepository
-from energy_adapters.postgres import PostgresReadingRepository, open_engine, upgrade
+from energy_adapters.postgres import (
+    PostgresReadingQueries,
+    PostgresReadingRepository,
+    open_engine,
+    upgrade,
+)
 from energy_core import ReadingFilter, Simulator
 from energy_core.telemetry.catalogue import VARIABLE_NAMES
 from tests.postgres_support import scratch_database
@@ -28,7 +33,7 @@ SPAN = timedelta(hours=6)
 
 
 @pytest.fixture(scope="module")
-def both(pg_server_url) -> Iterator[tuple[PostgresReadingRepository, MemoryReadingRepository]]:
+def both(pg_server_url) -> Iterator[tuple[PostgresReadingQueries, MemoryReadingRepository]]:
     """The same readings in PostgreSQL and in memory (a database of this module's own): three
     motor meters and a plug, and every seventh reading without its voltage."""
     history = Simulator(meters=3, plugs=1, seed=8, anomaly_ratio=0.04).history(
@@ -47,8 +52,8 @@ def both(pg_server_url) -> Iterator[tuple[PostgresReadingRepository, MemoryReadi
     with scratch_database(pg_server_url, prefix="smartenergy_downsample") as url:
         upgrade(url)
         engine = open_engine(url)
-        postgres = PostgresReadingRepository(engine)
-        postgres.add_many(readings)
+        PostgresReadingRepository(engine).add_many(readings)
+        postgres = PostgresReadingQueries(engine)
         memory = MemoryReadingRepository()
         memory.add_many(readings)
         yield postgres, memory

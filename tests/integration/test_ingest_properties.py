@@ -114,7 +114,7 @@ fuzz = settings(
 @fuzz
 @given(body=batches.map(_body) | deep.map(str.encode) | st.binary(max_size=200))
 def test_the_api_never_answers_5xx_and_stores_exactly_what_it_accepts(application, client, body):
-    before = application.monitor.readings.count()
+    before = application.monitor.queries.count()
     response = client.post(
         "/api/v1/readings",
         content=body,
@@ -122,7 +122,7 @@ def test_the_api_never_answers_5xx_and_stores_exactly_what_it_accepts(applicatio
     )
     assert response.status_code < 500, response.text
     accepted = response.json().get("accepted", 0) if response.status_code in (200, 422) else 0
-    assert application.monitor.readings.count() == before + accepted
+    assert application.monitor.queries.count() == before + accepted
     assert "psycopg2" not in response.text and "COPY" not in response.text
 
 
@@ -132,13 +132,13 @@ def test_csv_import_stores_exactly_the_lines_it_accepts(application, rows):
     header = ",".join(FIELDS[:8])
     lines = [",".join(cell.replace("\n", " ") for cell in row) for row in rows]
     data = "\n".join([header, *lines]).encode("utf-8", "surrogatepass")
-    before = application.monitor.readings.count()
+    before = application.monitor.queries.count()
     try:
         summary = import_csv(application.monitor, io.BytesIO(data))
     except CsvFormatError:
-        assert application.monitor.readings.count() == before
+        assert application.monitor.queries.count() == before
         return
-    assert application.monitor.readings.count() == before + summary.accepted
+    assert application.monitor.queries.count() == before + summary.accepted
 
 
 def test_afterwards_the_books_are_true(application, pg_engine):

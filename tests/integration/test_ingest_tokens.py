@@ -79,7 +79,7 @@ def test_add_use_and_revoke_across_instances_without_restart(instances, pg_engin
     assert [(r["index"], r["field"], r["value"]) for r in response.json()["rejected"]] == [
         (1, "meter_id", "m-9")
     ]
-    stored = {r.meter_id for r in admin.monitor.readings.latest(100, None)}
+    stored = {r.meter_id for r in admin.monitor.queries.latest(100, None)}
     assert "m-9" not in stored and "gw1-b" in stored
 
     assert admin.ingest_tokens.revoke("gw-1")

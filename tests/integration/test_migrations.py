@@ -14,6 +14,7 @@ from sqlalchemy import insert, inspect
 
 from energy_adapters.memory import MemoryReadingRepository
 from energy_adapters.postgres import (
+    PostgresReadingQueries,
     PostgresReadingRepository,
     current_revision,
     head_revision,
@@ -83,7 +84,7 @@ def test_upgrading_a_filled_revision_1_database_loses_nothing_and_backfills(pg_s
             upgrade(engine)
 
             assert current_revision(engine) == head_revision() == newest_migration_file()
-            repository = PostgresReadingRepository(engine)
+            repository = PostgresReadingQueries(engine)
             stored = repository.window(ReadingFilter())
             assert [replace(reading, id=None) for reading in stored] == readings
             assert bookkeeping_errors(engine) == []
@@ -131,7 +132,7 @@ def test_revision_7_keeps_a_filled_revision_6_database_and_then_stores_subsets(p
 
             columns = {c["name"]: c for c in inspect(engine).get_columns("registros")}
             assert columns["voltage"]["nullable"] and columns["energy_import"]["nullable"]
-            repository = PostgresReadingRepository(engine)
+            repository = PostgresReadingQueries(engine)
             assert [replace(r, id=None) for r in repository.window(ReadingFilter())] == readings
             assert bookkeeping_errors(engine) == []
             reference = MemoryReadingRepository()
@@ -147,7 +148,7 @@ def test_revision_7_keeps_a_filled_revision_6_database_and_then_stores_subsets(p
 
             later = BASE + timedelta(seconds=30)
             plug = Reading(later, "meter-01", {"voltage": 229.5, "energy_import": 12.25})
-            [stored] = repository.add_many([plug])
+            [stored] = PostgresReadingRepository(engine).add_many([plug])
             assert repository.window(ReadingFilter(start=later)) == [stored]
             assert dict(stored.values) == {"voltage": 229.5, "energy_import": 12.25}
             assert bookkeeping_errors(engine) == []

@@ -100,13 +100,13 @@ async def test_published_readings_land_scored_in_storage_and_on_the_feed():
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    stored = monitor.readings.window(ReadingFilter(meter_ids=(meter,)))
+    stored = monitor.queries.window(ReadingFilter(meter_ids=(meter,)))
     assert len(stored) == 2
     assert all(reading.is_scored for reading in stored)
     sag = next(r for r in stored if r["voltage"] == 120.0)
     assert sag.is_flagged and "voltage" in sag.top_variables
     # The topic names the meter: a reading naming another one is refused, not stored as it.
-    assert monitor.readings.count(ReadingFilter(meter_ids=("other",))) == 0
+    assert monitor.queries.count(ReadingFilter(meter_ids=("other",))) == 0
     assert errors[0]["accepted"] == 1
     assert errors[0]["rejected"][0]["index"] == 1
     assert errors[0]["rejected"][0]["field"] == "meter_id"
@@ -143,7 +143,7 @@ async def test_the_subscriber_reconnects_after_the_broker_restarts(tmp_path):
             await publisher.publish("restart/m-1/readings", json.dumps(payload()), qos=1)
         await eventually(lambda: ingestor.counters.accepted == 1)
         assert ingestor.counters.connections == 2
-        assert application.monitor.readings.count() == 1
+        assert application.monitor.queries.count() == 1
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -102,7 +102,7 @@ async def errors_of(host: str, port: int, *meters: str) -> AsyncIterator[list[di
 
 
 def count_of(application: Application, *meters: str) -> int:
-    return application.monitor.readings.count(ReadingFilter(meter_ids=meters))
+    return application.monitor.queries.count(ReadingFilter(meter_ids=meters))
 
 
 # --- every payload: rejected, counted, answered; the subscriber goes on ---------------------

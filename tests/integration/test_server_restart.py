@@ -80,6 +80,7 @@ def test_writer_and_listener_recover_from_a_restart_with_nothing_accepted_lost()
             listener_stores.feed.subscribe(events.append)
             monitor = Monitor(
                 readings=writer_stores.readings,
+                queries=writer_stores.queries,
                 metrics=writer_stores.metrics,
                 models=writer_stores.models,
                 feed=writer_stores.feed,
@@ -94,7 +95,7 @@ def test_writer_and_listener_recover_from_a_restart_with_nothing_accepted_lost()
 
             server.stop()
             with pytest.raises(DatabaseUnavailableError) as raised:
-                writer_stores.readings.count()
+                writer_stores.queries.count()
             assert "\n" not in str(raised.value) and f":{server.port}" in str(raised.value)
             time.sleep(1.0)
             server.start()
@@ -115,7 +116,7 @@ def test_writer_and_listener_recover_from_a_restart_with_nothing_accepted_lost()
             assert listener_stores.feed.sync(timeout=15)
             assert listener_stores.feed.reconnections >= 1
             assert ChangeEvent("readings") in events  # the catch-up after reconnecting
-            last_id = writer_stores.readings.last_id()
+            last_id = writer_stores.queries.last_id()
             assert ChangeEvent("readings", count=BATCH_SIZE, last_id=last_id) in events
         finally:
             listener_stores.close()

@@ -27,6 +27,7 @@ def ingest_in_another_process(url: str, meter_prefix: str, seed: int, train: boo
     with connect(url) as stores:
         monitor = Monitor(
             readings=stores.readings,
+            queries=stores.queries,
             metrics=stores.metrics,
             models=stores.models,
             feed=stores.feed,
@@ -61,10 +62,9 @@ def test_two_processes_ingest_into_one_database_while_a_third_listens(pg_stores,
     assert [writer.exitcode for writer in writers] == [0, 0]
 
     written = 2 * BATCHES * BATCH_SIZE
-    repository = pg_stores.readings
-    assert repository.count() == KEEP < written
+    assert pg_stores.queries.count() == KEEP < written
     assert bookkeeping_errors(pg_stores.engine) == []
-    assert repository.meters() == ["a-01", "a-02", "b-01", "b-02"]
+    assert pg_stores.queries.meters() == ["a-01", "a-02", "b-01", "b-02"]
 
     assert pg_stores.feed.sync()
     with lock:
@@ -72,7 +72,7 @@ def test_two_processes_ingest_into_one_database_while_a_third_listens(pg_stores,
     readings_events = [event for event in received if event.topic == "readings"]
     assert len(readings_events) == 2 * BATCHES
     assert sum(event.count for event in readings_events) == written
-    assert max(event.last_id or 0 for event in readings_events) == repository.last_id()
+    assert max(event.last_id or 0 for event in readings_events) == pg_stores.queries.last_id()
     assert ChangeEvent("model", count=1, last_id=1) in received
 
     loaded = pg_stores.models.load()
@@ -81,4 +81,4 @@ def test_two_processes_ingest_into_one_database_while_a_third_listens(pg_stores,
     assert info.version == 1
     # What was stored when process "a" trained: up to one batch of "b" awaiting retention.
     assert 10 <= info.rows <= KEEP + BATCH_SIZE
-    assert len(detector.score(feature_matrix(repository.latest(5), info.features))) == 5
+    assert len(detector.score(feature_matrix(pg_stores.queries.latest(5), info.features))) == 5

@@ -69,7 +69,7 @@ def application(request: pytest.FixtureRequest, monkeypatch) -> Iterator[Applica
 
 
 def test_edge_readings_are_all_accepted_and_stored(application: Application) -> None:
-    stored = application.monitor.readings.window(ReadingFilter())
+    stored = application.monitor.queries.window(ReadingFilter())
     assert {reading.meter_id for reading in stored} >= {"a", "Z" * 64, "m.1:b-c_d", "0"}
     assert min(reading.timestamp for reading in stored) == EARLIEST_TIMESTAMP
     assert max(reading.timestamp for reading in stored) == NOW + FUTURE_TOLERANCE

@@ -96,7 +96,7 @@ async def test_resetting_the_database_empties_and_repopulates(
     await user.should_see(marker="dialog-confirm")
     user.find(marker="dialog-confirm").click()
     await user.should_see("Base de datos reiniciada con 300 lecturas")
-    assert monitor.readings.count() == 300
+    assert monitor.queries.count() == 300
     assert monitor.metrics.latest(1) == []
     await eventually(lambda: text_of(user, "status-readings") == "300")
     await eventually(lambda: text_of(user, "status-analysis") == "—")

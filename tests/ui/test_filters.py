@@ -119,4 +119,4 @@ async def test_the_row_limit_bounds_the_table(user: User, dashboard: Dashboard) 
     assert len(records(user)) == 500
     set_value(user, "filter-row-limit", 100)
     await eventually(lambda: len(records(user)) == 100)
-    assert records(user)[0]["id"] == dashboard.application.monitor.readings.last_id()
+    assert records(user)[0]["id"] == dashboard.application.monitor.queries.last_id()

@@ -79,7 +79,7 @@ async def test_only_the_first_50_rejections_are_listed_with_the_count(
     await user.should_see("Se muestran las primeras 50 de 60 rechazos.")
     rows = one(user, "upload-rejections-table", ui.table).rows
     assert [row["line"] for row in rows] == list(range(2, 52))
-    assert dashboard.application.monitor.readings.count() == HISTORY
+    assert dashboard.application.monitor.queries.count() == HISTORY
 
 
 async def test_a_file_that_is_not_readings_is_refused_whole(
@@ -90,7 +90,7 @@ async def test_a_file_that_is_not_readings_is_refused_whole(
     await user.should_see("otro.csv: line 1: missing column(s)")
     await upload(user, "binario.csv", b"\xff\xfe\x00garbage")
     await user.should_see("binario.csv no es texto UTF-8 (línea 1, byte 0)")
-    assert dashboard.application.monitor.readings.count() == HISTORY
+    assert dashboard.application.monitor.queries.count() == HISTORY
 
 
 async def test_with_a_password_an_upload_without_login_is_refused_server_side(
@@ -104,7 +104,7 @@ async def test_with_a_password_an_upload_without_login_is_refused_server_side(
     element.enable()  # as a tampered page would: the handler must still refuse
     await upload(user, "lecturas.csv", csv_of(new_readings(dashboard, 3)).encode())
     await user.should_see("Esta acción requiere iniciar sesión como administrador.")
-    assert dashboard.application.monitor.readings.count() == HISTORY
+    assert dashboard.application.monitor.queries.count() == HISTORY
 
 
 async def test_with_a_password_the_admin_can_upload_after_logging_in(user: User) -> None:
@@ -118,7 +118,7 @@ async def test_with_a_password_the_admin_can_upload_after_logging_in(user: User)
     assert one(user, "upload", ui.upload).enabled
     await upload(user, "lecturas.csv", csv_of(new_readings(dashboard, 3)).encode())
     await user.should_see("lecturas.csv: 3 líneas, 3 aceptadas, 0 rechazadas")
-    assert dashboard.application.monitor.readings.count() == HISTORY + 3
+    assert dashboard.application.monitor.queries.count() == HISTORY + 3
 
 
 def rows_of(user: User) -> list[tuple[int, str, str]]:
@@ -135,7 +135,7 @@ async def test_bom_crlf_and_quoted_cells_are_read_as_smartenergy_import_reads_th
     await user.open("/")
     await upload(user, "excel.csv", content.encode())
     await user.should_see("excel.csv: 3 líneas, 3 aceptadas, 0 rechazadas")
-    assert dashboard.application.monitor.readings.count() == HISTORY + 3
+    assert dashboard.application.monitor.queries.count() == HISTORY + 3
 
 
 async def test_an_unterminated_quote_is_listed_at_its_line_and_the_lines_after_it_stored(
@@ -148,7 +148,7 @@ async def test_an_unterminated_quote_is_listed_at_its_line_and_the_lines_after_i
     await user.should_see("comillas.csv: 5 líneas, 4 aceptadas, 1 rechazadas")
     assert [(line, field) for line, field, _ in rows_of(user)] == [(4, "line")]
     assert "unterminated quote" in one(user, "upload-rejections-table", ui.table).rows[0]["reason"]
-    assert dashboard.application.monitor.readings.count() == HISTORY + 4
+    assert dashboard.application.monitor.queries.count() == HISTORY + 4
 
 
 async def test_a_missing_field_is_listed_as_missing_not_as_the_whole_row(
@@ -173,7 +173,7 @@ async def test_a_file_with_some_variable_columns_is_stored_with_only_those(
     await user.open("/")
     await upload(user, "enchufe.csv", content.encode())
     await user.should_see("enchufe.csv: 1 líneas, 1 aceptadas, 0 rechazadas")
-    [stored] = monitor.readings.latest(1)
+    [stored] = monitor.queries.latest(1)
     assert (stored.meter_id, dict(stored.values)) == ("plug-9", {"voltage": 231.5})
 
 

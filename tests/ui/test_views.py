@@ -57,7 +57,7 @@ async def test_the_records_table_pages_the_rows_and_downloads_them_as_csv(
     response = await user.download.next()
     rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8"))))
     assert len(rows) == 500
-    assert int(rows[0]["id"]) == monitor.readings.last_id()
+    assert int(rows[0]["id"]) == monitor.queries.last_id()
     assert [row["id"] for row in rows] == [str(row["id"]) for row in table.rows]
 
 

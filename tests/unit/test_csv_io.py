@@ -44,7 +44,8 @@ def good(second: int, meter: str = "m-1") -> str:
 
 def memory_monitor(readings: MemoryReadingRepository | None = None) -> Monitor:
     return Monitor(
-        readings=readings or MemoryReadingRepository(),
+        readings=(store := readings or MemoryReadingRepository()),
+        queries=store,
         metrics=MemoryMetricRepository(),
         models=MemoryModelStore(),
         feed=MemoryChangeFeed(),
@@ -216,7 +217,7 @@ def test_a_file_that_is_not_utf8_is_refused_whole_naming_line_and_byte():
     error = caught.value
     assert (4, len(before)) == (error.line, error.byte)
     assert f"line 4, byte {len(before)}" in str(error) and "UTF-8" in str(error)
-    assert monitor.readings.count() == 0
+    assert monitor.queries.count() == 0
 
 
 def test_an_encoded_surrogate_is_an_encoding_error_at_its_line():
@@ -232,7 +233,7 @@ def test_nul_or_a_lone_surrogate_in_a_text_field_is_rejected_by_line_and_field(t
     monitor = memory_monitor()
     summary = import_csv(monitor, io.StringIO(source, newline=""))
     assert where(summary.rejected) == [(3, "anomaly_kind")]
-    assert 2 == summary.accepted == monitor.readings.count()
+    assert 2 == summary.accepted == monitor.queries.count()
 
 
 def test_a_nul_in_a_file_is_rejected_by_line_and_field():

@@ -165,7 +165,8 @@ def test_the_csv_has_a_header_and_one_line_per_reading():
 # --- page model and producer ----------------------------------------------------------------
 def monitor() -> Monitor:
     m = Monitor(
-        readings=MemoryReadingRepository(),
+        readings=(store := MemoryReadingRepository()),
+        queries=store,
         metrics=MemoryMetricRepository(),
         models=MemoryModelStore(),
         feed=MemoryChangeFeed(),
@@ -221,7 +222,7 @@ async def test_the_producer_asks_pages_to_requery_after_a_bulk_load():
         m.generate_history(150)
         update = await producer.pump()
         assert update is not None and update.refresh and update.readings == ()
-        assert m.readings.count(ReadingFilter()) == update.stored
+        assert m.queries.count(ReadingFilter()) == update.stored
     finally:
         await producer.stop()
 
@@ -236,6 +237,6 @@ async def test_the_demo_seeds_a_history_trains_and_analyses_when_storage_is_empt
     application = bootstrap(settings, clock=ManualClock(T0))
     await DemoDriver(application.monitor, settings, JobRunner()).prepare()
     monitor = application.monitor
-    assert monitor.readings.count() == 120
+    assert monitor.queries.count() == 120
     assert monitor.models.latest_version() == 1
     assert len(monitor.metrics.latest(5)) == 1

@@ -218,7 +218,8 @@ def test_a_missing_value_has_no_jump_and_no_run_of_its_own():
 # --- the monitor: training and scoring a mixed fleet ----------------------------------------
 def make_monitor(**settings: object) -> Monitor:
     return Monitor(
-        readings=MemoryReadingRepository(),
+        readings=(store := MemoryReadingRepository()),
+        queries=store,
         metrics=MemoryMetricRepository(),
         models=MemoryModelStore(),
         feed=MemoryChangeFeed(),
@@ -257,7 +258,7 @@ def test_a_reading_with_none_of_the_model_s_variables_stays_unscored():
     assert (report.scored, report.model_version) == (True, 1)
     snapshot = monitor.analyse()  # an analysis over a mixed fleet and an unscored reading
     assert snapshot.total_readings == 1502
-    [again] = monitor.readings.window(ReadingFilter(meter_ids=("plug-01",)), limit=1)
+    [again] = monitor.queries.window(ReadingFilter(meter_ids=("plug-01",)), limit=1)
     assert again.id == kept.id and not again.is_scored
 
 

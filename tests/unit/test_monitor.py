@@ -34,7 +34,8 @@ def make_monitor(**settings) -> tuple[Monitor, list]:
     feed = MemoryChangeFeed()
     feed.subscribe(events.append)
     monitor = Monitor(
-        readings=MemoryReadingRepository(),
+        readings=(store := MemoryReadingRepository()),
+        queries=store,
         metrics=MemoryMetricRepository(),
         models=MemoryModelStore(),
         feed=feed,
@@ -49,7 +50,7 @@ def test_ingest_stores_announces_and_leaves_unscored_without_a_model():
     monitor, events = make_monitor()
     report = monitor.stream_tick(batch_size=5)
     assert len(report.stored) == 5 and not report.scored
-    assert monitor.readings.count() == 5
+    assert monitor.queries.count() == 5
     assert events[-1].topic == "readings" and events[-1].count == 5
 
 
@@ -58,11 +59,11 @@ def test_after_training_every_ingested_batch_is_scored_before_it_is_stored():
     monitor.generate_history(2000)
     info = monitor.train()
     assert info.version == 1 and info.rows == 2000
-    before = monitor.readings.last_id()
+    before = monitor.queries.last_id()
     report = monitor.stream_tick(batch_size=5)
     assert report.scored and report.model_version == info.version == 1
     assert events[-1] == ChangeEvent("readings", count=5, last_id=report.stored[-1].id)
-    stored = monitor.readings.since(before)
+    stored = monitor.queries.since(before)
     assert len(stored) == 5
     assert all(reading.score is not None and reading.is_flagged is not None for reading in stored)
     assert any(event.topic == "model" for event in events)
@@ -77,7 +78,7 @@ def test_without_a_model_the_report_names_no_model_version():
 def test_an_empty_batch_stores_nothing_and_announces_nothing():
     monitor, events = make_monitor()
     assert monitor.ingest([]) == IngestReport(stored=[], scored=False, dropped_by_retention=0)
-    assert events == [] and monitor.readings.count() == 0
+    assert events == [] and monitor.queries.count() == 0
 
 
 def test_the_monitor_s_own_storage_rules_are_applied_to_every_reading():
@@ -111,7 +112,7 @@ def test_an_invalid_reading_rejects_the_whole_batch_and_says_where():
     assert caught.value.rejections[0].index == 2
     assert caught.value.rejections[0].field == "frequency"
     assert "500.0" in str(caught.value)
-    assert monitor.readings.count() == 0
+    assert monitor.queries.count() == 0
 
 
 @given(limit=st.integers(1, 60), batches=st.lists(st.integers(1, 25), min_size=1, max_size=8))
@@ -122,8 +123,8 @@ def test_retention_never_exceeds_the_limit_and_drops_the_oldest(limit, batches):
     for size in batches:
         clock.advance(timedelta(seconds=1))
         everything.extend(monitor.stream_tick(batch_size=size).stored)
-        assert monitor.readings.count() <= limit
-    kept = monitor.readings.window(ReadingFilter())
+        assert monitor.queries.count() <= limit
+    kept = monitor.queries.window(ReadingFilter())
     newest = sorted(everything, key=lambda r: (r.timestamp, r.id))[-limit:]
     assert [reading.id for reading in kept] == [reading.id for reading in newest]
 
@@ -131,9 +132,9 @@ def test_retention_never_exceeds_the_limit_and_drops_the_oldest(limit, batches):
 def test_retention_by_age_drops_readings_older_than_the_maximum():
     monitor, _ = make_monitor(max_readings=None, max_age=timedelta(hours=1))
     monitor.generate_history(600)  # one per minute per meter: five hours
-    oldest, newest = monitor.readings.time_range()
+    oldest, newest = monitor.queries.time_range()
     assert (oldest, newest) == (BASE - timedelta(hours=1), BASE)
-    assert monitor.readings.count() == 2 * 61  # two meters, minutes 0 … 60 of the last hour
+    assert monitor.queries.count() == 2 * 61  # two meters, minutes 0 … 60 of the last hour
 
 
 def at_ages(monitor: Monitor, *ages: timedelta) -> list:
@@ -151,7 +152,7 @@ def test_retention_by_age_drops_a_reading_just_older_than_the_limit_and_keeps_th
     too_old, just_old_enough, younger = at_ages(monitor, limit + tick, limit, limit - tick)
     report = monitor.ingest([too_old, just_old_enough, younger])
     assert report.dropped_by_retention == 1
-    kept = monitor.readings.window(ReadingFilter())
+    kept = monitor.queries.window(ReadingFilter())
     assert [reading.timestamp for reading in kept] == [BASE - limit, BASE - limit + tick]
 
 
@@ -160,7 +161,7 @@ def test_the_reading_cap_holds_when_an_age_limit_is_set_too():
     ages = [timedelta(minutes=minutes) for minutes in range(8, 0, -1)]  # all younger
     report = monitor.ingest(at_ages(monitor, *ages))
     assert report.dropped_by_retention == 3
-    kept = monitor.readings.window(ReadingFilter())
+    kept = monitor.queries.window(ReadingFilter())
     assert [reading.timestamp for reading in kept] == [BASE - age for age in ages[3:]]
 
 
@@ -169,7 +170,7 @@ def test_what_both_limits_drop_in_one_batch_is_reported_together():
     minutes = [180, 120, 50, 40, 30, 20]
     report = monitor.ingest(at_ages(monitor, *(timedelta(minutes=m) for m in minutes)))
     assert report.dropped_by_retention == 3  # two by age, then one by count
-    assert monitor.readings.count() == 3
+    assert monitor.queries.count() == 3
 
 
 def test_the_age_limit_holds_when_under_the_reading_cap():
@@ -177,7 +178,7 @@ def test_the_age_limit_holds_when_under_the_reading_cap():
     ages = [timedelta(hours=3), timedelta(hours=2), timedelta(minutes=30)]
     report = monitor.ingest(at_ages(monitor, *ages))
     assert report.dropped_by_retention == 2
-    assert [r.timestamp for r in monitor.readings.window(ReadingFilter())] == [BASE - ages[2]]
+    assert [r.timestamp for r in monitor.queries.window(ReadingFilter())] == [BASE - ages[2]]
 
 
 def test_analyse_needs_a_model_and_then_records_a_snapshot_with_ground_truth():
@@ -191,7 +192,7 @@ def test_analyse_needs_a_model_and_then_records_a_snapshot_with_ground_truth():
     assert first.precision is not None and first.recall is not None
     assert first.percentage == pytest.approx(100 * first.anomalies_detected / 3000)
     assert first.health is monitor.settings.thresholds.state(first.percentage)
-    assert monitor.readings.count(ReadingFilter(state="anomalous")) == first.anomalies_detected
+    assert monitor.queries.count(ReadingFilter(state="anomalous")) == first.anomalies_detected
     monitor.clock.advance(timedelta(minutes=1))
     monitor.stream_tick(batch_size=50)
     second = monitor.analyse()
@@ -211,7 +212,7 @@ def test_reset_repopulates_with_the_count_asked_for(repopulate):
     monitor, _ = make_monitor(reset_count=500, max_readings=None)
     monitor.generate_history(100)
     assert monitor.reset(repopulate) == repopulate
-    assert monitor.readings.count() == repopulate
+    assert monitor.queries.count() == repopulate
 
 
 def test_history_reports_its_progress_after_each_chunk():
@@ -227,7 +228,7 @@ def test_reset_empties_everything_and_repopulates():
     monitor.train()
     monitor.analyse()
     assert monitor.reset() == 500
-    assert monitor.readings.count() == 500
+    assert monitor.queries.count() == 500
     assert monitor.metrics.latest(1) == []
     assert any(event.topic == "reset" for event in events)
 
@@ -237,6 +238,7 @@ def test_a_model_trained_elsewhere_is_picked_up_on_the_next_batch():
     monitor.generate_history(1000)
     other = Monitor(
         readings=monitor.readings,
+        queries=monitor.queries,
         metrics=monitor.metrics,
         models=monitor.models,
         feed=monitor.feed,
@@ -251,7 +253,7 @@ def test_a_model_trained_elsewhere_is_picked_up_on_the_next_batch():
 def test_history_in_chunks_has_the_count_and_one_reading_per_meter_per_cadence(count, chunk):
     monitor, _ = make_monitor(max_readings=None)
     assert monitor.generate_history(count, chunk=chunk) == count
-    stored = monitor.readings.window(ReadingFilter())
+    stored = monitor.queries.window(ReadingFilter())
     assert len(stored) == count
     if count:
         assert stored[-1].timestamp == BASE
@@ -277,7 +279,7 @@ def test_a_stored_batch_is_reported_stored_even_if_retention_then_fails():
     report = monitor.ingest(batch, key="k")
     assert len(report.stored) == 4
     assert monitor.ingest(batch, key="k").stored == report.stored
-    assert monitor.readings.count() == 4
+    assert monitor.queries.count() == 4
 
 
 def test_a_model_that_cannot_be_loaded_leaves_readings_unscored_not_lost(caplog):
@@ -290,11 +292,11 @@ def test_a_model_that_cannot_be_loaded_leaves_readings_unscored_not_lost(caplog)
 
     monitor._model = None
     monitor.models.load = refuse  # type: ignore[method-assign]
-    before = monitor.readings.count()
+    before = monitor.queries.count()
     for _ in range(3):
         report = monitor.stream_tick(4)
         assert len(report.stored) == 4 and not report.scored
-    assert monitor.readings.count() == before + 12
+    assert monitor.queries.count() == before + 12
     logged = [record for record in caplog.records if "scoring with model" in record.message]
     assert len(logged) == 1  # once per model version, not once per batch
 
@@ -308,4 +310,4 @@ def test_a_storage_outage_while_loading_the_model_still_fails_the_batch():
     monitor.models.latest_version = unreachable  # type: ignore[method-assign]
     with pytest.raises(ConnectionError):
         monitor.stream_tick(4)
-    assert monitor.readings.count() == 0
+    assert monitor.queries.count() == 0

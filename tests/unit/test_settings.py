@@ -40,6 +40,6 @@ def test_bootstrap_without_a_database_builds_the_memory_application(monkeypatch)
     app = bootstrap(Settings(_env_file=None, max_readings=50, meters=2, seed=1))
     assert app.mode == "memory"
     app.monitor.generate_history(120)
-    assert app.monitor.readings.count() == 50
+    assert app.monitor.queries.count() == 50
     assert app.monitor.simulator.meter_ids == ("meter-01", "meter-02")
     app.close()

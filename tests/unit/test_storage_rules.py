@@ -136,7 +136,8 @@ def test_a_huge_or_nested_refused_value_is_echoed_short():
 def test_the_library_path_applies_the_same_rule():
     """A reading built in code and handed to ``Monitor.ingest`` meets the same rule."""
     monitor = Monitor(
-        readings=MemoryReadingRepository(),
+        readings=(store := MemoryReadingRepository()),
+        queries=store,
         metrics=MemoryMetricRepository(),
         models=MemoryModelStore(),
         feed=MemoryChangeFeed(),
@@ -152,7 +153,7 @@ def test_the_library_path_applies_the_same_rule():
         with pytest.raises(RejectedBatchError) as raised:
             monitor.ingest([good[0], bad, good[2]])
         assert [rejection.index for rejection in raised.value.rejections] == [1]
-    assert monitor.readings.count() == 0
+    assert monitor.queries.count() == 0
 
 
 json_values = st.recursive(

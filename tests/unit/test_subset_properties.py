@@ -37,7 +37,8 @@ batches = st.lists(subset_readings(), min_size=1, max_size=25).map(
 
 def new_monitor(detector: str = "temporal") -> Monitor:
     return Monitor(
-        readings=MemoryReadingRepository(),
+        readings=(store := MemoryReadingRepository()),
+        queries=store,
         metrics=MemoryMetricRepository(),
         models=MemoryModelStore(),
         feed=MemoryChangeFeed(),
@@ -60,11 +61,11 @@ def trained(request) -> Monitor:
 def test_what_is_stored_comes_back_with_the_same_variables(batch):
     monitor = new_monitor()
     stored = monitor.ingest(batch).stored
-    back = monitor.readings.window(ReadingFilter())
+    back = monitor.queries.window(ReadingFilter())
     assert {reading.id: dict(reading.values) for reading in back} == {
         reading.id: dict(original.values) for reading, original in zip(stored, batch, strict=True)
     }
-    assert [dict(reading.values) for reading in monitor.readings.since(0)] == [
+    assert [dict(reading.values) for reading in monitor.queries.since(0)] == [
         dict(reading.values) for reading in stored
     ]
 

@@ -9,6 +9,7 @@ from energy_adapters.postgres.locks import advisory_lock, lock_key
 from energy_adapters.postgres.metrics import PostgresMetricRepository
 from energy_adapters.postgres.migrations import current_revision, head_revision, upgrade
 from energy_adapters.postgres.models import PostgresModelStore
+from energy_adapters.postgres.reading_queries import PostgresReadingQueries
 from energy_adapters.postgres.readings import PostgresReadingRepository
 from energy_adapters.postgres.stores import PostgresStores, build_stores, connect
 from energy_adapters.postgres.urls import (
@@ -25,6 +26,7 @@ __all__ = [
     "PostgresChangeFeed",
     "PostgresMetricRepository",
     "PostgresModelStore",
+    "PostgresReadingQueries",
     "PostgresReadingRepository",
     "PostgresStores",
     "advisory_lock",

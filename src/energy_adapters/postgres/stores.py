@@ -14,6 +14,7 @@ from energy_adapters.postgres.fleet import PostgresFleetQueries
 from energy_adapters.postgres.metrics import PostgresMetricRepository
 from energy_adapters.postgres.migrations import upgrade
 from energy_adapters.postgres.models import PostgresModelStore
+from energy_adapters.postgres.reading_queries import PostgresReadingQueries
 from energy_adapters.postgres.readings import PostgresReadingRepository
 from energy_adapters.postgres.urls import Database, describe_url, open_engine
 
@@ -24,6 +25,7 @@ class PostgresStores:
 
     engine: Engine
     readings: PostgresReadingRepository
+    queries: PostgresReadingQueries
     metrics: PostgresMetricRepository
     models: PostgresModelStore | FileModelStore
     feed: PostgresChangeFeed
@@ -98,6 +100,7 @@ def build_stores(
     return PostgresStores(
         engine=engine,
         readings=PostgresReadingRepository(database),
+        queries=PostgresReadingQueries(database),
         metrics=PostgresMetricRepository(database),
         models=models,
         feed=feed,

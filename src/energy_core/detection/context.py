@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import numpy.typing as npt
 
-from energy_core.ports import ReadingFilter, ReadingRepository
+from energy_core.ports import ReadingFilter, ReadingQueries
 from energy_core.telemetry.catalogue import VARIABLE_NAMES
 from energy_core.telemetry.readings import Reading
 
@@ -129,7 +129,7 @@ class RecentReadings:
 
     def __init__(
         self,
-        repository: ReadingRepository,
+        repository: ReadingQueries,
         *,
         max_meters: int = 20_000,
         catch_up: int = 20_000,

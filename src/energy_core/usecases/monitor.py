@@ -24,6 +24,7 @@ from energy_core.ports import (
     ModelInfo,
     ModelStore,
     ReadingFilter,
+    ReadingQueries,
     ReadingRepository,
 )
 from energy_core.telemetry.catalogue import DEFAULT_FEATURES
@@ -127,6 +128,7 @@ class Monitor:
         self,
         *,
         readings: ReadingRepository,
+        queries: ReadingQueries,
         metrics: MetricRepository,
         models: ModelStore,
         feed: ChangeFeed,
@@ -136,6 +138,7 @@ class Monitor:
         detector_factory: DetectorFactory | None = None,
     ) -> None:
         self.readings = readings
+        self.queries = queries
         self.metrics = metrics
         self.models = models
         self.feed = feed
@@ -146,7 +149,7 @@ class Monitor:
         self._model_lock = threading.Lock()
         self._model: tuple[Detector, ModelInfo] | None = None
         self._failing_model_version: int | None = None
-        self.recent = RecentReadings(readings)
+        self.recent = RecentReadings(queries)
         """Each meter's newest stored readings: the context of contextual detectors."""
 
     def _default_detector(self, features: Sequence[str]) -> Detector:
@@ -360,7 +363,7 @@ class Monitor:
         The detector learns the variables enough of those readings carry (``choose_features``:
         every variable but the energy counters); a meter that lacks one is scored without it.
         """
-        training = self.readings.window(ReadingFilter(), limit=self.settings.train_limit)
+        training = self.queries.window(ReadingFilter(), limit=self.settings.train_limit)
         if len(training) < 10:
             raise ValueError(
                 f"need at least 10 stored readings to train, found {len(training)};"
@@ -390,7 +393,7 @@ class Monitor:
         if model is None:
             raise NoModelError("no trained model yet: train one first (Train model / `train`)")
         detector, info = model
-        window = self.readings.window(where or ReadingFilter(), limit=self.settings.analysis_limit)
+        window = self.queries.window(where or ReadingFilter(), limit=self.settings.analysis_limit)
         scored = score_with(detector, window) if window else []
         if scored:
             self.readings.update_scores(scored)

@@ -534,7 +534,7 @@ def create_api_router(application: Application) -> APIRouter:
         try:
             # Bounded by what the storage rules accept: a row stored before them (year 1)
             # is left out rather than fed to date arithmetic.
-            found = monitor.readings.latest(limit + 1, monitor.readable(where))
+            found = monitor.queries.latest(limit + 1, monitor.readable(where))
         except unavailable_errors() as _:
             raise _unavailable() from None
         page = found[:limit]
@@ -577,7 +577,7 @@ def create_api_router(application: Application) -> APIRouter:
         version: int | None = None
         try:
             version = monitor.models.latest_version()
-            monitor.readings.last_id()
+            monitor.queries.last_id()
             database = "ok" if application.mode == "postgres" else "not used"
         except unavailable_errors() as _:
             database = "unavailable"

@@ -59,11 +59,11 @@ class DemoDriver:
         """Seed the history when storage is empty, train when there is no model, analyse,
         then run the fire drill once."""
         monitor = self.monitor
-        if monitor.readings.count() == 0 and self.settings.demo_history:
+        if monitor.queries.count() == 0 and self.settings.demo_history:
             await run.io_bound(monitor.generate_history, self.settings.demo_history)
         if self._stopping:
             return
-        if monitor.current_model() is None and monitor.readings.count() >= 10:
+        if monitor.current_model() is None and monitor.queries.count() >= 10:
             await run.io_bound(monitor.train)
         if monitor.current_model() is not None and not self._stopping:
             await run.io_bound(monitor.analyse)

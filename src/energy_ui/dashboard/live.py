@@ -122,14 +122,14 @@ class LiveProducer:
 
     def _prime(self) -> None:
         """Where the stream stands now: what is older is not news."""
-        self._last_id = self.monitor.readings.last_id()
+        self._last_id = self.monitor.queries.last_id()
         latest = self.monitor.metrics.latest(1)
         self._analysis_id = latest[0].id if latest else None
         if latest:
             self.alarm.observe(latest[0].percentage)
         self._model_version = self.monitor.models.latest_version()
         self._model = self.monitor.models.info(self._model_version) if self._model_version else None
-        newest = self.monitor.readings.latest(1, self.monitor.readable())
+        newest = self.monitor.queries.latest(1, self.monitor.readable())
         self._latest = newest[0] if newest else None
         self._primed = True
 
@@ -225,7 +225,7 @@ class LiveProducer:
         return result
 
     def _read(self, topics: frozenset[str]) -> LiveUpdate | None:
-        repo = self.monitor.readings
+        repo = self.monitor.queries
         newest = repo.last_id()
         refresh = "reset" in topics or newest < self._last_id
         readings: list[Reading] = []

@@ -74,10 +74,10 @@ def empty_view(filters: Filters) -> ViewData:
 
 
 def read_status(monitor: Monitor) -> Status:
-    latest = monitor.readings.latest(1, monitor.readable())
+    latest = monitor.queries.latest(1, monitor.readable())
     analysis = monitor.metrics.latest(1)
     return Status(
-        stored=monitor.readings.count(),
+        stored=monitor.queries.count(),
         latest=latest[0] if latest else None,
         model=monitor.models.info(),
         analysis=analysis[0] if analysis else None,
@@ -86,7 +86,7 @@ def read_status(monitor: Monitor) -> Status:
 
 def load_view(monitor: Monitor, filters: Filters) -> ViewData:
     """Read what a page with ``filters`` shows."""
-    repo = monitor.readings
+    repo = monitor.queries
     last_id = repo.last_id()
     where = filters.reading_filter()
     bounded = monitor.readable(where)
@@ -133,7 +133,7 @@ def _envelopes(
     spanned = replace(where, start=start, end=end)
     width = bucket_width(start, end, count)
     return width, {
-        name: monitor.readings.downsample(name, spanned, count) for name in filters.variables
+        name: monitor.queries.downsample(name, spanned, count) for name in filters.variables
     }
 
 
@@ -164,5 +164,5 @@ def load_zoom(
         start=start,
         end=end,
         width=bucket_width(start, end, count),
-        buckets=monitor.readings.downsample(variable, narrowed, count),
+        buckets=monitor.queries.downsample(variable, narrowed, count),
     )

@@ -99,10 +99,10 @@ def test_the_emoncms_input_decoders_raise_only_decode_error(params):
 @given(topic=TOPICS, payload=st.binary(max_size=200) | JSON.map(lambda v: json.dumps(v).encode()))
 def test_the_subscriber_answers_every_device_message_without_raising(topic, payload):
     subscriber = MqttIngestor(APPLICATION.monitor, APPLICATION.settings)
-    before = APPLICATION.monitor.readings.count()
+    before = APPLICATION.monitor.queries.count()
     verdict = subscriber.handle(topic, payload)
     assert subscriber.counters.failures == 0
-    assert APPLICATION.monitor.readings.count() == before + verdict.accepted
+    assert APPLICATION.monitor.queries.count() == before + verdict.accepted
 
 
 APPLICATION = bootstrap(

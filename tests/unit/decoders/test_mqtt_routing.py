@@ -186,6 +186,6 @@ def test_a_tasmota_message_is_stored_with_only_the_variables_it_sent():
     subscriber = ingestor()
     verdict = subscriber.handle(samples.TASMOTA_POW_R2_TOPIC, samples.TASMOTA_POW_R2)
     assert verdict.rejections == []
-    [stored] = subscriber.monitor.readings.window(ReadingFilter(meter_ids=("pow1",)))
+    [stored] = subscriber.monitor.queries.window(ReadingFilter(meter_ids=("pow1",)))
     assert stored["active_power"] == 2.635
     assert "motor_temperature" not in stored.values

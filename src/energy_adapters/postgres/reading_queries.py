@@ -1,0 +1,315 @@
+"""``ReadingQueries`` on PostgreSQL: counts from the counters and per-minute rollups, pages,
+samples and downsampling (rollups where the bucket width allows). Reads only."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Engine,
+    Integer,
+    Select,
+    and_,
+    cast,
+    func,
+    literal,
+    select,
+    text,
+    true,
+    union_all,
+)
+
+from energy_adapters.postgres.filters import (
+    meter_and_state_conditions,
+    normalised,
+    reading_conditions,
+    split_by_minute,
+    time_conditions,
+)
+from energy_adapters.postgres.reading_rows import NEWEST_FIRST, ORDER, SELECTED, to_reading
+from energy_adapters.postgres.schema import (
+    EPOCH,
+    ROLLUP_WIDTH,
+    meter_counters,
+    minute_rollups,
+    rollup_columns,
+    rollup_count_column,
+)
+from energy_adapters.postgres.schema import readings as table
+from energy_adapters.postgres.urls import Database
+from energy_core.ports import Bucket, ReadingFilter
+from energy_core.telemetry.buckets import bucket_width
+from energy_core.telemetry.catalogue import variable
+from energy_core.telemetry.readings import Reading
+
+# Buckets from rollups read a few thousand rows: starting parallel workers costs more than
+# the work (bench/query.py, 1 M readings: the ragged 24 h window took 55-70 ms in a parallel
+# plan, 10-20 ms serial). Local to the read's transaction, which ends with the read.
+_SERIAL_PLAN = text("SET LOCAL max_parallel_workers_per_gather = 0")
+
+
+def _or_nan(value: float | None) -> float:
+    """A bucket's statistic: NaN when no reading of the bucket carries the variable."""
+    return math.nan if value is None else float(value)
+
+
+class PostgresReadingQueries:
+    """Reads of ``registros`` and its rollups. Thread-safe: every call uses its own pooled
+    connection."""
+
+    def __init__(self, database: Database | Engine):
+        self._db = database if isinstance(database, Database) else Database(database)
+
+    # --- counts ---------------------------------------------------------------------------
+    def count(self, where: ReadingFilter | None = None) -> int:
+        """How many readings match, from the counters and rollups (raw rows only for the
+        partial minutes at the edges of a time filter)."""
+        where = normalised(where)
+        with self._db.connection() as connection:
+            if where.start is None and where.end is None:
+                return int(connection.execute(self._count_from_counters(where)).scalar_one())
+            split = split_by_minute(where.start, where.end)
+            parts = [
+                self._count_raw(where, start, end).scalar_subquery() for start, end in split.edges
+            ]
+            if split.whole is not None:
+                parts.append(self._count_from_rollups(where, *split.whole).scalar_subquery())
+            total: ColumnElement[Any] = parts[0]
+            for part in parts[1:]:
+                total = total + part
+            return int(connection.execute(select(total)).scalar_one())
+
+    @staticmethod
+    def _counted(state: str | None, readings: Any, flagged: Any) -> Any:
+        if state == "anomalous":
+            return flagged
+        if state == "normal":
+            return readings - flagged
+        return readings
+
+    def _count_from_counters(self, where: ReadingFilter) -> Select[Any]:
+        counted = self._counted(where.state, meter_counters.c.readings, meter_counters.c.flagged)
+        query = select(func.coalesce(func.sum(counted), 0))
+        if where.meter_ids:
+            query = query.where(meter_counters.c.meter_id.in_(where.meter_ids))
+        return query
+
+    def _count_from_rollups(
+        self, where: ReadingFilter, start: datetime | None, end: datetime | None
+    ) -> Select[Any]:
+        counted = self._counted(where.state, minute_rollups.c.readings, minute_rollups.c.flagged)
+        query = select(func.coalesce(func.sum(counted), 0)).where(
+            *self._rollup_conditions(where, start, end)
+        )
+        return query
+
+    @staticmethod
+    def _rollup_conditions(
+        where: ReadingFilter, start: datetime | None, end: datetime | None
+    ) -> list[ColumnElement[bool]]:
+        conditions: list[ColumnElement[bool]] = []
+        if start is not None:
+            conditions.append(minute_rollups.c.minute >= start)
+        if end is not None:
+            conditions.append(minute_rollups.c.minute < end)
+        if where.meter_ids:
+            conditions.append(minute_rollups.c.meter_id.in_(where.meter_ids))
+        return conditions
+
+    @staticmethod
+    def _count_raw(
+        where: ReadingFilter, start: datetime | None, end: datetime | None
+    ) -> Select[Any]:
+        condition = reading_conditions(where, start, end, override_time=True)
+        return select(func.count()).select_from(table).where(condition)
+
+    # --- reading rows back ----------------------------------------------------------------
+    def _rows(self, query: Select[Any]) -> list[Reading]:
+        with self._db.connection() as connection:
+            return [to_reading(row) for row in connection.execute(query)]
+
+    def latest(self, n: int, where: ReadingFilter | None = None) -> list[Reading]:
+        if n <= 0:
+            return []
+        condition = reading_conditions(normalised(where))
+        return self._rows(select(*SELECTED).where(condition).order_by(*NEWEST_FIRST).limit(n))
+
+    def window(self, where: ReadingFilter, limit: int | None = None) -> list[Reading]:
+        condition = reading_conditions(normalised(where))
+        if limit is None:
+            return self._rows(select(*SELECTED).where(condition).order_by(*ORDER))
+        if limit <= 0:
+            return []
+        query = select(*SELECTED).where(condition).order_by(*NEWEST_FIRST).limit(limit)
+        newest = self._rows(query)
+        newest.reverse()
+        return newest
+
+    def sample(self, where: ReadingFilter, limit: int) -> list[Reading]:
+        """At most ``limit`` matching readings at evenly spaced ranks (first and last
+        included), chosen in SQL: only the picked rows leave the server."""
+        if limit <= 0:
+            return []
+        condition = reading_conditions(normalised(where))
+        ranked = (
+            select(
+                table.c.id,
+                (func.row_number().over(order_by=ORDER) - 1).label("position"),
+                func.count().over().label("total"),
+            )
+            .where(condition)
+            .cte("ranked")
+        )
+        # Rank i*(total-1)/(limit-1) rounded, for i = 0 … limit-1, is picked; a rank is one
+        # of those exactly when rounding it back and forth gives itself.
+        position, total = ranked.c.position, ranked.c.total
+        steps = literal(max(limit - 1, 1))
+        double_gaps = func.greatest(2 * (total - 1), 1, type_=BigInteger)
+        nearest_step = (2 * position * steps + (total - 1)) // double_gaps
+        picked_rank = (2 * nearest_step * (total - 1) + steps) // (2 * steps)
+        keep: ColumnElement[bool] = (total <= limit) | (position == picked_rank)
+        if limit == 1:
+            keep = position == 0
+        chosen = select(ranked.c.id).where(keep).subquery()
+        query = (
+            select(*SELECTED).join_from(table, chosen, table.c.id == chosen.c.id).order_by(*ORDER)
+        )
+        return self._rows(query)
+
+    def since(self, last_id: int, limit: int = 10_000) -> list[Reading]:
+        if limit <= 0:
+            return []
+        query = select(*SELECTED).where(table.c.id > last_id).order_by(table.c.id).limit(limit)
+        return self._rows(query)
+
+    def meters(self) -> list[str]:
+        query = (
+            select(meter_counters.c.meter_id)
+            .where(meter_counters.c.readings > 0)
+            .order_by(meter_counters.c.meter_id)
+        )
+        with self._db.connection() as connection:
+            return list(connection.execute(query).scalars())
+
+    def time_range(self) -> tuple[datetime, datetime] | None:
+        query = select(func.min(table.c.timestamp), func.max(table.c.timestamp))
+        with self._db.connection() as connection:
+            first, last = connection.execute(query).one()
+        return None if first is None else (first, last)
+
+    def last_id(self) -> int:
+        query = select(func.coalesce(func.max(table.c.id), 0))
+        with self._db.connection() as connection:
+            return int(connection.execute(query).scalar_one())
+
+    # --- downsampling ---------------------------------------------------------------------
+    def downsample(self, variable_name: str, where: ReadingFilter, buckets: int) -> list[Bucket]:
+        """``variable_name`` in epoch-aligned buckets (see ``energy_core.telemetry.buckets``).
+
+        From the per-minute rollups when the bucket width is a whole number of minutes and
+        no state is asked for (raw rows only at a filter's partial edge minutes); otherwise
+        from raw rows. Means are sums over counts, computed in the database. ``count`` is how
+        many readings of the bucket carry the variable: a bucket whose readings all lack it
+        has count 0 and NaN minimum, maximum and mean (a gap, not a zero).
+        """
+        variable(variable_name)  # unknown names fail here, with the known ones listed
+        where = normalised(where)
+        with self._db.connection() as connection:
+            start, end = where.start, where.end
+            if start is None or end is None:
+                first, last = connection.execute(
+                    select(func.min(table.c.timestamp), func.max(table.c.timestamp)).where(
+                        reading_conditions(where)
+                    )
+                ).one()
+                if first is None:
+                    return []
+                start = start if start is not None else first
+                end = end if end is not None else last + timedelta(microseconds=1)
+            width = bucket_width(start, end, buckets)
+            if where.state is None and width % ROLLUP_WIDTH == timedelta(0):
+                query = self._buckets_from_rollups(variable_name, where, width)
+                connection.execute(_SERIAL_PLAN)
+            else:
+                query = self._buckets_from_rows(variable_name, where, width)
+            rows = connection.execute(query).all()
+        return [
+            Bucket(
+                start=row.bucket,
+                count=int(row.readings),
+                minimum=_or_nan(row.minimum),
+                maximum=_or_nan(row.maximum),
+                mean=float(row.total) / int(row.readings) if row.readings else math.nan,
+                flagged=int(row.flagged),
+            )
+            for row in rows
+        ]
+
+    @staticmethod
+    def _bucket_of(column: Any, width: timedelta) -> Any:
+        return func.date_bin(width, column, literal(EPOCH))
+
+    def _buckets_from_rows(self, name: str, where: ReadingFilter, width: timedelta) -> Select[Any]:
+        value = table.c[name]
+        bucket = self._bucket_of(table.c.timestamp, width).label("bucket")
+        return (
+            select(
+                bucket,
+                func.count(value).label("readings"),
+                func.min(value).label("minimum"),
+                func.max(value).label("maximum"),
+                func.sum(value).label("total"),
+                func.count().filter(table.c.is_flagged).label("flagged"),
+            )
+            .where(reading_conditions(where))
+            .group_by(bucket)
+            .order_by(bucket)
+        )
+
+    def _buckets_from_rollups(
+        self, name: str, where: ReadingFilter, width: timedelta
+    ) -> Select[Any]:
+        low, high, total = (minute_rollups.c[column] for column in rollup_columns(name))
+        count = minute_rollups.c[rollup_count_column(name)]
+        split = split_by_minute(where.start, where.end)
+        parts: list[Select[Any]] = []
+        if split.whole is not None:
+            parts.append(
+                select(
+                    self._bucket_of(minute_rollups.c.minute, width).label("bucket"),
+                    count.label("readings"),
+                    low.label("minimum"),
+                    high.label("maximum"),
+                    total.label("total"),
+                    minute_rollups.c.flagged.label("flagged"),
+                ).where(true(), *self._rollup_conditions(where, *split.whole))
+            )
+        value = table.c[name]
+        for start, end in split.edges:
+            parts.append(
+                select(
+                    self._bucket_of(table.c.timestamp, width).label("bucket"),
+                    cast(value.is_not(None), Integer).label("readings"),
+                    value.label("minimum"),
+                    value.label("maximum"),
+                    value.label("total"),
+                    cast(func.coalesce(table.c.is_flagged, False), Integer).label("flagged"),
+                ).where(and_(*time_conditions(start, end), *meter_and_state_conditions(where)))
+            )
+        combined = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("parts")
+        return (
+            select(
+                combined.c.bucket,
+                func.sum(combined.c.readings).label("readings"),
+                func.min(combined.c.minimum).label("minimum"),
+                func.max(combined.c.maximum).label("maximum"),
+                func.sum(combined.c.total).label("total"),
+                func.sum(combined.c.flagged).label("flagged"),
+            )
+            .group_by(combined.c.bucket)
+            .order_by(combined.c.bucket)
+        )
