@@ -27,7 +27,7 @@ from energy_core.ports import (
     ReadingQueries,
 )
 from energy_core.telemetry.catalogue import VARIABLE_NAMES
-from energy_core.telemetry.readings import Reading
+from energy_core.telemetry.readings import Origin, Reading
 
 
 @dataclass
@@ -35,6 +35,7 @@ class _Meter:
     newest: deque[Reading] = field(default_factory=lambda: deque(maxlen=CADENCE_READINGS))
     readings: int = 0
     flagged: int = 0
+    origin: Origin | None = None
 
 
 class MemoryFleetQueries:
@@ -52,6 +53,7 @@ class MemoryFleetQueries:
                 continue
             meter = meters.setdefault(reading.meter_id, _Meter())
             meter.newest.append(reading)
+            meter.origin = reading.origin or meter.origin
             if start <= reading.timestamp < end:
                 meter.readings += 1
                 meter.flagged += bool(reading.is_flagged)
@@ -84,6 +86,7 @@ def _overview(meter_id: str, meter: _Meter, query: FleetQuery) -> MeterOverview:
         flagged_last_hour=meter.flagged,
         flagged_share=share,
         health=health,
+        origin=meter.origin,
     )
 
 

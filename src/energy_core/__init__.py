@@ -17,6 +17,7 @@ from energy_core.ports import Bucket, ChangeEvent, ModelInfo, ReadingFilter
 from energy_core.telemetry.catalogue import VARIABLE_NAMES, VARIABLES, Variable, variable
 from energy_core.telemetry.readings import (
     InvalidReadingError,
+    Origin,
     Reading,
     feature_matrix,
     labels,
@@ -57,6 +58,7 @@ __all__ = [
     "MonitorSettings",
     "NoModelError",
     "NotFittedError",
+    "Origin",
     "Reading",
     "ReadingFilter",
     "RejectedBatchError",

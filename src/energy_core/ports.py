@@ -13,7 +13,7 @@ from typing import Literal, Protocol, get_args
 
 from energy_core.detection.protocol import Detector
 from energy_core.health.analysis import HealthState, HealthThresholds, MetricSnapshot
-from energy_core.telemetry.readings import Reading
+from energy_core.telemetry.readings import Origin, Reading
 
 ReadingState = Literal["normal", "anomalous"]
 
@@ -74,7 +74,8 @@ class ReadingRepository(Protocol):
         """Store ``readings`` in one transaction; return them carrying their new ids.
 
         ``key`` makes a retry safe: a batch already stored under the same key is not
-        stored again, and what it stored is returned.
+        stored again, and what it stored is returned. Each meter's newest ``origin`` among
+        the readings that carry one is kept (``MeterOverview.origin``).
         """
         ...
 
@@ -277,6 +278,9 @@ class MeterOverview:
     flagged_last_hour: int
     flagged_share: float | None
     health: HealthState | None
+    origin: Origin | None = None
+    """The channel and payload format of its newest readings that said (``None``: stored
+    by code that did not say, e.g. a library caller)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from energy_core.telemetry.catalogue import variable
 from energy_ui.api.meters import MeterPage
 from energy_ui.bootstrap import DatabaseError, bootstrap, unavailable_errors
 from energy_ui.cli_language import language, number, say
-from energy_ui.i18n import FLEET_HEALTH_TEXT, moment
+from energy_ui.i18n import FLEET_HEALTH_TEXT, moment, origin_label
 from energy_ui.settings import Settings
 
 out = Console(soft_wrap=True)
@@ -73,6 +73,7 @@ def meters(
     table = Table(title=say("tab.meters"))
     for key in (
         "column.meter",
+        "column.origin",
         "column.health",
         "column.flagged_share",
         "column.readings_hour",
@@ -104,6 +105,7 @@ def _cells(row: MeterOverview) -> list[str]:
     cadence = "" if row.cadence_s is None else f"{number(row.cadence_s, 1)} s"
     return [
         row.meter_id,
+        origin_label(row.origin, language()),
         say(FLEET_HEALTH_TEXT[health_key(row.health)]),
         share,
         number(row.readings_last_hour),

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from energy_core import Rejection
 from energy_core.ports import BatchRefusedError
 from energy_core.telemetry.catalogue import VARIABLE_NAMES
-from energy_core.telemetry.readings import Reading
+from energy_core.telemetry.readings import Origin, Reading
 from energy_core.telemetry.rules import DEFAULT_RULES, StorageRules
 from energy_core.telemetry.validation import parse_reading, rejections_of
 from energy_core.usecases.monitor import Monitor
@@ -37,6 +37,9 @@ SHOWN_LINE: Final = 80
 """A malformed line is echoed in its rejection cut to this many characters."""
 _CHUNK: Final = 1 << 20
 _LINE_ENDS = re.compile(rb"\r\n|\r|\n")
+
+CSV_ORIGIN = Origin("csv")
+"""Readings imported from a CSV file (the CLI's import and the dashboard's upload)."""
 
 
 class CsvFormatError(ValueError):
@@ -260,7 +263,9 @@ def read_csv_batches(
                 rejected.extend(problems)
             else:
                 try:
-                    reading = parse_reading(raw, now=now, rules=rules, from_text=True)
+                    reading = parse_reading(
+                        raw, now=now, rules=rules, from_text=True, origin=CSV_ORIGIN
+                    )
                 except ValidationError as error:
                     rejected.extend(rejections_of(error, lines.number, raw))
                 else:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 from energy_core.telemetry.catalogue import Language
+from energy_core.telemetry.readings import Origin
 
 LANGUAGES: Final[tuple[Language, ...]] = ("es", "en")
 
@@ -361,6 +362,9 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
     "column.last_seen": {"es": "Última lectura (UTC)", "en": "Last seen (UTC)"},
     "column.cadence": {"es": "Cadencia", "en": "Cadence"},
     "column.variables": {"es": "Variables que envía", "en": "Variables sent"},
+    "column.origin": {"es": "Origen", "en": "Source"},
+    "origin.simulator": {"es": "Simulador", "en": "Simulator"},
+    "origin.native": {"es": "SmartEnergy", "en": "SmartEnergy"},
     # alerts
     "alert.health": {
         "es": "Estado de salud: {old} → {new} ({percentage} % anómalas)",
@@ -602,6 +606,25 @@ def moment(value: datetime | None, *, seconds: bool = True) -> str:
         return ""
     pattern = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
     return value.astimezone(UTC).strftime(pattern)
+
+
+_FORMAT_NAMES = {"tasmota": "Tasmota", "shelly": "Shelly", "emoncms": "Emoncms"}
+
+
+def origin_label(origin: Origin | None, language: Language) -> str:
+    """How a meter's readings came, e.g. ``MQTT · Tasmota``, ``HTTP · SmartEnergy``,
+    ``Simulador``; empty when unknown."""
+    if origin is None:
+        return ""
+    if origin.channel == "simulator":
+        return text("origin.simulator", language)
+    channel = origin.channel.upper()
+    shown = (
+        text("origin.native", language)
+        if origin.format == "native"
+        else _FORMAT_NAMES.get(origin.format, origin.format)
+    )
+    return f"{channel} · {shown}"
 
 
 FLEET_HEALTH_TEXT = {

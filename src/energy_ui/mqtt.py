@@ -55,7 +55,7 @@ from energy_core.ports import BatchRefusedError, IdempotencyConflictError
 from energy_core.telemetry.decoders import DecodeError, EmonAssembler, Found
 from energy_core.telemetry.decoders.emon import Assembled
 from energy_core.telemetry.payload import MAX_DEPTH, PayloadError, decode_json
-from energy_core.telemetry.readings import Reading
+from energy_core.telemetry.readings import Origin, Reading
 from energy_core.usecases.retry_buffer import RetryBuffer
 from energy_ui.bootstrap import unavailable_errors
 from energy_ui.devices import device_registry, disabled_topics, load_mapping
@@ -217,6 +217,8 @@ class Incoming:
     """A single value held by the assembler: settled with the reading it ends up in."""
     joined: list[Incoming] = field(default_factory=list)
     """The held messages whose values this one carries: acknowledged with it."""
+    origin: Origin = field(default_factory=lambda: Origin("mqtt"))
+    """The format its payload was read in (SmartEnergy's own unless a device's topic)."""
 
     def refuse(self, index: int, field_name: str, value: object, reason: str) -> None:
         self.rejections.append(Rejection(index, field_name, value, reason))
@@ -281,7 +283,13 @@ class MqttIngestor:
         # broad (site/#); any other topic is read as SmartEnergy's JSON.
         found = self.registry.find(topic)
         if found is not None:
-            incoming = Incoming(topic=topic, meter=found.device, mid=mid, qos=qos)
+            incoming = Incoming(
+                topic=topic,
+                meter=found.device,
+                mid=mid,
+                qos=qos,
+                origin=Origin("mqtt", found.format.name),
+            )
             try:
                 self._decode_device(incoming, found, payload)
             except Exception:
@@ -327,7 +335,12 @@ class MqttIngestor:
         """A node's assembled values as one message to store, settling every message held."""
         first = group.tags[0]
         prefix = first.topic.rsplit("/", 2)[0]
-        joined = Incoming(topic=f"{prefix}/{group.node}", meter=group.node, joined=group.tags)
+        joined = Incoming(
+            topic=f"{prefix}/{group.node}",
+            meter=group.node,
+            joined=group.tags,
+            origin=first.origin,
+        )
         joined.entries.extend(enumerate(group.readings))
         return joined
 
@@ -410,7 +423,7 @@ class MqttIngestor:
         owners: dict[int, tuple[Incoming, int]] = {}
         for incoming in batch:
             try:
-                accepted, invalid = self.monitor.parse(incoming.entries)
+                accepted, invalid = self.monitor.parse(incoming.entries, origin=incoming.origin)
             except Exception:
                 self._failed(incoming, incoming.topic)
                 continue

@@ -214,3 +214,16 @@ def test_default_keys_store_each_channel_with_only_what_it_measured(monkeypatch)
     assert response.status_code == 200
     assert len(stored(application, "emontx.1")) == 1
     assert len(stored(application, "emontx")) == 1
+
+
+def test_the_fleet_says_which_route_and_shape_each_meter_came_by(client):
+    data = bulk_body([NOW, "pump", INPUTS])
+    response = client.post(
+        f"{BULK}?sentat={NOW}&cb=1", content=zlib.compress(data.encode()), headers=AUTH
+    )
+    assert response.status_code == 200
+    native = {"meter_id": "press", "timestamp": BASE.isoformat(), "voltage": 230.0}
+    assert client.post("/api/v1/readings", json=[native], headers=AUTH).status_code == 200
+    rows = {row["meter_id"]: row for row in client.get("/api/v1/meters").json()["items"]}
+    assert (rows["pump"]["channel"], rows["pump"]["format"]) == ("http", "emoncms")
+    assert (rows["press"]["channel"], rows["press"]["format"]) == ("http", "native")

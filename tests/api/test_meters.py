@@ -69,6 +69,8 @@ def test_every_meter_comes_with_its_figures_and_health_now(client):
     assert list(rows) == [f"meter-0{n}" for n in range(1, 6)]
     assert rows["meter-03"] == {
         "meter_id": "meter-03",
+        "channel": None,  # stored by code that did not say how they came
+        "format": None,
         "variables": list(VALUES),
         "last_seen": "2025-06-01T00:00:00Z",
         "cadence_s": 60.0,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
 
-from energy_core import HealthState, HealthThresholds, Reading
+from energy_core import HealthState, HealthThresholds, Origin, Reading
 from energy_core.ports import FleetQuery, MeterOverview
 from energy_core.telemetry.catalogue import VARIABLE_NAMES
 from tests.strategies import BASE
@@ -253,3 +254,19 @@ def _every_variable_mandatory(stores) -> bool:
 
     postgres = isinstance(stores.readings, PostgresReadingRepository)
     return postgres and not readings.c.frequency.nullable
+
+
+def test_each_meter_shows_the_origin_of_its_newest_readings_that_said(stores):
+    def sent(meter: str, minute: int, origin: Origin | None) -> Reading:
+        return replace(reading(meter, BASE + timedelta(minutes=minute)), origin=origin)
+
+    stores.readings.add_many([sent("plug", 0, Origin("mqtt", "tasmota")), sent("coded", 0, None)])
+    first = {row.meter_id: row.origin for row in overview(stores.fleet)}
+    assert first == {"plug": Origin("mqtt", "tasmota"), "coded": None}
+
+    # The plug moved to HTTP; a reading stored by code that did not say changes nothing.
+    stores.readings.add_many([sent("plug", 1, Origin("http"))])
+    stores.readings.add_many([sent("plug", 2, None)])
+    assert [row.origin for row in overview(stores.fleet, meter_contains="plug")] == [
+        Origin("http", "native")
+    ]

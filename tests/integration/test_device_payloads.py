@@ -105,6 +105,16 @@ def rows(engine: Engine, meter: str) -> list[dict[str, Any]]:
         return [dict(row._mapping) for row in result]
 
 
+def origins(engine: Engine, *meters: str) -> dict[str, tuple[str, str]]:
+    """What ``medidores`` says each meter came by: (channel, format)."""
+    with engine.connect() as connection:
+        result = connection.execute(
+            text("SELECT meter_id, channel, format FROM medidores WHERE meter_id = ANY(:m)"),
+            {"m": list(meters)},
+        )
+        return {meter: (channel, shape) for meter, channel, shape in result}
+
+
 async def test_tasmota_and_shelly_messages_end_in_postgresql_with_nulls_where_nothing_was_sent(
     application: Application, pg_engine: Engine, prefix: str
 ):
@@ -127,6 +137,10 @@ async def test_tasmota_and_shelly_messages_end_in_postgresql_with_nulls_where_no
     assert [row["timestamp"] for row in notified] == [datetime.fromtimestamp(1631186545.04, tz=UTC)]
     [read_back] = application.monitor.queries.window(ReadingFilter(meter_ids=(plug,)))
     assert "motor_temperature" not in read_back.values
+    assert origins(pg_engine, plug, f"{meter3}.L3") == {
+        plug: ("mqtt", "tasmota"),
+        f"{meter3}.L3": ("mqtt", "shelly"),
+    }
 
 
 async def test_a_device_message_in_no_known_shape_is_answered_on_its_errors_topic(
@@ -165,6 +179,7 @@ async def test_emonhub_single_values_are_joined_into_one_reading_and_stored(
     assert (row["voltage"], row["current"], row["motor_temperature"]) == (231.5, 4.2, 52.0)
     assert row["active_power"] == pytest.approx(0.88)
     assert before <= row["timestamp"] <= datetime.now(UTC)
+    assert origins(pg_engine, node) == {node: ("mqtt", "emonhub")}
 
 
 def test_an_emoncms_bulk_post_ends_in_postgresql(application: Application, pg_engine: Engine):

@@ -16,7 +16,7 @@ from energy_adapters.memory import (
 )
 from energy_core import Simulator
 from energy_core.ports import BatchRefusedError
-from energy_core.telemetry.readings import Reading
+from energy_core.telemetry.readings import Origin, Reading
 from energy_core.usecases.monitor import Monitor, Rejection
 from energy_ui.csv_io import (
     CsvEncodingError,
@@ -73,6 +73,11 @@ def test_good_lines_are_accepted_and_bad_ones_reported_by_line_field_and_value()
     assert where(batch.rejected) == [(3, "voltage"), (5, "timestamp"), (5, "motor_temperature")]
     assert batch.rejected[0].value == "abc"
     assert "number" in batch.rejected[0].reason
+
+
+def test_imported_readings_say_they_came_from_a_csv_file():
+    [batch] = batches(f"{HEADER}\n{GOOD}\n")
+    assert [reading.origin for reading in batch.readings] == [Origin("csv")]
 
 
 def test_extra_cells_are_a_rejection_of_that_line():

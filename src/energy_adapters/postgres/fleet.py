@@ -27,7 +27,7 @@ from energy_adapters.postgres.urls import Database
 from energy_core.health.fleet import CADENCE_READINGS, health_now, last_hour
 from energy_core.ports import FleetPage, FleetQuery, FleetSort, MeterOverview
 from energy_core.telemetry.catalogue import VARIABLE_NAMES
-from energy_core.telemetry.readings import utc
+from energy_core.telemetry.readings import Origin, utc
 
 _HOUR_COUNTS = """
     SELECT meter_id, sum(readings)::bigint AS readings, sum(flagged)::bigint AS flagged
@@ -123,9 +123,11 @@ def _statement(query: FleetQuery) -> TextClause:
             SELECT meter_id, position FROM fleet
             WHERE position > :offset ORDER BY position LIMIT :limit
         )
-        SELECT total.n, p.meter_id, stats.readings, stats.flagged, recent.*
+        SELECT total.n, p.meter_id, stats.readings, stats.flagged, recent.*,
+               o.channel, o.format
         FROM (SELECT count(*) AS n FROM fleet) total
         LEFT JOIN page p ON true
+        LEFT JOIN medidores o ON o.meter_id = p.meter_id
         LEFT JOIN LATERAL (
             SELECT coalesce(sum(m.readings), 0)::bigint AS readings,
                    coalesce(sum(m.flagged), 0)::bigint AS flagged
@@ -181,4 +183,5 @@ def _overview(row: Any, query: FleetQuery) -> MeterOverview:
         flagged_last_hour=flagged,
         flagged_share=share,
         health=health,
+        origin=None if row.channel is None else Origin(row.channel, row.format),
     )

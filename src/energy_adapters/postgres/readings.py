@@ -35,7 +35,7 @@ from energy_adapters.postgres.schema import READINGS_ID_SEQUENCE, ingested_batch
 from energy_adapters.postgres.schema import readings as table
 from energy_adapters.postgres.urls import Database
 from energy_core.ports import IdempotencyConflictError
-from energy_core.telemetry.readings import Reading
+from energy_core.telemetry.readings import Reading, newest_origins
 
 # Ids come from the table's own sequence, taken before the COPY so the payload carries
 # them. Usually they are one contiguous range (two numbers come back); when another writer
@@ -215,6 +215,16 @@ class PostgresReadingRepository:
         connection.execute(
             rollups.ADD_TO_COUNTERS, {"meters": meters, "readings": counts, "flagged": flagged}
         )
+        origins = newest_origins(batch)
+        if origins:
+            connection.execute(
+                rollups.RECORD_ORIGINS,
+                {
+                    "meters": list(origins),
+                    "channels": [origin.channel for origin in origins.values()],
+                    "formats": [origin.format for origin in origins.values()],
+                },
+            )
         by_submission: dict[int, list[Reading]] = {}
         keyed: list[dict[str, Any]] = []
         end = 0

@@ -18,7 +18,7 @@ from energy_core.telemetry.readings import utc
 
 # Retention from several processes at once would each see the same excess; take turns.
 _RETENTION_LOCK = lock_key("smartenergy:retention")
-_TRUNCATE = text("TRUNCATE registros, registros_por_minuto, registros_contadores, lotes")
+_TRUNCATE = text("TRUNCATE registros, registros_por_minuto, registros_contadores, lotes, medidores")
 
 
 def stored_total(connection: Connection) -> int:

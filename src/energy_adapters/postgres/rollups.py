@@ -92,6 +92,20 @@ ADD_TO_COUNTERS = text(
     """
 )
 
+# A meter's origin is rewritten only when it changed: a steady meter costs no row version.
+RECORD_ORIGINS = text(
+    """
+    INSERT INTO medidores AS o (meter_id, channel, format, updated_at)
+    SELECT meter_id, channel, format, now()
+    FROM unnest(CAST(:meters AS text[]), CAST(:channels AS text[]), CAST(:formats AS text[]))
+         AS given (meter_id, channel, format)
+    ORDER BY meter_id
+    ON CONFLICT (meter_id) DO UPDATE SET
+        channel = excluded.channel, format = excluded.format, updated_at = excluded.updated_at
+    WHERE (o.channel, o.format) IS DISTINCT FROM (excluded.channel, excluded.format)
+    """
+)
+
 # --- deletions ----------------------------------------------------------------------------
 # The deleting statement fills ``removed_by_minute`` from its RETURNING rows; the
 # statements after it settle rollups and counters from that.

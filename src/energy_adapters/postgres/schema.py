@@ -125,6 +125,16 @@ ingested_batches = Table(
 )
 """Keys of batches stored with one (``add_many(..., key=)``) and the ids they got."""
 
+meter_origins = Table(
+    "medidores",
+    metadata,
+    Column("meter_id", Text, primary_key=True),
+    Column("channel", Text, nullable=False),
+    Column("format", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+"""Each meter's origin (``Reading.origin`` of its newest stored batch that carried one)."""
+
 ALL_TABLES: tuple[Table, ...] = (
     readings,
     minute_rollups,
@@ -132,4 +142,5 @@ ALL_TABLES: tuple[Table, ...] = (
     metric_snapshots,
     models,
     ingested_batches,
+    meter_origins,
 )

@@ -15,6 +15,15 @@ from energy_core.telemetry.catalogue import DEFAULT_FEATURES, VARIABLE_NAMES, va
 from energy_core.telemetry.rules import DEFAULT_RULES, StorageRules
 
 
+def newest_origins(readings: Iterable[Reading]) -> dict[str, Origin]:
+    """Each meter's origin in ``readings``: the last one given (in the readings' order)."""
+    found: dict[str, Origin] = {}
+    for reading in readings:
+        if reading.origin is not None:
+            found[reading.meter_id] = reading.origin
+    return found
+
+
 class InvalidReadingError(ValueError):
     """A reading that cannot be accepted; says which field, which value and why."""
 
@@ -26,6 +35,19 @@ class InvalidReadingError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a reading came from: the ``channel`` that received it (``http``, ``mqtt``,
+    ``csv``, ``simulator``) and the ``format`` of its payload (``native``, ``tasmota``,
+    ``shelly``, ``emoncms``, ``emonhub``, or a mapping file's device name)."""
+
+    channel: str
+    format: str = "native"
+
+    def __str__(self) -> str:
+        return f"{self.channel}/{self.format}"
+
+
+@dataclass(frozen=True, slots=True)
 class Reading:
     """One sample of one meter at one UTC instant.
 
@@ -34,7 +56,8 @@ class Reading:
     (``is_anomaly``, ``anomaly_kind``) is known only for simulated or labelled data.
     ``score`` (higher = more anomalous), ``is_flagged`` and ``top_variables`` are set once a
     model scored it.
-    ``id`` is assigned by the repository that stores it.
+    ``id`` is assigned by the repository that stores it. ``origin`` (not part of equality:
+    the same sample is the same reading whichever way it came) is kept per meter by storage.
     """
 
     timestamp: datetime
@@ -46,6 +69,7 @@ class Reading:
     is_flagged: bool | None = None
     top_variables: tuple[str, ...] = field(default=())
     id: int | None = None
+    origin: Origin | None = field(default=None, compare=False)
 
     def __getitem__(self, name: str) -> float:
         return self.values[name]

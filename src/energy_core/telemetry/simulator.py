@@ -29,7 +29,10 @@ import numpy as np
 import numpy.typing as npt
 
 from energy_core.telemetry.catalogue import variable
-from energy_core.telemetry.readings import Reading, utc
+from energy_core.telemetry.readings import Origin, Reading, utc
+
+SIMULATED = Origin("simulator")
+"""The origin of every simulated reading."""
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -280,6 +283,7 @@ class Simulator:
                     values={name: column[row] for name, column in zip(sent, columns, strict=True)},
                     is_anomaly=bool(kinds),
                     anomaly_kind="+".join(sorted(set(kinds))) if kinds else None,
+                    origin=SIMULATED,
                 )
             )
         return readings

@@ -27,7 +27,7 @@ from pydantic import field_validator as _field_validator
 from pydantic_core import PydanticCustomError
 
 from energy_core.telemetry.catalogue import VARIABLE_NAMES, VARIABLES
-from energy_core.telemetry.readings import Reading, no_variable_reason
+from energy_core.telemetry.readings import Origin, Reading, no_variable_reason
 from energy_core.telemetry.rules import (
     DEFAULT_RULES,
     EARLIEST_TIMESTAMP,
@@ -160,9 +160,10 @@ ReadingFromText: type[_ReadingBase] = create_model(
 text, ground truth as true/false/1/0."""
 
 
-def to_reading(model: _ReadingBase) -> Reading:
+def to_reading(model: _ReadingBase, origin: Origin | None = None) -> Reading:
     data = model.model_dump()
     return Reading(
+        origin=origin,
         timestamp=data["timestamp"],
         meter_id=data["meter_id"],
         values={name: float(data[name]) for name in VARIABLE_NAMES if data[name] is not None},
@@ -215,10 +216,11 @@ def parse_reading(
     now: datetime | None = None,
     rules: StorageRules = DEFAULT_RULES,
     from_text: bool = False,
+    origin: Origin | None = None,
 ) -> Reading:
     """Validate one raw mapping; raises ``ValidationError`` with every problem."""
     model = ReadingFromText if from_text else ReadingIn
-    return to_reading(model.model_validate(raw, context={"now": now, "rules": rules}))
+    return to_reading(model.model_validate(raw, context={"now": now, "rules": rules}), origin)
 
 
 def parse_readings(
@@ -227,10 +229,12 @@ def parse_readings(
     now: datetime | None = None,
     rules: StorageRules = DEFAULT_RULES,
     from_text: bool = False,
+    origin: Origin | None = None,
 ) -> tuple[list[Reading], list[Rejection]]:
     """Split ``(index, raw)`` pairs into accepted readings and rejections (index kept).
 
     ``from_text``: the values come from a text source (CSV), so numbers arrive as text.
+    ``origin``: the channel and format every accepted reading carries.
     """
     accepted: list[Reading] = []
     rejected: list[Rejection] = []
@@ -239,7 +243,9 @@ def parse_readings(
             rejected.append(Rejection(index, "reading", _shown(raw), "must be a JSON object"))
             continue
         try:
-            accepted.append(parse_reading(raw, index, now=now, rules=rules, from_text=from_text))
+            accepted.append(
+                parse_reading(raw, index, now=now, rules=rules, from_text=from_text, origin=origin)
+            )
         except ValidationError as error:
             rejected.extend(rejections_of(error, index, raw))
     return accepted, rejected

@@ -30,6 +30,7 @@ from energy_core.ports import (
 from energy_core.telemetry.catalogue import DEFAULT_FEATURES
 from energy_core.telemetry.readings import (
     InvalidReadingError,
+    Origin,
     Reading,
     feature_matrix,
     labels,
@@ -214,18 +215,20 @@ class Monitor:
         key: str | None = None,
         from_text: bool = False,
         refused: Sequence[Rejection] = (),
+        origin: Origin | None = None,
     ) -> IngestReport:
         """The one way in for a channel: raw items (``(index or line, mapping)``, as decoded
         from the channel's payload) validated once against the catalogue and the storage
         rules, the valid ones scored, stored, kept by retention and announced; the report
         carries what was stored and every rejection (with ``refused``: what the channel's
-        own policy refused before, e.g. a meter a token may not write).
+        own policy refused before, e.g. a meter a token may not write). ``origin``: the
+        channel and payload format, kept per meter (the fleet view shows it).
 
         Raises what ``ingest`` raises about storage (unavailable, ``BatchRefusedError``,
         ``IdempotencyConflictError``); never ``RejectedBatchError``: a refused reading is a
         rejection, and the valid ones of the same items are stored.
         """
-        accepted, rejections = self.parse(items, from_text=from_text)
+        accepted, rejections = self.parse(items, from_text=from_text, origin=origin)
         rejections = sorted([*refused, *rejections], key=lambda rejection: rejection.index)
         report = self._store(accepted, key)
         return replace(report, rejections=rejections)
@@ -290,12 +293,21 @@ class Monitor:
             return None
 
     def parse(
-        self, items: Iterable[tuple[int, object]], *, from_text: bool = False
+        self,
+        items: Iterable[tuple[int, object]],
+        *,
+        from_text: bool = False,
+        origin: Origin | None = None,
     ) -> tuple[list[Reading], list[Rejection]]:
         """Raw items from a channel (``(index or line, mapping)``) split into readings and
-        rejections, by this monitor's clock and storage rules."""
+        rejections, by this monitor's clock and storage rules; the readings carry
+        ``origin``."""
         return parse_readings(
-            items, now=self.clock.now(), rules=self.settings.rules, from_text=from_text
+            items,
+            now=self.clock.now(),
+            rules=self.settings.rules,
+            from_text=from_text,
+            origin=origin,
         )
 
     def readable(self, where: ReadingFilter | None = None) -> ReadingFilter:

@@ -28,6 +28,14 @@ MAX_CONTAINS = 64
 
 class MeterOut(BaseModel):
     meter_id: str
+    channel: str | None = Field(
+        description="how its newest readings came: http, mqtt, csv or simulator; null when "
+        "stored by code that did not say"
+    )
+    format: str | None = Field(
+        description="their payload format: native, tasmota, shelly, emoncms, emonhub or a "
+        "mapping file's device name"
+    )
     variables: list[str] = Field(description="catalogue variables its newest readings carry")
     last_seen: datetime = Field(description="its newest reading's instant (UTC)")
     cadence_s: float | None = Field(
@@ -47,6 +55,8 @@ class MeterOut(BaseModel):
     def of(cls, row: MeterOverview) -> MeterOut:
         return cls(
             meter_id=row.meter_id,
+            channel=row.origin.channel if row.origin else None,
+            format=row.origin.format if row.origin else None,
             variables=list(row.variables),
             last_seen=row.last_seen,
             cadence_s=row.cadence_s,

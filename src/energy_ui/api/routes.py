@@ -24,6 +24,7 @@ from energy_core.ports import BatchRefusedError, IdempotencyConflictError
 from energy_core.telemetry.decoders import DecodeError, RawReading
 from energy_core.telemetry.decoders.emon import decode_input_bulk, decode_input_post
 from energy_core.telemetry.payload import MAX_DEPTH, PayloadError, decode_json
+from energy_core.telemetry.readings import Origin
 from energy_core.telemetry.validation import METER_ID_PATTERN, QUERY_RANGE, ReadingIn
 from energy_ui.access import Access
 from energy_ui.api.meters import meters_router
@@ -47,6 +48,8 @@ from energy_ui.bootstrap import Application, unavailable_errors
 from energy_ui.devices import emon_keys, load_mapping
 
 log = logging.getLogger(__name__)
+NATIVE_ORIGIN = Origin("http")
+EMONCMS_ORIGIN = Origin("http", "emoncms")
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 """Largest request body (bytes), refused while it arrives: never held whole in memory."""
@@ -373,7 +376,7 @@ def create_api_router(application: Application) -> APIRouter:
     ) -> Any:
         items = _parse_body(body, content_type)
         key = None if idempotency_key is None else grant.idempotency_key(idempotency_key)
-        result = ingest_items(items, grant, key, idempotency_key)
+        result = ingest_items(items, grant, key, idempotency_key, NATIVE_ORIGIN)
         if result.rejected and not result.accepted:
             return JSONResponse(result.model_dump(mode="json"), status_code=422)
         return result
@@ -383,13 +386,14 @@ def create_api_router(application: Application) -> APIRouter:
         grant: TokenGrant,
         key: str | None,
         idempotency_key: str | None,
+        origin: Origin,
     ) -> IngestResult:
         """Raw readings validated, scored and stored: the result every ingest route answers
         (``key``: the storage's idempotency key; ``idempotency_key``: as the client sent it)."""
         # Only the meters the token may write (`tokens add --meters`): the others rejected.
         items, outside = restrict_to_grant(items, grant)
         try:
-            report = monitor.receive(items, key=key, refused=outside)
+            report = monitor.receive(items, key=key, refused=outside, origin=origin)
         except unavailable_errors() as _:
             raise _unavailable() from None
         except IdempotencyConflictError:
@@ -473,7 +477,7 @@ def create_api_router(application: Application) -> APIRouter:
         if len(readings) > MAX_READINGS_PER_REQUEST:
             raise _too_many()
         key = grant.idempotency_key(f"emoncms:{_fingerprint(readings)}") if readings else None
-        result = ingest_items(list(enumerate(readings)), grant, key, None)
+        result = ingest_items(list(enumerate(readings)), grant, key, None, EMONCMS_ORIGIN)
         if result.rejected and not result.accepted:
             return JSONResponse(result.model_dump(mode="json"), status_code=422)
         if result.rejected:

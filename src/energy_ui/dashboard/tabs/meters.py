@@ -22,7 +22,7 @@ from energy_core.ports import (
 from energy_core.telemetry.catalogue import variable
 from energy_ui.dashboard.layout import card, table_texts
 from energy_ui.dashboard.tabs.base import TabView
-from energy_ui.i18n import FLEET_HEALTH_TEXT, moment, number
+from energy_ui.i18n import FLEET_HEALTH_TEXT, moment, number, origin_label
 
 FleetLoader = Callable[[FleetQuery], Awaitable[FleetPage | None]]
 """Asks storage for one page of the fleet; ``None`` when it cannot answer now."""
@@ -120,13 +120,18 @@ class MetersTab(TabView):
 
         return [
             column("meter_id", t("column.meter"), left=True),
+            column("origin", t("column.origin"), sortable=False, left=True),
             column("health", t("column.health"), left=True),
             column("flagged_share", t("column.flagged_share")),
             column("readings_last_hour", t("column.readings_hour")),
             column("flagged_last_hour", t("column.flagged_hour")),
             column("last_seen", t("column.last_seen"), left=True),
             column("cadence", t("column.cadence")),
-            column("variables", t("column.variables"), sortable=False, left=True),
+            {
+                **column("variables", t("column.variables"), sortable=False, left=True),
+                # Wrapped: a meter sending all ten variables would push the table off the card.
+                "style": "white-space: normal; min-width: 12rem",
+            },
         ]
 
     # --- asking storage -----------------------------------------------------------------
@@ -211,6 +216,7 @@ class MetersTab(TabView):
         key = health_key(row.health)
         return {
             "meter_id": row.meter_id,
+            "origin": origin_label(row.origin, self.language),
             "health": self._health_text(key),
             "health_class": HEALTH_COLOURS[key],
             "flagged_share": ""
