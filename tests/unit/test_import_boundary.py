@@ -51,3 +51,28 @@ def test_importing_the_core_loads_no_io_framework():
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert loaded == "[]"
+
+
+MONITOR_PORTS = ("readings", "metrics", "models", "feed")
+"""``Monitor``'s own ports: entry points change data through its use cases and read through
+``Monitor.queries`` and its read methods, never through these."""
+
+
+def test_no_entry_point_reaches_into_the_monitors_ports():
+    import energy_ui
+
+    offenders = []
+    for path in Path(energy_ui.__file__).parent.rglob("*.py"):
+        if path.name == "bootstrap.py":  # the composition root builds them
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr in MONITOR_PORTS
+                and isinstance(node.value, ast.Attribute | ast.Name)
+                and (node.value.attr if isinstance(node.value, ast.Attribute) else node.value.id)
+                == "monitor"
+            ):
+                offenders.append(f"{path.name}:{node.lineno}: monitor.{node.attr}")
+    assert offenders == []

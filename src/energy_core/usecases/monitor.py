@@ -161,6 +161,24 @@ class Monitor:
             )
         return make_detector(self.settings.detector, features)
 
+    # --- what pages and the read API ask, beside ``queries`` ---------------------------
+    def analyses(self, n: int = 1) -> list[MetricSnapshot]:
+        """The ``n`` most recent analyses (rows of ``metricas``), newest first."""
+        return self.metrics.latest(n)
+
+    def model_version(self) -> int | None:
+        """The newest stored model's version (``None``: none trained yet)."""
+        return self.models.latest_version()
+
+    def model_info(self, version: int | None = None) -> ModelInfo | None:
+        """What is known of a stored model (the newest by default), without loading it."""
+        return self.models.info(version)
+
+    def subscribe(self, listener: Callable[[ChangeEvent], None]) -> Callable[[], None]:
+        """Hear of every change announced (this process's and, on PostgreSQL, the others');
+        returns the call that stops listening."""
+        return self.feed.subscribe(listener)
+
     # --- the current model, cached until another version appears -----------------------
     def current_model(self) -> tuple[Detector, ModelInfo] | None:
         """The latest stored model, loaded once per version (another process may train)."""

@@ -560,7 +560,7 @@ def create_api_router(application: Application) -> APIRouter:
     )
     def latest_metrics() -> MetricOut:
         try:
-            latest = monitor.metrics.latest(1)
+            latest = monitor.analyses(1)
         except unavailable_errors() as _:
             raise _unavailable() from None
         if not latest:
@@ -580,7 +580,7 @@ def create_api_router(application: Application) -> APIRouter:
         (503) with what is down; each channel's counts (messages, rejected, dropped)."""
         version: int | None = None
         try:
-            version = monitor.models.latest_version()
+            version = monitor.model_version()
             monitor.queries.last_id()
             database = "ok" if application.mode == "postgres" else "not used"
         except unavailable_errors() as _:

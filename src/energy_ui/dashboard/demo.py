@@ -68,7 +68,7 @@ class DemoDriver:
         if monitor.current_model() is not None and not self._stopping:
             await run.io_bound(monitor.analyse)
         if self.drill is not None and not self._stopping:
-            self.drill.start(monitor.models.latest_version())  # beside the stream, not before
+            self.drill.start(monitor.model_version())  # beside the stream, not before
 
     async def run(self) -> None:
         settings = self.settings

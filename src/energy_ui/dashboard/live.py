@@ -116,19 +116,19 @@ class LiveProducer:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._stopping = False
-        self._unsubscribe = [self.monitor.feed.subscribe(self._announce)]
+        self._unsubscribe = [self.monitor.subscribe(self._announce)]
         await self._guarded(self._prime)
         self._task = self._loop.create_task(self._run(), name="live producer")
 
     def _prime(self) -> None:
         """Where the stream stands now: what is older is not news."""
         self._last_id = self.monitor.queries.last_id()
-        latest = self.monitor.metrics.latest(1)
+        latest = self.monitor.analyses(1)
         self._analysis_id = latest[0].id if latest else None
         if latest:
             self.alarm.observe(latest[0].percentage)
-        self._model_version = self.monitor.models.latest_version()
-        self._model = self.monitor.models.info(self._model_version) if self._model_version else None
+        self._model_version = self.monitor.model_version()
+        self._model = self.monitor.model_info(self._model_version) if self._model_version else None
         newest = self.monitor.queries.latest(1, self.monitor.readable())
         self._latest = newest[0] if newest else None
         self._primed = True
@@ -235,10 +235,10 @@ class LiveProducer:
                 refresh, readings = True, []
         if readings and readings[-1].id is not None:
             newest = max(newest, readings[-1].id)
-        analyses = self.monitor.metrics.latest(1)
+        analyses = self.monitor.analyses(1)
         analysis = analyses[0] if analyses else None
         new_analysis = analysis is not None and analysis.id != self._analysis_id
-        version = self.monitor.models.latest_version()
+        version = self.monitor.model_version()
         new_model = version != self._model_version
         if not (refresh or readings or new_analysis or new_model):
             return None
@@ -248,7 +248,7 @@ class LiveProducer:
         self._last_id = newest
         self._analysis_id = analysis.id if analysis else None
         if new_model:
-            self._model = self.monitor.models.info(version) if version is not None else None
+            self._model = self.monitor.model_info(version) if version is not None else None
         self._model_version = version
         if readings:
             self._latest = readings[-1]

@@ -75,11 +75,11 @@ def empty_view(filters: Filters) -> ViewData:
 
 def read_status(monitor: Monitor) -> Status:
     latest = monitor.queries.latest(1, monitor.readable())
-    analysis = monitor.metrics.latest(1)
+    analysis = monitor.analyses(1)
     return Status(
         stored=monitor.queries.count(),
         latest=latest[0] if latest else None,
-        model=monitor.models.info(),
+        model=monitor.model_info(),
         analysis=analysis[0] if analysis else None,
     )
 
@@ -113,7 +113,7 @@ def load_view(monitor: Monitor, filters: Filters) -> ViewData:
         sample=sample,
         flagged_readings=flagged_readings,
         rows=repo.latest(filters.row_limit, bounded),
-        history=list(reversed(monitor.metrics.latest(HISTORY_ANALYSES))),
+        history=list(reversed(monitor.analyses(HISTORY_ANALYSES))),
     )
 
 
