@@ -39,6 +39,7 @@ from energy_core.telemetry.readings import (
 from energy_core.telemetry.rules import DEFAULT_RULES, StorageRules
 from energy_core.telemetry.simulator import Simulator
 from energy_core.telemetry.validation import Rejection, parse_readings
+from energy_core.usecases.alerting import Alerting
 
 DetectorFactory = Callable[[Sequence[str]], Detector]
 """Builds an unfitted detector over the given features (the variables training chose)."""
@@ -137,6 +138,7 @@ class Monitor:
         simulator: Simulator | None = None,
         settings: MonitorSettings | None = None,
         detector_factory: DetectorFactory | None = None,
+        alerting: Alerting | None = None,
     ) -> None:
         self.readings = readings
         self.queries = queries
@@ -150,6 +152,9 @@ class Monitor:
         self._model_lock = threading.Lock()
         self._model: tuple[Detector, ModelInfo] | None = None
         self._failing_model_version: int | None = None
+        self.alerting = alerting
+        """Alert rules over what is stored and analysed (``None``: no alerts)."""
+        self._alerting_failed = False
         self.recent = RecentReadings(queries)
         """Each meter's newest stored readings: the context of contextual detectors."""
 
@@ -274,6 +279,7 @@ class Monitor:
             )
         except ConnectionError as error:
             log.warning("batch stored; retention or announcement postponed: %s", error)
+        self._alert(lambda alerting: alerting.observe(stored))
         # A reading with none of the model's variables stays unscored beside scored ones.
         was_scored = any(reading.is_scored for reading in scored)
         return IngestReport(
@@ -376,6 +382,20 @@ class Monitor:
                 progress(stored)
         return stored
 
+    def _alert(self, step: Callable[[Alerting], object]) -> None:
+        """Run one alerting step; a failure there (alert storage away, a defect) is logged
+        once per streak and never fails the ingest, analysis or reset that called it."""
+        if self.alerting is None:
+            return
+        try:
+            step(self.alerting)
+        except Exception:
+            if not self._alerting_failed:
+                log.exception("alerting failed; ingest goes on without it until it recovers")
+            self._alerting_failed = True
+        else:
+            self._alerting_failed = False
+
     # --- retention ------------------------------------------------------------------------
     def apply_retention(self) -> int:
         """Drop readings beyond the maximum count (oldest first) and older than the max age."""
@@ -440,6 +460,9 @@ class Monitor:
         )
         stored = self.metrics.add(snapshot)
         self.feed.publish(ChangeEvent("metrics", count=1, last_id=stored.id))
+        self._alert(
+            lambda alerting: alerting.observe_analysis(stored.percentage, stored.computed_at)
+        )
         return stored
 
     # --- maintenance ----------------------------------------------------------------------
@@ -451,6 +474,7 @@ class Monitor:
         self.readings.clear()
         self.recent.forget()
         self.metrics.clear()
+        self._alert(lambda alerting: alerting.forget())
         self.feed.publish(ChangeEvent("reset"))
         count = self.settings.reset_count if repopulate is None else repopulate
         return self.generate_history(count, progress=progress) if count else 0
