@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
@@ -17,12 +18,20 @@ from energy_adapters.memory import (
 )
 from energy_core import Bucket, HealthThresholds, Monitor, Reading, ReadingFilter, Simulator
 from energy_core.health.alarm import HealthAlarm
+from energy_ui.dashboard.charts import envelope_options, set_envelope
 from energy_ui.dashboard.export import neutralise, readings_csv
 from energy_ui.dashboard.filters import Filters, parse_date_range
 from energy_ui.dashboard.live import LiveProducer
 from energy_ui.dashboard.model import PageModel
 from energy_ui.dashboard.queries import load_view
-from energy_ui.dashboard.series import Envelope, Histogram, PointWindow, anomaly_marks
+from energy_ui.dashboard.series import (
+    Envelope,
+    Histogram,
+    PointWindow,
+    anomaly_marks,
+    epoch_ms,
+    padded_range,
+)
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 
@@ -126,12 +135,126 @@ def test_a_point_window_keeps_the_most_recent_points():
     assert window.points == [(2,), (3,), (4,)]
 
 
-def test_anomaly_marks_sit_on_the_variable_that_explains_them_best():
-    flagged = reading(1, 300.0, flagged=True)
-    other = replace(reading(2, 229.0, flagged=True), top_variables=("current", "voltage"))
-    assert anomaly_marks([flagged, other, reading(3, 229.0)], "voltage") == [
-        (int(flagged.timestamp.timestamp() * 1000), 300.0, 0.6)
+def test_a_flagged_reading_is_marked_on_the_chart_of_every_variable_it_carries():
+    # A plug that sends three variables; its explanation names them in the model's order.
+    plug = Reading(
+        T0,
+        "plug-1",
+        {"voltage": 229.5, "current": 3.2, "active_power": 0.7},
+        score=0.71234,
+        is_flagged=True,
+        top_variables=("current", "active_power", "voltage"),
+    )
+    unexplained = replace(reading(2, 300.0, flagged=True), top_variables=())
+    at = epoch_ms(T0)
+    readings = [plug, unexplained, reading(3, 229.0)]
+    assert anomaly_marks(readings, "voltage") == [(at, 229.5, 0.7123), (at + 2000, 300.0, 0.6)]
+    assert anomaly_marks(readings, "current") == [(at, 3.2, 0.7123), (at + 2000, 10.0, 0.6)]
+    assert anomaly_marks(readings, "active_power") == [(at, 0.7, 0.7123), (at + 2000, 2.0, 0.6)]
+    assert anomaly_marks([plug], "frequency") == []  # not carried: nothing to mark
+
+
+def test_a_page_marks_a_flagged_reading_on_each_of_its_variables_at_load_and_live():
+    m = monitor()
+    at = m.clock.now() + timedelta(minutes=5)
+    odd = {"voltage": 300.0, "current": 40.0, "active_power": 0.5}
+    first = m.ingest([Reading(at, "plug-1", odd)]).stored[0]
+    assert first.is_flagged and len(first.top_variables) == 3  # the premise
+    filters = Filters(meters=("plug-1",))
+    model = PageModel(load_view(m, filters))
+    second = m.ingest([Reading(at + timedelta(minutes=1), "plug-1", odd)]).stored[0]
+    assert second.is_flagged
+    model.add_readings([second])
+    for name in ("voltage", "current", "active_power"):
+        marked = [(point[0], point[1]) for point in model.marks[name].points]
+        assert marked == [(epoch_ms(at), odd[name]), (epoch_ms(at) + 60_000, odd[name])], name
+    assert model.marks["frequency"].points == []
+
+
+def one_bucket(name: str, value: float | None, *, at: datetime = T0) -> Envelope:
+    """An envelope of a meter that sent one reading (one one-second bucket)."""
+    count, level = (0, math.nan) if value is None else (1, value)
+    bucket = Bucket(start=at, count=count, minimum=level, maximum=level, mean=level, flagged=0)
+    return Envelope.from_buckets(name, [bucket], timedelta(seconds=1), limit=10)
+
+
+def isolated(options: dict) -> list[int]:
+    """Indices of the mean line's points drawn with a symbol of their own."""
+    return [index for index, point in enumerate(options["series"][2]["data"]) if point[2:] == (1,)]
+
+
+def test_a_point_of_the_mean_line_between_gaps_is_drawn_with_a_symbol():
+    level = [229.5, None, 230.0, 231.0, None, 232.0]
+    buckets = [
+        Bucket(T0 + timedelta(minutes=i), 0, math.nan, math.nan, math.nan, 0)
+        if value is None
+        else Bucket(T0 + timedelta(minutes=i), 1, value, value, value, 0)
+        for i, value in enumerate(level)
     ]
+    envelope = Envelope.from_buckets("voltage", buckets, timedelta(minutes=1), limit=10)
+    options = envelope_options("voltage", envelope.points(), [], "en")
+    mean = options["series"][2]
+    # A line of one point is invisible: points whose neighbours are gaps get a symbol,
+    # the points of a drawn line none (their values stay where they were).
+    assert isolated(options) == [0, 5]
+    assert [point[1] for point in mean["data"]] == level
+    assert "none" in mean[":symbol"] and "circle" in mean[":symbol"]
+    envelope.add(reading(6 * 60 + 10, 233.0))
+    set_envelope(options, envelope.points(), [])
+    assert isolated(options) == [0]  # the last one has a neighbour now
+    assert isolated(envelope_options("voltage", one_bucket("voltage", 1.0).points(), [], "en")) == [
+        0
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (229.5, (210.0, 250.0)),
+        (3.2, (3.0, 3.4)),
+        (0.7, (0.66, 0.74)),
+        (0.0044, (0.0041, 0.0047)),
+        (-1.5, (-1.58, -1.42)),
+        (0.0, (-1.0, 1.0)),
+    ],
+)
+def test_one_value_is_padded_by_five_percent_to_round_bounds(value, expected):
+    assert padded_range(value) == pytest.approx(expected)
+
+
+def test_one_reading_gets_the_same_axes_on_every_variable_mark_or_not():
+    at = T0 + timedelta(seconds=30)
+    mark = [(epoch_ms(at) + 500, 3.2, 0.7)]  # marks sit at the reading's instant
+    voltage = envelope_options("voltage", one_bucket("voltage", 229.5, at=at).points(), [], "en")
+    current = envelope_options("current", one_bucket("current", 3.2, at=at).points(), mark, "en")
+    missing = envelope_options("frequency", one_bucket("frequency", None, at=at).points(), [], "en")
+    window = (epoch_ms(T0 - timedelta(minutes=5)), epoch_ms(T0 + timedelta(minutes=6)))
+    for options in (voltage, current, missing):
+        # At least five minutes either side, in whole minutes (not ECharts' two days).
+        assert (options["xAxis"]["min"], options["xAxis"]["max"]) == window
+    assert (voltage["yAxis"]["min"], voltage["yAxis"]["max"]) == (210.0, 250.0)  # not 100–350
+    assert (current["yAxis"]["min"], current["yAxis"]["max"]) == pytest.approx((3.0, 3.4))
+    assert (missing["yAxis"]["min"], missing["yAxis"]["max"]) == (None, None)
+
+
+def test_axes_are_left_to_echarts_once_the_data_spreads_and_padded_while_flat():
+    envelope = one_bucket("voltage", 229.5)
+    options = envelope_options("voltage", envelope.points(), [], "en")
+    envelope.add(reading(120, 229.5))
+    set_envelope(options, envelope.points(), [])
+    assert (options["xAxis"]["min"], options["xAxis"]["max"]) == (None, None)
+    assert (options["yAxis"]["min"], options["yAxis"]["max"]) == (210.0, 250.0)  # still flat
+    envelope.add(reading(180, 231.0))
+    set_envelope(options, envelope.points(), [(epoch_ms(T0), 229.5, 0.6)])
+    assert (options["yAxis"]["min"], options["yAxis"]["max"]) == (None, None)
+    assert options["series"][3]["data"] == [(epoch_ms(T0), 229.5, 0.6)]
+    assert [point[1] for point in options["series"][2]["data"]] == [229.5, 229.5, 231.0]
+
+
+def test_a_histogram_of_one_value_is_padded_like_the_time_series():
+    histogram = Histogram.of("voltage", [reading(0, 229.5)], bins=10)
+    assert (histogram.edges[0], histogram.edges[-1]) == pytest.approx((210.0, 250.0))
+    assert sum(histogram.normal) == 1
 
 
 # --- CSV ------------------------------------------------------------------------------------

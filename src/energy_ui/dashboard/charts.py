@@ -12,7 +12,14 @@ from typing import Any
 
 from energy_core.health.analysis import HealthState, HealthThresholds, MetricSnapshot
 from energy_core.telemetry.catalogue import Language, variable
-from energy_ui.dashboard.series import Histogram, Point, ScatterPair, epoch_ms, matrix_pairs
+from energy_ui.dashboard.series import (
+    Histogram,
+    Point,
+    ScatterPair,
+    epoch_ms,
+    matrix_pairs,
+    padded_range,
+)
 from energy_ui.i18n import text
 
 Options = dict[str, Any]
@@ -45,6 +52,76 @@ DECIMALS = {
 def set_data(options: Options, index: int, data: Sequence[Any]) -> None:
     """Replace the data of series ``index`` in place (one observable change)."""
     options["series"][index]["data"] = list(data)
+
+
+Envelopes = tuple[list[Point], list[Point], list[Point]]
+"""An envelope's low edge, band and mean (``Envelope.points``)."""
+Bounds = tuple[float, float] | None
+"""An axis' (min, max); ``None``: ECharts fits the axis to the data."""
+
+TIME_PADDING_MS = 5 * 60_000
+"""Time left either side of an envelope of one bucket (a meter that just started reporting)."""
+_MINUTE_MS = 60_000
+_ISOLATED_SYMBOL = "(value) => value[2] === 1 ? 'circle' : 'none'"
+"""The mean line's symbol: only its isolated points (marked by ``mean_line``) have one."""
+
+
+def mean_line(mean: Sequence[Point]) -> list[Point]:
+    """The mean line's points; one whose neighbours are gaps (or missing) gets a third
+    value, 1, that gives it a symbol: a line of one point draws nothing."""
+    line: list[Point] = []
+    for index, point in enumerate(mean):
+        before = mean[index - 1][1] if index else None
+        after = mean[index + 1][1] if index + 1 < len(mean) else None
+        alone = point[1] is not None and before is None and after is None
+        line.append((point[0], point[1], 1) if alone else point)
+    return line
+
+
+def envelope_bounds(points: Envelopes, marks: Sequence[Point]) -> tuple[Bounds, Bounds]:
+    """(time, value) axis bounds of an envelope chart where ECharts' own would not fit it.
+
+    One bucket: five minutes either side, to whole minutes (ECharts would span two days
+    around a lone instant). One value, however many readings: ``padded_range`` of it
+    (ECharts would pad it by half of itself, 100–350 around 230 V). Otherwise ``None``.
+    """
+    low, band, mean = points
+    times = [point[0] for point in (*mean, *marks) if point[0] is not None]
+    x: Bounds = None
+    if len(mean) <= 1 and times:
+        start = (int(min(times)) - TIME_PADDING_MS) // _MINUTE_MS * _MINUTE_MS
+        end = -(-(int(max(times)) + TIME_PADDING_MS) // _MINUTE_MS) * _MINUTE_MS
+        x = (start, end)
+    values = {
+        value
+        for value in (
+            *(point[1] for point in low),
+            *(point[2] for point in band),
+            *(point[1] for point in mean),
+            *(point[1] for point in marks),
+        )
+        if value is not None
+    }
+    y = padded_range(values.pop()) if len(values) == 1 else None
+    return x, y
+
+
+def _frame(options: Options, points: Envelopes, marks: Sequence[Point]) -> None:
+    x, y = envelope_bounds(points, marks)
+    for axis, bounds in (("xAxis", x), ("yAxis", y)):
+        # null, not a missing key: a live update merges, and must undo an earlier bound.
+        options[axis]["min"], options[axis]["max"] = bounds or (None, None)
+
+
+def set_envelope(options: Options, points: Envelopes, marks: Sequence[Point]) -> None:
+    """Replace the data of an envelope chart (``envelope_options``) in place, and its axis
+    bounds with them."""
+    low, band, mean = points
+    set_data(options, 0, low)
+    set_data(options, 1, band)
+    set_data(options, 2, mean_line(mean))
+    set_data(options, 3, marks)
+    _frame(options, points, marks)
 
 
 def _axis_text() -> dict[str, Any]:
@@ -110,14 +187,15 @@ def _envelope_tooltip(language: Language) -> str:
 
 def envelope_options(
     name: str,
-    points: tuple[list[Point], list[Point], list[Point]],
-    marks: list[Point],
+    points: Envelopes,
+    marks: Sequence[Point],
     language: Language,
 ) -> Options:
-    """One variable over time: min/max band, mean line and red anomaly marks; zoomable."""
+    """One variable over time: min/max band, mean line and red anomaly marks; zoomable.
+    Axes fit a lone reading too (``envelope_bounds``)."""
     spec = variable(name)
     low, band, mean = points
-    return {
+    options: Options = {
         "useUTC": True,
         "animation": False,
         "grid": {"left": 64, "right": 24, "top": 36, "bottom": 56},
@@ -162,15 +240,16 @@ def envelope_options(
             {
                 "name": text("series.mean", language),
                 "type": "line",
-                "data": mean,
-                "symbol": "none",
+                "data": mean_line(mean),
+                ":symbol": _ISOLATED_SYMBOL,
+                "symbolSize": 6,
                 "color": BLUE,
                 "lineStyle": {"width": 1.4, "color": BLUE},
             },
             {
                 "name": text("series.flagged", language),
                 "type": "scatter",
-                "data": marks,
+                "data": list(marks),
                 "color": RED,
                 "itemStyle": {"color": RED, "borderColor": "#fff", "borderWidth": 0.5},
                 "symbolSize": 6,
@@ -178,6 +257,8 @@ def envelope_options(
             },
         ],
     }
+    _frame(options, points, marks)
+    return options
 
 
 def histogram_options(histogram: Histogram, language: Language) -> Options:

@@ -32,6 +32,22 @@ def epoch_ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
+VALUE_PADDING = 0.05
+"""Share of a lone value (one reading, or a flat series) left either side of it on an axis."""
+
+
+def padded_range(value: float) -> tuple[float, float]:
+    """Axis bounds around a lone ``value``: 5 % of it either side (1 around 0), rounded
+    outward to the padding's decimal order, so 229.5 gives 210–250 and 3.2 gives 3.0–3.4."""
+    padding = abs(value) * VALUE_PADDING or 1.0
+    exponent = math.floor(math.log10(padding))
+    step = 10.0**exponent
+    digits = max(0, -exponent)
+    low = math.floor(round((value - padding) / step, 9)) * step
+    high = math.ceil(round((value + padding) / step, 9)) * step
+    return round(low, digits), round(high, digits)
+
+
 @dataclass(slots=True)
 class _Slot:
     """A bucket of an envelope; ``count`` readings carried the variable (``minimum``,
@@ -192,8 +208,8 @@ class Histogram:
         low, high = (float(q) for q in np.percentile(bulk, [1.0, 99.0]))
         margin = 0.1 * (high - low)
         low, high = low - margin, high + margin
-        if high <= low:
-            low, high = low - 0.5, high + 0.5
+        if high <= low:  # one value: padded as the time series' axis is
+            low, high = padded_range(low)
         edges = np.linspace(low, high, bins + 1)
         clipped = np.clip(values, edges[0], edges[-1])
         normal, _ = np.histogram(clipped[~flags], bins=edges)
@@ -274,15 +290,17 @@ def matrix_pairs(variables: Sequence[str]) -> list[tuple[int, int]]:
 
 
 def anomaly_marks(readings: Iterable[Reading], name: str) -> list[Point]:
-    """Flagged readings that ``name`` explains first, as (time, value, score) points.
+    """Flagged readings that carry ``name``, as (time, value, score) points.
 
-    Each flagged reading is marked once, on the chart of the variable that explains it
-    best, at its real value, so spikes keep their red dot at any zoom level.
+    A flagged reading is marked on the chart of every variable it carries, as the histograms
+    and the scatter matrix show it in red on each of them (a reading is flagged as a whole;
+    its top variables only rank what explains it). Marks sit at the real time and value, so
+    spikes keep their red dot at any zoom level.
     """
     return [
         (epoch_ms(reading.timestamp), reading.values[name], round(reading.score or 0.0, 4))
         for reading in readings
-        if reading.is_flagged and reading.top_variables[:1] == (name,) and name in reading.values
+        if reading.is_flagged and name in reading.values
     ]
 
 

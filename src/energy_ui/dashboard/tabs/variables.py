@@ -70,9 +70,8 @@ class VariablesTab(TabView):
 
     def render(self) -> None:
         for name, chart in self.series.items():
-            for index, data in enumerate(self.model.envelopes[name].points()):
-                charts.set_data(chart.options, index, data)
-            charts.set_data(chart.options, 3, self.model.marks[name].points)
+            points = self.model.envelopes[name].points()
+            charts.set_envelope(chart.options, points, self.model.marks[name].points)
         for name, chart in self.histograms.items():
             histogram = self.model.histograms[name]
             charts.set_data(chart.options, 0, histogram.normal)
@@ -96,8 +95,8 @@ class VariablesTab(TabView):
         if zoom is None or name not in self.series:
             return
         envelope.splice(zoom.buckets, zoom.width, zoom.start, zoom.end)
-        for index, data in enumerate(envelope.points()):
-            charts.set_data(self.series[name].options, index, data)
+        marks = self.model.marks[name].points
+        charts.set_envelope(self.series[name].options, envelope.points(), marks)
 
 
 def _zoom_window(args: Any) -> tuple[float, float] | None:
