@@ -13,10 +13,14 @@ from energy_adapters.memory import (
     MemoryModelStore,
     MemoryReadingRepository,
 )
+from energy_adapters.memory_alerts import MemoryAlertStore, MemoryFeedbackStore, MemoryMuteStore
 from energy_adapters.memory_fleet import MemoryFleetQueries
 from energy_adapters.tokens import MemoryTokenStore, TokenStore
 from energy_core import Monitor, Simulator
+from energy_core.alerts.delivery import Notifier
 from energy_core.ports import Clock, FleetPage, FleetQueries, FleetQuery
+from energy_core.usecases.alerting import Alerting
+from energy_core.usecases.monitor import SystemClock
 from energy_ui.settings import Settings
 
 Mode = Literal["memory", "postgres"]
@@ -39,6 +43,13 @@ class Application:
     answering its state for ``/healthz``: ``up`` (bool) and its counters."""
     fleet: FleetQueries | None = None
     """The fleet view's reads (one row per meter); by default computed from the readings."""
+    notifier: Notifier | None = None
+    """Where alerts are sent (``ENERGY_NOTIFY_URLS``); ``None``: recorded, not sent."""
+
+    @property
+    def alerting(self) -> Alerting | None:
+        """The alert use cases (``None`` with ``ENERGY_ALERTS=false``)."""
+        return self.monitor.alerting
 
     def __post_init__(self) -> None:
         if self.fleet is None:
@@ -73,6 +84,18 @@ def bootstrap(
     if settings.database_url:
         return _postgres_application(settings, clock, simulator)
     readings = MemoryReadingRepository(max_readings=settings.max_readings)
+    clock = clock or SystemClock()
+    alerting = (
+        Alerting(
+            store=MemoryAlertStore(),
+            mutes=MemoryMuteStore(),
+            feedback=MemoryFeedbackStore(),
+            clock=clock,
+            settings=settings.alert_settings(),
+        )
+        if settings.alerts
+        else None
+    )
     monitor = Monitor(
         readings=readings,
         queries=readings,
@@ -82,8 +105,20 @@ def bootstrap(
         clock=clock,
         simulator=simulator,
         settings=settings.monitor_settings(),
+        alerting=alerting,
     )
-    return Application(settings=settings, monitor=monitor, mode="memory")
+    return Application(
+        settings=settings, monitor=monitor, mode="memory", notifier=notifier_of(settings)
+    )
+
+
+def notifier_of(settings: Settings) -> Notifier | None:
+    """The channels of ``ENERGY_NOTIFY_URLS`` (``None`` when it is empty)."""
+    if not settings.notify_urls.strip():
+        return None
+    from energy_adapters.notify import AppriseNotifier
+
+    return AppriseNotifier(settings.notify_urls)
 
 
 class DatabaseError(RuntimeError):

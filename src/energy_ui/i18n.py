@@ -366,6 +366,50 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
     "origin.simulator": {"es": "Simulador", "en": "Simulator"},
     "origin.native": {"es": "SmartEnergy", "en": "SmartEnergy"},
     # alerts
+    "notify.incident_opened": {
+        "es": "Incidencia en {meter}: lecturas anómalas ({variables})",
+        "en": "Incident on {meter}: anomalous readings ({variables})",
+    },
+    "notify.incident_resolved": {
+        "es": "Incidencia resuelta en {meter} ({variables})",
+        "en": "Incident resolved on {meter} ({variables})",
+    },
+    "notify.limit_opened": {"es": "{meter}: {rule}", "en": "{meter}: {rule}"},
+    "notify.limit_resolved": {
+        "es": "{meter}: de nuevo dentro del límite ({rule})",
+        "en": "{meter}: back within the limit ({rule})",
+    },
+    "notify.silent_opened": {
+        "es": "{meter} ha dejado de enviar lecturas",
+        "en": "{meter} stopped sending readings",
+    },
+    "notify.silent_resolved": {
+        "es": "{meter} vuelve a enviar lecturas",
+        "en": "{meter} is sending readings again",
+    },
+    "notify.health_opened": {
+        "es": "Estado de salud: {state} ({percentage} % anómalas)",
+        "en": "Health state: {state} ({percentage} % anomalous)",
+    },
+    "notify.health_resolved": {
+        "es": "Estado de salud: Normal de nuevo",
+        "en": "Health state: Normal again",
+    },
+    "notify.detector_opened": {"es": "Detector: {condition}", "en": "Detector: {condition}"},
+    "notify.detector_resolved": {
+        "es": "Detector: {condition} resuelto",
+        "en": "Detector: {condition} resolved",
+    },
+    "notify.reminder": {"es": "Recordatorio: {title}", "en": "Reminder: {title}"},
+    "notify.escalated": {"es": "Empeora: {title}", "en": "Worse: {title}"},
+    "notify.since": {"es": "Desde {start} UTC", "en": "Since {start} UTC"},
+    "notify.lasted": {"es": "Duró {duration}", "en": "Lasted {duration}"},
+    "notify.peak": {"es": "Pico: {peak}", "en": "Peak: {peak}"},
+    "notify.readings": {"es": "Lecturas: {count}", "en": "Readings: {count}"},
+    "notify.severity": {"es": "Gravedad: {severity}", "en": "Severity: {severity}"},
+    "severity.info": {"es": "informativa", "en": "info"},
+    "severity.warning": {"es": "aviso", "en": "warning"},
+    "severity.critical": {"es": "crítica", "en": "critical"},
     "alert.health": {
         "es": "Estado de salud: {old} → {new} ({percentage} % anómalas)",
         "en": "Health state: {old} → {new} ({percentage} % anomalous)",

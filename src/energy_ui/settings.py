@@ -16,9 +16,11 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from energy_core import HealthThresholds, MonitorSettings, StorageRules
+from energy_core.alerts import AlertRules, IncidentRule, SilentMeterRule, parse_limit
 from energy_core.detection.registry import DEFAULT_DETECTOR, DETECTORS
 from energy_core.telemetry.rules import EARLIEST_TIMESTAMP, FUTURE_TOLERANCE
 from energy_core.telemetry.validation import QUERY_RANGE
+from energy_core.usecases.alerting import AlertSettings
 
 
 class Settings(BaseSettings):
@@ -195,6 +197,94 @@ class Settings(BaseSettings):
         description="addresses or networks (comma-separated) of the reverse proxies whose "
         "X-Forwarded-Proto/-For are believed (https: Secure session cookie); empty: none",
     )
+
+    alerts: bool = Field(
+        True, description="run the alert rules: incidents, limits, silent meters, health"
+    )
+    notify_urls: str = Field(
+        "",
+        description="Apprise URLs alerts are sent to, comma-separated (docs/alerts.md); "
+        "empty: alerts are recorded and shown, not sent",
+    )
+    public_url: str | None = Field(
+        None,
+        description="the dashboard's address as people reach it, for links in notifications; "
+        "unset: http://host:port",
+    )
+    alert_limits: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="limit rules separated by ';', e.g. 'active_power > 9 for 5m on plant-*; "
+        "power_factor < 0.85 for 15m'",
+    )
+    alert_open_after: int = Field(
+        2, ge=1, description="consecutive flagged readings of a meter that open an incident"
+    )
+    alert_close_after: int = Field(
+        10, ge=1, description="consecutive unflagged readings that resolve it"
+    )
+    alert_silent_multiple: float | None = Field(
+        10.0,
+        gt=1,
+        description="a meter is silent after this many times its usual interval; unset: off",
+    )
+    alert_silent_after_s: float | None = Field(
+        None, gt=0, description="…or after this many seconds without a reading; unset: off"
+    )
+    alert_repeat_s: float | None = Field(
+        None, gt=0, description="tell open, unacknowledged alerts again this often; unset: never"
+    )
+
+    @field_validator("alert_limits", mode="before")
+    @classmethod
+    def _limit_rules(cls, value: object) -> object:
+        entries = value.split(";") if isinstance(value, str) else value
+        if not isinstance(entries, list | tuple):
+            return value
+        texts = [str(entry).strip() for entry in entries if str(entry).strip()]
+        for position, text in enumerate(texts, start=1):
+            parse_limit(text, rule_id=f"limit-{position}")  # a ValueError names the part
+        return texts
+
+    @field_validator("notify_urls")
+    @classmethod
+    def _apprise_urls(cls, value: str) -> str:
+        if value.strip():
+            from energy_adapters.notify import parse_notify_urls
+
+            parse_notify_urls(value)  # a ValueError names the URL (password masked)
+        return value
+
+    def alert_settings(self) -> AlertSettings:
+        """The alert rules and delivery these settings ask for."""
+        silent = None
+        if self.alert_silent_multiple is not None or self.alert_silent_after_s is not None:
+            silent = SilentMeterRule(
+                multiple=self.alert_silent_multiple,
+                after=None
+                if self.alert_silent_after_s is None
+                else timedelta(seconds=self.alert_silent_after_s),
+            )
+        return AlertSettings(
+            rules=AlertRules(
+                incidents=IncidentRule(
+                    open_after=self.alert_open_after, close_after=self.alert_close_after
+                ),
+                limits=tuple(
+                    parse_limit(text, rule_id=f"limit-{position}")
+                    for position, text in enumerate(self.alert_limits, start=1)
+                ),
+                silent=silent,
+                health=self.thresholds,
+            ),
+            repeat_every=None
+            if self.alert_repeat_s is None
+            else timedelta(seconds=self.alert_repeat_s),
+        )
+
+    @property
+    def dashboard_url(self) -> str:
+        """Where people open the dashboard (links in notifications)."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -20,6 +20,7 @@ FORBIDDEN = (
     "aiomqtt",
     "alembic",
     "typer",
+    "apprise",
     "energy_adapters",
     "energy_ui",
 )

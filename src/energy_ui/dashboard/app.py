@@ -5,10 +5,11 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from nicegui import app, background_tasks, ui
+from nicegui import app, background_tasks, run, ui
 
 from energy_core.health.alarm import HealthAlarm
 from energy_ui.access import Access, exposure_warning, storage_secret
+from energy_ui.alert_runner import AlertRunner
 from energy_ui.api import create_api_router
 from energy_ui.bootstrap import Application, bootstrap, unavailable_errors
 from energy_ui.dashboard import pages
@@ -31,14 +32,20 @@ class Dashboard:
     access: Access
     drill: DrillRunner
     demo: DemoDriver | None = None
+    alerts: AlertRunner | None = None
 
     async def start(self) -> None:
-        """Start the producer (and the demo); safe to call more than once."""
+        """Start the producer (the demo, the alerts' clock and dispatcher); safe to call
+        more than once."""
         await self.producer.start()
         if self.demo is not None:
             self.demo.start()
+        if self.alerts is not None:
+            self.alerts.start()
 
     async def stop(self) -> None:
+        if self.alerts is not None:
+            await run.io_bound(self.alerts.stop)
         if self.demo is not None:
             await self.demo.stop()
         await self.producer.stop()
@@ -75,6 +82,11 @@ def create_app(
         drill=drill_runner,
         demo=DemoDriver(application.monitor, settings, jobs, drill=drill_runner)
         if run_demo
+        else None,
+        alerts=AlertRunner(
+            application.monitor, application.alerting, application.notifier, settings
+        )
+        if application.alerting is not None
         else None,
     )
     pages.register(dashboard, path)
