@@ -27,6 +27,12 @@ HEAD = """
   .se-upload { max-height: 10rem; }
   body.se-offline .se-online { display: none !important; }
   body:not(.se-offline) .se-offline-chip { display: none !important; }
+  /* On a phone the header's chips keep their icon; the text stays for screen readers. */
+  @media (max-width: 639.98px) {
+    .se-chip .q-chip__content { position: absolute; width: 1px; height: 1px; overflow: hidden;
+                                clip: rect(0 0 0 0); white-space: nowrap; }
+    .se-chip .q-chip__icon { margin-right: 0; }
+  }
 </style>
 <script>
 (() => {

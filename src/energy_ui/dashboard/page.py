@@ -92,8 +92,10 @@ class DashboardPage:
         self.header = ui.header(elevated=False).classes(
             "bg-white text-slate-900 border-b border-slate-200 px-4 py-2"
         )
+        # No value: Quasar's show-if-above opens the drawer beside the page from 1024 px and
+        # keeps it closed, over the page when opened, on phones and tablets.
         self.drawer = (
-            ui.left_drawer(value=True, bordered=True)
+            ui.left_drawer(value=None, bordered=True)
             .props("width=320")
             .classes("bg-white px-4 py-4")
         )
@@ -163,9 +165,11 @@ class DashboardPage:
 
     def _build_header(self) -> None:
         t = self.t
-        with ui.row().classes("w-full items-center gap-3 no-wrap"):
+        # On a phone the controls wrap onto a second line, right-aligned, and the chips show
+        # only their icons (layout.HEAD), so nothing reaches past the screen's edge.
+        with ui.row().classes("w-full items-center gap-x-3 gap-y-1 wrap lg:flex-nowrap"):
             ui.button(icon="menu", on_click=self.drawer.toggle).props("flat round dense").classes(
-                "lg:hidden"
+                "lg:hidden se-menu"
             )
             with ui.element("div").classes(
                 "rounded-xl bg-blue-600 text-white w-10 h-10 flex items-center justify-center"
@@ -175,35 +179,37 @@ class DashboardPage:
                 ui.label(t("app.title")).classes("text-xl font-bold leading-tight").mark("title")
                 ui.label(t("app.subtitle")).classes("text-xs text-slate-500 max-sm:hidden")
             ui.space()
-            mode = self.dashboard.application.mode
-            ui.chip(
-                t(f"mode.{mode}"),
-                icon="memory" if mode == "memory" else "dns",
-                color="blue-1",
-                text_color="blue-9",
-            ).props("dense").mark("mode")
-            ui.chip(
-                t("connection.online"), icon="wifi", color="green-1", text_color="green-9"
-            ).props("dense").classes("se-online").mark("connection")
-            ui.chip(
-                t("connection.offline"), icon="wifi_off", color="red-1", text_color="red-9"
-            ).props("dense").classes("se-offline-chip")
-            self.paused_chip = (
-                ui.chip(t("live.paused"), icon="pause", color="amber-2", text_color="amber-10")
-                .props("dense")
-                .mark("paused")
-            )
-            self.paused_chip.set_visibility(not self.live)
-            if self.gate.protects_actions:
-                self._build_login_controls()
-            ui.switch(
-                t("live.switch"), value=self.live, on_change=lambda e: self.set_live(e.value)
-            ).mark("live-switch")
-            ui.toggle(
-                {"es": "ES", "en": "EN"},
-                value=self.language,
-                on_change=lambda e: self.set_language(e.value),
-            ).props("dense unelevated no-caps toggle-color=primary").mark("language")
+            with ui.row().classes("items-center justify-end gap-2 wrap ml-auto max-sm:w-full"):
+                mode = self.dashboard.application.mode
+                ui.chip(
+                    t(f"mode.{mode}"),
+                    icon="memory" if mode == "memory" else "dns",
+                    color="blue-1",
+                    text_color="blue-9",
+                ).props("dense").classes("se-chip").mark("mode")
+                ui.chip(
+                    t("connection.online"), icon="wifi", color="green-1", text_color="green-9"
+                ).props("dense").classes("se-chip se-online").mark("connection")
+                ui.chip(
+                    t("connection.offline"), icon="wifi_off", color="red-1", text_color="red-9"
+                ).props("dense").classes("se-chip se-offline-chip")
+                self.paused_chip = (
+                    ui.chip(t("live.paused"), icon="pause", color="amber-2", text_color="amber-10")
+                    .props("dense")
+                    .classes("se-chip")
+                    .mark("paused")
+                )
+                self.paused_chip.set_visibility(not self.live)
+                if self.gate.protects_actions:
+                    self._build_login_controls()
+                ui.switch(
+                    t("live.switch"), value=self.live, on_change=lambda e: self.set_live(e.value)
+                ).mark("live-switch")
+                ui.toggle(
+                    {"es": "ES", "en": "EN"},
+                    value=self.language,
+                    on_change=lambda e: self.set_language(e.value),
+                ).props("dense unelevated no-caps toggle-color=primary").mark("language")
 
     def _build_login_controls(self) -> None:
         t = self.t
@@ -213,7 +219,7 @@ class DashboardPage:
                 icon="admin_panel_settings",
                 color="indigo-1",
                 text_color="indigo-9",
-            ).props("dense").mark("admin")
+            ).props("dense").classes("se-chip").mark("admin")
             ui.button(icon="logout", on_click=self.log_out).props("flat round dense").tooltip(
                 t("login.logout")
             ).mark("logout")

@@ -25,7 +25,7 @@ class StatusPanel:
         self.drill = drill
         t = self._t
         with ui.element("div").classes(
-            "grid w-full gap-4 grid-cols-1 sm:grid-cols-2 xl:grid-cols-4"
+            "se-status grid w-full gap-4 grid-cols-1 sm:grid-cols-2 xl:grid-cols-4"
         ):
             with card(classes="border-l-4 !border-l-blue-600"):
                 with ui.row().classes("items-center gap-2 no-wrap"):
@@ -57,7 +57,9 @@ class StatusPanel:
                     self.analysis = ui.label().classes("se-kpi-value").mark("status-analysis")
                     self.delta = ui.label().classes("text-sm font-semibold").mark("status-delta")
                 self.analysis_caption = ui.label().classes("se-caption")
-            with card() as self.health_card:
+            # On a phone, one card a row, the health comes first: what a notification's
+            # reader opens the page for.
+            with card(classes="se-health max-sm:order-first") as self.health_card:
                 with ui.row().classes("items-center gap-2 no-wrap"):
                     ui.icon("monitor_heart", color="grey-8").classes("text-xl")
                     ui.label(t("status.health")).classes("se-kpi-label")
