@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -11,7 +12,9 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import numpy.typing as npt
 
+from energy_core.alerts.store import Feedback
 from energy_core.detection.context import RecentReadings
+from energy_core.detection.feedback import FeedbackCalibration, calibrate, false_alarm_spans
 from energy_core.detection.isolation_forest import Contamination, IsolationForestDetector
 from energy_core.detection.protocol import Detector, choose_features
 from energy_core.detection.registry import DEFAULT_DETECTOR, make_detector
@@ -44,6 +47,8 @@ from energy_core.usecases.alerting import Alerting
 DetectorFactory = Callable[[Sequence[str]], Detector]
 """Builds an unfitted detector over the given features (the variables training chose)."""
 log = logging.getLogger(__name__)
+FEEDBACK_LIMIT = 10_000
+"""The most recent feedback items that calibration reads."""
 
 
 class SystemClock:
@@ -155,6 +160,9 @@ class Monitor:
         self.alerting = alerting
         """Alert rules over what is stored and analysed (``None``: no alerts)."""
         self._alerting_failed = False
+        self.calibration = FeedbackCalibration()
+        """What users' feedback changes: per-meter thresholds, faults kept out of training."""
+        self._calibrated: tuple[int | None, float] | None = None
         self.recent = RecentReadings(queries)
         """Each meter's newest stored readings: the context of contextual detectors."""
 
@@ -205,8 +213,14 @@ class Monitor:
     ) -> list[Reading]:
         if model is None or not readings:
             return list(readings)
-        detector = model[0]
-        return score_with(detector, readings, context=self._context(detector, readings))
+        detector, info = model
+        self._keep_calibrated(info.version)
+        return score_with(
+            detector,
+            readings,
+            context=self._context(detector, readings),
+            threshold_factors=self.calibration.threshold_factors,
+        )
 
     def _context(
         self, detector: Detector, readings: Sequence[Reading]
@@ -382,6 +396,55 @@ class Monitor:
                 progress(stored)
         return stored
 
+    # --- feedback ---------------------------------------------------------------------------
+    def give_feedback(self, feedback: Feedback) -> Feedback:
+        """Store a user's verdict (needs alerting) and apply it at once: a meter's repeated
+        false alarms raise its threshold, a confirmed fault stays out of the next training."""
+        if self.alerting is None:
+            raise RuntimeError("feedback needs alerting (ENERGY_ALERTS)")
+        stored = self.alerting.give_feedback(feedback)
+        self.recalibrate()
+        return stored
+
+    def recalibrate(self) -> FeedbackCalibration:
+        """Read the feedback again and compute what it changes (``calibration``)."""
+        if self.alerting is None:
+            return self.calibration
+        feedback = self.alerting.feedback_store.feedback(limit=FEEDBACK_LIMIT)
+        marked = {
+            meter: [
+                reading
+                for start, end in spans
+                for reading in self.queries.window(
+                    ReadingFilter(
+                        meter_ids=(meter,), start=start, end=end + timedelta(microseconds=1)
+                    ),
+                    limit=10_000,
+                )
+            ]
+            for meter, spans in false_alarm_spans(feedback).items()
+        }
+        model = self._model
+        threshold = model[0].threshold_ if model is not None else 1.0
+        self.calibration = calibrate(feedback, marked, threshold)
+        self._calibrated = (model[1].version if model else None, time.monotonic())
+        return self.calibration
+
+    def _keep_calibrated(self, version: int | None) -> None:
+        """Calibrate again for a new model, and now and then for feedback given elsewhere."""
+        if self.alerting is None:
+            return
+        done = self._calibrated
+        if done is not None and done[0] == version and time.monotonic() - done[1] < 60:
+            return
+        try:
+            self.recalibrate()
+        except ConnectionError:
+            raise
+        except Exception:
+            log.exception("reading the feedback failed; scoring without it")
+            self._calibrated = (version, time.monotonic())
+
     def _alert(self, step: Callable[[Alerting], object]) -> None:
         """Run one alerting step; a failure there (alert storage away, a defect) is logged
         once per streak and never fails the ingest, analysis or reset that called it."""
@@ -414,6 +477,8 @@ class Monitor:
         every variable but the energy counters); a meter that lacks one is scored without it.
         """
         training = self.queries.window(ReadingFilter(), limit=self.settings.train_limit)
+        self.recalibrate()
+        training = self.calibration.training(training)  # confirmed faults are not normal
         if len(training) < 10:
             raise ValueError(
                 f"need at least 10 stored readings to train, found {len(training)};"
@@ -498,8 +563,12 @@ def score_with(
     readings: Sequence[Reading],
     *,
     context: Mapping[str, npt.NDArray[np.float64]] | None = None,
+    threshold_factors: Mapping[str, float] | None = None,
 ) -> list[Reading]:
     """``readings`` carrying ``detector``'s score, flag and, when flagged, top variables.
+
+    ``threshold_factors``: per meter, a factor on the detector's threshold (users' feedback,
+    ``energy_core.detection.feedback``); a reading is flagged above its meter's threshold.
 
     A contextual detector sees each meter's readings in order (the batch is in time order),
     after ``context``: that meter's previous readings as feature rows. A variable a reading
@@ -513,10 +582,15 @@ def score_with(
     scores, tops = detector.score_and_explain(
         X, context=_hashable_keys(context), groups=meter_groups(readings)
     )
-    flags = (scores > detector.threshold_) & scorable
     # Explanations come for the rows scored above the threshold, in row order.
     above = np.flatnonzero(scores > detector.threshold_)
     explanations = {int(row): top for row, top in zip(above, tops, strict=True)}
+    thresholds: npt.NDArray[np.float64] | float = detector.threshold_
+    if threshold_factors:
+        thresholds = detector.threshold_ * np.array(
+            [threshold_factors.get(reading.meter_id, 1.0) for reading in readings]
+        )
+    flags = (scores > thresholds) & scorable
     return [
         reading.scored(float(scores[row]), bool(flags[row]), explanations.get(row, ()))
         if scorable[row]
