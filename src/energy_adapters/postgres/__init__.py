@@ -8,7 +8,7 @@ from energy_adapters.postgres.feed import DEFAULT_CHANNEL, PostgresChangeFeed
 from energy_adapters.postgres.locks import advisory_lock, lock_key
 from energy_adapters.postgres.metrics import PostgresMetricRepository
 from energy_adapters.postgres.migrations import current_revision, head_revision, upgrade
-from energy_adapters.postgres.models import PostgresModelStore
+from energy_adapters.postgres.model_store import PostgresModelStore
 from energy_adapters.postgres.reading_queries import PostgresReadingQueries
 from energy_adapters.postgres.readings import PostgresReadingRepository
 from energy_adapters.postgres.stores import PostgresStores, build_stores, connect

@@ -13,7 +13,7 @@ from energy_adapters.postgres.feed import DEFAULT_CHANNEL, PostgresChangeFeed
 from energy_adapters.postgres.fleet import PostgresFleetQueries
 from energy_adapters.postgres.metrics import PostgresMetricRepository
 from energy_adapters.postgres.migrations import upgrade
-from energy_adapters.postgres.models import PostgresModelStore
+from energy_adapters.postgres.model_store import PostgresModelStore
 from energy_adapters.postgres.reading_queries import PostgresReadingQueries
 from energy_adapters.postgres.readings import PostgresReadingRepository
 from energy_adapters.postgres.urls import Database, describe_url, open_engine
