@@ -15,6 +15,18 @@ from energy_core.alerts.store import Feedback, OutboxItem, Recorded, StoredAlert
 _ON_ITS_WAY = ("pending", "sending", "sent")
 
 
+def _forward(stored: Alert, new: Alert) -> bool:
+    """Whether ``new`` may replace ``stored`` (the same occurrence). An occurrence only
+    moves forward, so an event told late (by a slower process) undoes nothing: an end is
+    final (and ends it whatever its instant: readings buffered during a silence come back
+    dated before the check that opened it); otherwise the later ``updated_at`` wins."""
+    if stored.ended_at is None and new.ended_at is not None:
+        return True
+    return (stored.ended_at is None) == (new.ended_at is None) and (
+        stored.updated_at <= new.updated_at
+    )
+
+
 class MemoryAlertStore:
     """Alert occurrences and their outbox, in memory."""
 
@@ -55,7 +67,9 @@ class MemoryAlertStore:
             self._by_occurrence[alert.occurrence] = alert_id
             self._alerts[alert_id] = StoredAlert(alert_id, alert)
         else:
-            self._alerts[alert_id] = replace(self._alerts[alert_id], alert=alert)
+            stored = self._alerts[alert_id]
+            if _forward(stored.alert, alert):
+                self._alerts[alert_id] = replace(stored, alert=alert)
         return alert_id
 
     def _add(
@@ -197,7 +211,9 @@ class MemoryMuteStore:
 
     def silences(self) -> list[Silence]:
         with self._lock:
-            return sorted(self._silences.values(), key=lambda silence: silence.starts_at)
+            return sorted(
+                self._silences.values(), key=lambda silence: (silence.starts_at, silence.id)
+            )
 
     def add_window(self, window: MaintenanceWindow) -> None:
         with self._lock:

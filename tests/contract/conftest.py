@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from energy_adapters.memory import (
     MemoryChangeFeed,
@@ -18,8 +19,11 @@ from energy_adapters.memory import (
     MemoryModelStore,
     MemoryReadingRepository,
 )
+from energy_adapters.memory_alerts import MemoryAlertStore, MemoryFeedbackStore, MemoryMuteStore
 from energy_adapters.memory_fleet import MemoryFleetQueries
 from energy_adapters.model_files import FileModelStore
+
+ALERT_TABLES = "alertas, notificaciones, silencios, ventanas_mantenimiento, valoraciones"
 
 
 @dataclass
@@ -30,6 +34,9 @@ class Stores:
     models: Any
     feed: Any
     fleet: Any = None
+    alerts: Any = None
+    mutes: Any = None
+    feedback: Any = None
     # Called after publishing, for adapters whose delivery is asynchronous.
     settle: Callable[[], None] = lambda: None
 
@@ -44,6 +51,9 @@ def memory_stores(request: pytest.FixtureRequest) -> Iterator[Stores]:
         models=MemoryModelStore(),
         feed=MemoryChangeFeed(),
         fleet=MemoryFleetQueries(readings),
+        alerts=MemoryAlertStore(),
+        mutes=MemoryMuteStore(),
+        feedback=MemoryFeedbackStore(),
     )
 
 
@@ -59,6 +69,9 @@ def files_model_stores(request: pytest.FixtureRequest) -> Iterator[Stores]:
         models=FileModelStore(directory),
         feed=MemoryChangeFeed(),
         fleet=MemoryFleetQueries(readings),
+        alerts=MemoryAlertStore(),
+        mutes=MemoryMuteStore(),
+        feedback=MemoryFeedbackStore(),
     )
 
 
@@ -66,6 +79,8 @@ def files_model_stores(request: pytest.FixtureRequest) -> Iterator[Stores]:
 def postgres_stores(request: pytest.FixtureRequest) -> Iterator[Stores]:
     """Every port on PostgreSQL (a session database, emptied before each test)."""
     built = request.getfixturevalue("pg_stores")
+    with built.engine.begin() as connection:  # alerting's tables, ids from 1 again
+        connection.execute(text(f"TRUNCATE {ALERT_TABLES} RESTART IDENTITY"))
     yield Stores(
         readings=built.readings,
         queries=built.queries,
@@ -73,6 +88,9 @@ def postgres_stores(request: pytest.FixtureRequest) -> Iterator[Stores]:
         models=built.models,
         feed=built.feed,
         fleet=built.fleet,
+        alerts=built.alerts,
+        mutes=built.mutes,
+        feedback=built.feedback,
         settle=built.feed.sync,
     )
 

@@ -1,6 +1,7 @@
 """The schema's revisions: data stored at revision 1 survives the upgrade, the rollups and
-counters of revision 2 are back-filled from it, and revision 7 (readings with the variables a
-meter has) keeps a filled revision 6 database whole."""
+counters of revision 2 are back-filled from it, revision 7 (readings with the variables a
+meter has) keeps a filled revision 6 database whole, revision 9 (alerting) comes and goes
+around a filled revision 8 one, and every revision steps down and up again."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import insert, inspect
+from alembic import command
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, insert, inspect
 
 from energy_adapters.memory import MemoryReadingRepository
 from energy_adapters.postgres import (
@@ -21,9 +24,17 @@ from energy_adapters.postgres import (
     open_engine,
     upgrade,
 )
+from energy_adapters.postgres.alerts import (
+    PostgresAlertStore,
+    PostgresFeedbackStore,
+    PostgresMuteStore,
+)
+from energy_adapters.postgres.migrations import alembic_config
 from energy_adapters.postgres.schema import metric_snapshots
 from energy_adapters.postgres.schema import readings as readings_table
 from energy_core import Reading, ReadingFilter, Simulator
+from energy_core.alerts import Alert, AlertEvent, AlertKind, Decision, Severity, Silence
+from energy_core.alerts.store import Feedback, Recorded
 from tests.postgres_support import bookkeeping_errors, newest_migration_file, scratch_database
 from tests.strategies import BASE
 
@@ -179,5 +190,85 @@ def test_several_processes_starting_at_once_migrate_once(pg_server_url):
         engine = open_engine(url)
         try:
             assert current_revision(engine) == head_revision()
+        finally:
+            engine.dispose()
+
+
+ALERT_TABLES = ("alertas", "notificaciones", "silencios", "ventanas_mantenimiento", "valoraciones")
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Alembic's downgrade to ``revision`` on ``engine`` (no application code does this)."""
+    config = alembic_config()
+    with engine.connect() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+        connection.commit()
+
+
+def test_revision_9_adds_alerting_to_a_filled_revision_8_database_and_goes_away(pg_server_url):
+    history = Simulator(meters=2, seed=9).history(200, end=BASE)
+    with scratch_database(pg_server_url, prefix="smartenergy_migration") as url:
+        engine = open_engine(url)
+        try:
+            upgrade(engine, "0008")
+            PostgresReadingRepository(engine).add_many(history)
+            assert not any(inspect(engine).has_table(name) for name in ALERT_TABLES)
+
+            upgrade(engine)
+
+            assert all(inspect(engine).has_table(name) for name in ALERT_TABLES)
+            alert = Alert(
+                key="health",
+                kind=AlertKind.HEALTH,
+                rule_id="health",
+                meter_id=None,
+                severity=Severity.WARNING,
+                started_at=BASE,
+                updated_at=BASE,
+                details={"state": "Precaución"},
+            )
+            event = AlertEvent("opened", alert, BASE)
+            store = PostgresAlertStore(engine)
+            [item] = store.record([Recorded(event, Decision("send", "notify"), "opened")])
+            assert [item] == store.notifications()
+            PostgresMuteStore(engine).add_silence(Silence.lasting("s", BASE, timedelta(hours=1)))
+            PostgresFeedbackStore(engine).add(
+                Feedback("meter-01", BASE, BASE, "false_alarm", by="ana", at=BASE)
+            )
+
+            downgrade(engine, "0008")
+
+            assert current_revision(engine) == "0008"
+            assert not any(inspect(engine).has_table(name) for name in ALERT_TABLES)
+            assert PostgresReadingQueries(engine).count() == len(history)
+            assert bookkeeping_errors(engine) == []
+
+            upgrade(engine)  # back again, empty
+            assert current_revision(engine) == head_revision()
+            assert PostgresAlertStore(engine).alerts() == []
+            assert PostgresAlertStore(engine).record(
+                [Recorded(event, Decision("send", "notify"), "opened")]
+            )
+        finally:
+            engine.dispose()
+
+
+def test_every_revision_steps_down_and_up_again(pg_server_url):
+    revisions = [
+        script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()
+    ][::-1]
+    assert revisions[0] == "0001" and revisions[-1] == head_revision()
+    with scratch_database(pg_server_url, prefix="smartenergy_migration") as url:
+        engine = open_engine(url)
+        try:
+            upgrade(engine)
+            for below in [*revisions[:-1][::-1], "base"]:
+                downgrade(engine, below)
+                assert current_revision(engine) == (None if below == "base" else below)
+            assert inspect(engine).get_table_names() == ["alembic_version"]
+            for revision in revisions:
+                upgrade(engine, revision)
+                assert current_revision(engine) == revision
         finally:
             engine.dispose()

@@ -19,8 +19,10 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     Table,
     Text,
+    Time,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -135,6 +137,91 @@ meter_origins = Table(
 )
 """Each meter's origin (``Reading.origin`` of its newest stored batch that carried one)."""
 
+# --- alerting (revision 0009) -----------------------------------------------------------
+alerts = Table(
+    "alertas",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("key", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("rule_id", Text, nullable=False),
+    Column("meter_id", Text),
+    Column("severity", Text, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("peak", Double),
+    Column("readings", BigInteger, nullable=False),
+    Column("top_variables", ARRAY(Text), nullable=False),
+    Column("details", JSONB, nullable=False),
+    Column("acknowledged_by", Text),
+    Column("acknowledged_at", DateTime(timezone=True)),
+    Column("acknowledgement_comment", Text),
+    Column("last_sent_at", DateTime(timezone=True)),
+    Column("announced", Boolean, nullable=False),
+)
+"""Alert occurrences (unique ``key``, ``started_at``) as of their latest event."""
+
+notifications = Table(
+    "notificaciones",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("alert_id", BigInteger, nullable=False),
+    Column("event_id", Text, nullable=False, unique=True),
+    Column("kind", Text, nullable=False),
+    Column("alert", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("state", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True)),
+    Column("last_error", Text),
+    Column("sent_at", DateTime(timezone=True)),
+)
+"""The outbox: one row per event to tell, the alert as it was then in ``alert``."""
+
+silences = Table(
+    "silencios",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("starts_at", DateTime(timezone=True), nullable=False),
+    Column("ends_at", DateTime(timezone=True), nullable=False),
+    Column("meters", ARRAY(Text), nullable=False),
+    Column("rule_ids", ARRAY(Text), nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("comment", Text, nullable=False),
+)
+
+maintenance_windows = Table(
+    "ventanas_mantenimiento",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("days", ARRAY(SmallInteger), nullable=False),
+    Column("start_time", Time(timezone=False), nullable=False),
+    Column("end_time", Time(timezone=False), nullable=False),
+    Column("timezone", Text, nullable=False),
+    Column("meters", ARRAY(Text), nullable=False),
+    Column("rule_ids", ARRAY(Text), nullable=False),
+    Column("comment", Text, nullable=False),
+)
+
+feedback = Table(
+    "valoraciones",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("meter_id", Text, nullable=False),
+    Column("starts_at", DateTime(timezone=True), nullable=False),
+    Column("ends_at", DateTime(timezone=True), nullable=False),
+    Column("verdict", Text, nullable=False),
+    Column("given_by", Text, nullable=False),
+    Column("given_at", DateTime(timezone=True), nullable=False),
+    Column("alert_id", BigInteger),
+    Column("fault_kind", Text),
+    Column("variables", ARRAY(Text), nullable=False),
+    Column("comment", Text, nullable=False),
+)
+"""Users' verdicts on incidents and flagged readings."""
+
 ALL_TABLES: tuple[Table, ...] = (
     readings,
     minute_rollups,
@@ -143,4 +230,9 @@ ALL_TABLES: tuple[Table, ...] = (
     models,
     ingested_batches,
     meter_origins,
+    alerts,
+    notifications,
+    silences,
+    maintenance_windows,
+    feedback,
 )

@@ -9,6 +9,11 @@ from pathlib import Path
 from sqlalchemy import URL, Engine
 
 from energy_adapters.model_files import FileModelStore
+from energy_adapters.postgres.alerts import (
+    PostgresAlertStore,
+    PostgresFeedbackStore,
+    PostgresMuteStore,
+)
 from energy_adapters.postgres.feed import DEFAULT_CHANNEL, PostgresChangeFeed
 from energy_adapters.postgres.fleet import PostgresFleetQueries
 from energy_adapters.postgres.metrics import PostgresMetricRepository
@@ -30,6 +35,9 @@ class PostgresStores:
     models: PostgresModelStore | FileModelStore
     feed: PostgresChangeFeed
     fleet: PostgresFleetQueries
+    alerts: PostgresAlertStore
+    mutes: PostgresMuteStore
+    feedback: PostgresFeedbackStore
     url: str = field(default="")
     owns_engine: bool = True
 
@@ -105,6 +113,9 @@ def build_stores(
         models=models,
         feed=feed,
         fleet=PostgresFleetQueries(database),
+        alerts=PostgresAlertStore(database),
+        mutes=PostgresMuteStore(database),
+        feedback=PostgresFeedbackStore(database),
         url=describe_url(engine.url),
         owns_engine=owns_engine,
     )

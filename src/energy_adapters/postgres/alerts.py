@@ -1,0 +1,387 @@
+"""Alerting's stores on PostgreSQL (revision 0009): alert occurrences and the outbox of
+their notifications (``alertas``, ``notificaciones``); silences and maintenance windows
+(``energy_adapters.postgres.mutes``); feedback (``energy_adapters.postgres.feedback``).
+
+Several processes may record the same events and run dispatchers on one database:
+
+- ``record`` writes each event's alert (an upsert on its occurrence, ``key`` and
+  ``started_at``) and its notification (``ON CONFLICT (event_id) DO NOTHING``) in one
+  transaction, so an event is queued once whoever saw it. A stored occurrence only moves
+  forward: an end is final, and otherwise an event older than what is stored (a slower
+  process telling what another told already) changes nothing.
+- ``claim_due`` takes rows with ``FOR UPDATE SKIP LOCKED`` and marks them ``sending``
+  with a lease in the same statement: concurrent claimers never get the same row, and a
+  row whose dispatcher vanished is due again when its lease runs out.
+- Locks are taken in one order, so writers queue rather than deadlock: ``record`` first
+  takes a transaction-level advisory lock per occurrence (sorted), then, in the events'
+  order (so ids are given in that order, as in memory), the occurrences' rows before
+  their notifications; ``repeat`` and ``mark_sent`` too lock the occurrence before the
+  notification. A deadlock the server still reports (e.g. with ``close``) is retried.
+
+Delivery is at least once. ``mark_sent`` and ``mark_failed`` wait out a short outage of
+the database (``confirm_within_s``) rather than give up, since a notification sent but not
+marked goes out again; but a dispatcher that dies between sending and ``mark_sent``, or an
+outage longer than that, leaves its row ``sending``, and after the lease it is sent again.
+Each ``OutboxItem`` carries its ``event_id``: a channel that passes it on lets receivers
+drop the repeat.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import sqlalchemy.exc
+from sqlalchemy import Connection, Engine, Row, and_, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
+
+from energy_adapters.postgres.alert_codec import (
+    alert_columns,
+    alert_from_columns,
+    alert_from_json,
+    alert_json,
+)
+from energy_adapters.postgres.feedback import PostgresFeedbackStore
+from energy_adapters.postgres.locks import lock_key
+from energy_adapters.postgres.mutes import PostgresMuteStore
+from energy_adapters.postgres.schema import alerts as alerts_table
+from energy_adapters.postgres.schema import notifications as outbox
+from energy_adapters.postgres.urls import Database, DatabaseUnavailableError
+from energy_core.alerts.model import Alert
+from energy_core.alerts.policy import Acknowledgement
+from energy_core.alerts.store import OutboxItem, Recorded, StoredAlert
+
+__all__ = ["PostgresAlertStore", "PostgresFeedbackStore", "PostgresMuteStore"]
+
+log = logging.getLogger(__name__)
+
+_ANNOUNCING = ("opened", "repeat", "escalated")
+_DEADLOCK = "40P01"
+_ATTEMPTS = 3
+_FIRST_WAIT_S = 0.1
+_T = TypeVar("_T")
+
+
+def _stored(row: Row[Any]) -> StoredAlert:
+    acknowledgement = (
+        None
+        if row.acknowledged_by is None
+        else Acknowledgement(
+            by=row.acknowledged_by,
+            at=row.acknowledged_at,
+            comment=row.acknowledgement_comment or "",
+        )
+    )
+    return StoredAlert(
+        id=row.id,
+        alert=alert_from_columns(row),
+        acknowledgement=acknowledgement,
+        last_sent_at=row.last_sent_at,
+        announced=row.announced,
+    )
+
+
+def _item(row: Row[Any]) -> OutboxItem:
+    return OutboxItem(
+        id=row.id,
+        alert_id=row.alert_id,
+        event_id=row.event_id,
+        kind=row.kind,
+        alert=alert_from_json(row.alert),
+        created_at=row.created_at,
+        state=row.state,
+        reason=row.reason,
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        last_error=row.last_error,
+        sent_at=row.sent_at,
+    )
+
+
+def _is_deadlock(error: sqlalchemy.exc.DBAPIError) -> bool:
+    return getattr(error.orig, "pgcode", None) == _DEADLOCK
+
+
+class PostgresAlertStore:
+    """``AlertStore`` on PostgreSQL: ``alertas`` and the outbox ``notificaciones``.
+
+    ``confirm_within_s``: how long ``mark_sent`` and ``mark_failed`` keep trying while the
+    database is away (keep it below the dispatchers' lease).
+    """
+
+    def __init__(self, database: Database | Engine, *, confirm_within_s: float = 30.0) -> None:
+        self._db = database if isinstance(database, Database) else Database(database)
+        self.confirm_within_s = confirm_within_s
+
+    def _transaction(self, work: Callable[[Connection], _T]) -> _T:
+        """``work`` in one transaction, run again if the server broke a deadlock with it."""
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                with self._db.transaction() as connection:
+                    return work(connection)
+            except sqlalchemy.exc.DBAPIError as error:
+                if not _is_deadlock(error) or attempt == _ATTEMPTS:
+                    raise
+                time.sleep(0.01 * attempt)
+        raise AssertionError("unreachable")
+
+    def _confirm(self, what: str, work: Callable[[Connection], None]) -> None:
+        """``work`` in a transaction, tried again while the database is away, for up to
+        ``confirm_within_s``: an outcome lost here means the notification is sent twice."""
+        deadline = time.monotonic() + self.confirm_within_s
+        wait = _FIRST_WAIT_S
+        while True:
+            try:
+                self._transaction(work)
+                return
+            except DatabaseUnavailableError as error:
+                if time.monotonic() + wait > deadline:
+                    raise
+                if wait == _FIRST_WAIT_S:
+                    log.warning("%s: the database is away, trying again (%s)", what, error)
+                time.sleep(wait)
+                wait = min(wait * 2, 1.0)
+
+    # --- writing ---------------------------------------------------------------------------
+    def record(self, recorded: Sequence[Recorded]) -> list[OutboxItem]:
+        if not recorded:
+            return []
+        return self._transaction(lambda connection: self._record(connection, recorded))
+
+    def _record(self, connection: Connection, recorded: Sequence[Recorded]) -> list[OutboxItem]:
+        # Writers telling the same occurrences queue here, in one order, whatever theirs.
+        occurrences = {item.event.alert.occurrence for item in recorded}
+        for key in sorted(lock_key(f"smartenergy:alert:{name}") for name in occurrences):
+            connection.execute(select(func.pg_advisory_xact_lock(key)))
+        ids: dict[str, int] = {}
+        for item in recorded:
+            ids[item.event.alert.occurrence] = self._upsert(connection, item.event.alert)
+        added = []
+        for item in recorded:
+            if item.decision.action == "not_due":
+                continue
+            notification = self._add(
+                connection,
+                alert_id=ids[item.event.alert.occurrence],
+                event_id=item.event.id,
+                kind=item.kind,
+                alert=item.event.alert,
+                at=item.event.at,
+                state="pending" if item.decision.send else "suppressed",
+                reason=str(item.decision),
+            )
+            if notification is not None:
+                added.append(notification)
+        return added
+
+    def _upsert(self, connection: Connection, alert: Alert) -> int:
+        values = alert_columns(alert)
+        statement = insert(alerts_table).values(announced=False, **values)
+        table = alerts_table.c
+        # Forward only: an end is final (whatever its instant); otherwise the later wins.
+        was_open, ends = table.ended_at.is_(None), statement.excluded.ended_at.is_not(None)
+        forward = or_(
+            and_(was_open, ends),
+            and_(was_open != ends, table.updated_at <= statement.excluded.updated_at),
+        )
+        upsert = statement.on_conflict_do_update(
+            index_elements=[table.key, table.started_at],
+            set_={name: statement.excluded[name] for name in values},
+            where=forward,
+        ).returning(table.id)
+        alert_id = connection.execute(upsert).scalar_one_or_none()
+        if alert_id is None:  # stored already, and newer: the row is locked by the upsert
+            alert_id = connection.execute(
+                select(table.id).where(table.key == alert.key, table.started_at == alert.started_at)
+            ).scalar_one()
+        return int(alert_id)
+
+    def _add(
+        self,
+        connection: Connection,
+        *,
+        alert_id: int,
+        event_id: str,
+        kind: str,
+        alert: Alert,
+        at: datetime,
+        state: str,
+        reason: str,
+    ) -> OutboxItem | None:
+        statement = (
+            insert(outbox)
+            .values(
+                alert_id=alert_id,
+                event_id=event_id,
+                kind=kind,
+                alert=alert_json(alert),
+                created_at=at,
+                state=state,
+                reason=reason,
+                attempts=0,
+            )
+            .on_conflict_do_nothing(index_elements=[outbox.c.event_id])
+            .returning(*outbox.c)
+        )
+        row = connection.execute(statement).one_or_none()
+        if row is None:
+            return None
+        if state == "pending" and kind in _ANNOUNCING:
+            connection.execute(
+                update(alerts_table).where(alerts_table.c.id == alert_id).values(announced=True)
+            )
+        return _item(row)
+
+    def repeat(self, alert_id: int, event_id: str, at: datetime) -> OutboxItem | None:
+        def work(connection: Connection) -> OutboxItem | None:
+            # The occurrence first (the order every writer takes), as it stands now.
+            row = connection.execute(
+                select(alerts_table).where(alerts_table.c.id == alert_id).with_for_update()
+            ).one_or_none()
+            if row is None:
+                return None
+            return self._add(
+                connection,
+                alert_id=alert_id,
+                event_id=event_id,
+                kind="repeat",
+                alert=alert_from_columns(row),
+                at=at,
+                state="pending",
+                reason="send",
+            )
+
+        return self._transaction(work)
+
+    def acknowledge(self, alert_id: int, acknowledgement: Acknowledgement) -> StoredAlert:
+        statement = (
+            update(alerts_table)
+            .where(alerts_table.c.id == alert_id)
+            .values(
+                acknowledged_by=acknowledgement.by,
+                acknowledged_at=acknowledgement.at,
+                acknowledgement_comment=acknowledgement.comment,
+            )
+            .returning(*alerts_table.c)
+        )
+        with self._db.transaction() as connection:
+            row = connection.execute(statement).one_or_none()
+        if row is None:
+            raise KeyError(alert_id)
+        return _stored(row)
+
+    def close(self, alert_ids: Sequence[int], at: datetime) -> None:
+        if not alert_ids:
+            return
+        statement = (
+            update(alerts_table)
+            .where(alerts_table.c.id.in_(list(alert_ids)), alerts_table.c.ended_at.is_(None))
+            .values(ended_at=at, updated_at=at)
+        )
+        self._transaction(lambda connection: connection.execute(statement))
+
+    # --- reading ---------------------------------------------------------------------------
+    def open_alerts(self) -> list[StoredAlert]:
+        query = (
+            select(alerts_table)
+            .where(alerts_table.c.ended_at.is_(None))
+            .order_by(alerts_table.c.started_at, alerts_table.c.id)
+        )
+        with self._db.connection() as connection:
+            return [_stored(row) for row in connection.execute(query)]
+
+    def alerts(
+        self, *, meter_id: str | None = None, open_only: bool = False, limit: int = 100
+    ) -> list[StoredAlert]:
+        query = select(alerts_table)
+        if meter_id is not None:
+            query = query.where(alerts_table.c.meter_id == meter_id)
+        if open_only:
+            query = query.where(alerts_table.c.ended_at.is_(None))
+        query = query.order_by(alerts_table.c.started_at.desc(), alerts_table.c.id.desc()).limit(
+            max(limit, 0)
+        )
+        with self._db.connection() as connection:
+            return [_stored(row) for row in connection.execute(query)]
+
+    def get(self, alert_id: int) -> StoredAlert | None:
+        query = select(alerts_table).where(alerts_table.c.id == alert_id)
+        with self._db.connection() as connection:
+            row = connection.execute(query).one_or_none()
+        return None if row is None else _stored(row)
+
+    # --- the outbox ------------------------------------------------------------------------
+    def claim_due(self, now: datetime, limit: int, lease_s: float) -> list[OutboxItem]:
+        if limit <= 0:
+            return []
+        due = (
+            select(outbox.c.id)
+            .where(
+                outbox.c.state.in_(("pending", "sending")),
+                or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= now),
+            )
+            .order_by(outbox.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .cte("due")
+        )
+        statement = (
+            update(outbox)
+            .where(outbox.c.id == due.c.id)
+            .values(
+                state="sending",
+                attempts=outbox.c.attempts + 1,
+                next_attempt_at=now + timedelta(seconds=lease_s),
+            )
+            .returning(*outbox.c)
+        )
+        with self._db.transaction() as connection:
+            rows = connection.execute(statement).all()
+        return sorted((_item(row) for row in rows), key=lambda item: item.id)
+
+    def mark_sent(self, notification_id: int, at: datetime) -> None:
+        def work(connection: Connection) -> None:
+            # The occurrence before the notification: the order ``record`` locks them in.
+            alert_of = select(outbox.c.alert_id).where(outbox.c.id == notification_id)
+            connection.execute(
+                update(alerts_table)
+                .where(alerts_table.c.id == alert_of.scalar_subquery())
+                .values(last_sent_at=at)
+            )
+            marked = connection.execute(
+                update(outbox)
+                .where(outbox.c.id == notification_id)
+                .values(state="sent", sent_at=at, next_attempt_at=None, last_error=None)
+            )
+            if marked.rowcount == 0:
+                raise KeyError(notification_id)
+
+        self._confirm(f"marking notification {notification_id} sent", work)
+
+    def mark_failed(self, notification_id: int, error: str, retry_at: datetime | None) -> None:
+        statement = (
+            update(outbox)
+            .where(outbox.c.id == notification_id)
+            .values(
+                state="pending" if retry_at is not None else "failed",
+                next_attempt_at=retry_at,
+                last_error=error,
+            )
+        )
+
+        def work(connection: Connection) -> None:
+            if connection.execute(statement).rowcount == 0:
+                raise KeyError(notification_id)
+
+        self._confirm(f"marking notification {notification_id} failed", work)
+
+    def notifications(self, *, alert_id: int | None = None, limit: int = 100) -> list[OutboxItem]:
+        query = select(outbox)
+        if alert_id is not None:
+            query = query.where(outbox.c.alert_id == alert_id)
+        query = query.order_by(outbox.c.id.desc()).limit(max(limit, 0))
+        with self._db.connection() as connection:
+            return [_item(row) for row in connection.execute(query)]
