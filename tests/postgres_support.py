@@ -36,6 +36,12 @@ ALL_TABLES = ", ".join(
         "modelos",
         "lotes",
         "tokens_ingesta",
+        "medidores",
+        "alertas",
+        "notificaciones",
+        "silencios",
+        "ventanas_mantenimiento",
+        "valoraciones",
     ]
 )
 

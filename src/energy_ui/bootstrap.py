@@ -143,6 +143,7 @@ def _postgres_application(
         stores = connect(settings.database_url)
     except DatabaseUnavailableError as error:
         raise DatabaseError(str(error)) from None
+    clock = clock or SystemClock()
     monitor = Monitor(
         readings=stores.readings,
         queries=stores.queries,
@@ -152,6 +153,15 @@ def _postgres_application(
         clock=clock,
         simulator=simulator,
         settings=settings.monitor_settings(),
+        alerting=Alerting(
+            store=stores.alerts,
+            mutes=stores.mutes,
+            feedback=stores.feedback,
+            clock=clock,
+            settings=settings.alert_settings(),
+        )
+        if settings.alerts
+        else None,
     )
     return Application(
         settings=settings,
@@ -161,6 +171,7 @@ def _postgres_application(
         engine=stores.engine,
         ingest_tokens=PostgresTokenStore(stores.engine),
         fleet=stores.fleet,
+        notifier=notifier_of(settings),
     )
 
 
