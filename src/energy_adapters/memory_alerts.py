@@ -172,7 +172,13 @@ class MemoryAlertStore:
             stored = self._alerts[item.alert_id]
             self._alerts[item.alert_id] = replace(stored, last_sent_at=at)
 
-    def mark_failed(self, notification_id: int, error: str, retry_at: datetime | None) -> None:
+    def mark_failed(
+        self,
+        notification_id: int,
+        error: str,
+        retry_at: datetime | None,
+        channels: Sequence[str] = (),
+    ) -> None:
         with self._lock:
             item = self._notifications[notification_id]
             self._notifications[notification_id] = replace(
@@ -180,6 +186,7 @@ class MemoryAlertStore:
                 state="pending" if retry_at is not None else "failed",
                 next_attempt_at=retry_at,
                 last_error=error,
+                retry_channels=tuple(channels),
             )
 
     def notifications(self, *, alert_id: int | None = None, limit: int = 100) -> list[OutboxItem]:

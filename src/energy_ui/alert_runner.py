@@ -84,7 +84,8 @@ class AlertRunner:
     def _send(self, item: OutboxItem) -> None:
         assert self.notifier is not None
         language = self.settings.language
-        self.notifier.send(render(item, language, self.settings.dashboard_url))
+        message = render(item, language, self.settings.dashboard_url)
+        self.notifier.send(message, only=item.retry_channels or None)
 
     def _detector_status(self) -> DetectorStatus | None:
         """The model in use; ``None`` before one is trained (a fresh install is not an

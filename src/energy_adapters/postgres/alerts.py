@@ -98,6 +98,7 @@ def _item(row: Row[Any]) -> OutboxItem:
         next_attempt_at=row.next_attempt_at,
         last_error=row.last_error,
         sent_at=row.sent_at,
+        retry_channels=tuple(row.retry_channels),
     )
 
 
@@ -361,7 +362,13 @@ class PostgresAlertStore:
 
         self._confirm(f"marking notification {notification_id} sent", work)
 
-    def mark_failed(self, notification_id: int, error: str, retry_at: datetime | None) -> None:
+    def mark_failed(
+        self,
+        notification_id: int,
+        error: str,
+        retry_at: datetime | None,
+        channels: Sequence[str] = (),
+    ) -> None:
         statement = (
             update(outbox)
             .where(outbox.c.id == notification_id)
@@ -369,6 +376,7 @@ class PostgresAlertStore:
                 state="pending" if retry_at is not None else "failed",
                 next_attempt_at=retry_at,
                 last_error=error,
+                retry_channels=list(channels),
             )
         )
 

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     Time,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -176,6 +177,7 @@ notifications = Table(
     Column("attempts", Integer, nullable=False),
     Column("next_attempt_at", DateTime(timezone=True)),
     Column("last_error", Text),
+    Column("retry_channels", ARRAY(Text), nullable=False, server_default=text("'{}'::text[]")),
     Column("sent_at", DateTime(timezone=True)),
 )
 """The outbox: one row per event to tell, the alert as it was then in ``alert``."""

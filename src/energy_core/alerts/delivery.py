@@ -8,7 +8,7 @@ Apprise adapter is ``energy_adapters.notify.AppriseNotifier``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -93,4 +93,7 @@ class Notifier(Protocol):
     from a worker thread, never from ingest or scoring.
     """
 
-    def send(self, notification: Notification) -> None: ...
+    def send(self, notification: Notification, *, only: Collection[str] | None = None) -> None:
+        """Deliver ``notification``; with ``only``, to just the channels named there (a
+        retry of those that failed)."""
+        ...

@@ -59,6 +59,9 @@ class OutboxItem:
     next_attempt_at: datetime | None = None
     last_error: str | None = None
     sent_at: datetime | None = None
+    retry_channels: tuple[str, ...] = ()
+    """The channels (masked names) a retry goes to: those that failed last time; empty:
+    every channel."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,9 +150,15 @@ class AlertStore(Protocol):
 
     def mark_sent(self, notification_id: int, at: datetime) -> None: ...
 
-    def mark_failed(self, notification_id: int, error: str, retry_at: datetime | None) -> None:
+    def mark_failed(
+        self,
+        notification_id: int,
+        error: str,
+        retry_at: datetime | None,
+        channels: Sequence[str] = (),
+    ) -> None:
         """A failed attempt: ``pending`` again at ``retry_at``, or ``failed`` for good
-        (``None``)."""
+        (``None``); ``channels``: the ones that failed, the only ones retried (empty: all)."""
         ...
 
     def notifications(self, *, alert_id: int | None = None, limit: int = 100) -> list[OutboxItem]:

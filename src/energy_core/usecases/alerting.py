@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from energy_core.alerts.delivery import DeliveryError
 from energy_core.alerts.detector_health import DetectorStatus
 from energy_core.alerts.engine import AlertEngine, AlertRules
 from energy_core.alerts.model import AlertEvent
@@ -275,11 +276,13 @@ def deliver_due(
             send(item)
         except Exception as error:
             reason = str(error) or type(error).__name__
+            # Only the channels that failed are tried again: the others have it already.
+            failed = error.channels if isinstance(error, DeliveryError) else ()
             retry_at = None
             if item.attempts < settings.max_attempts:
                 wait = min(settings.first_retry_s * 2 ** (item.attempts - 1), settings.max_retry_s)
                 retry_at = clock.now() + timedelta(seconds=wait)
-            store.mark_failed(item.id, reason, retry_at)
+            store.mark_failed(item.id, reason, retry_at, failed)
             report.failed.append((item, reason))
             log.warning(
                 "notification %s (%s) failed, attempt %d: %s",

@@ -211,3 +211,22 @@ def test_feedback_with_an_unknown_verdict_is_refused_naming_it(verdict):
 
     with pytest.raises(ValueError, match="verdict"):
         Feedback("press", START, START, verdict, by="ana", at=START)  # type: ignore[arg-type]
+
+
+def test_a_retry_goes_only_to_the_channels_that_failed():
+    from energy_core.alerts.delivery import DeliveryError
+
+    clock = ManualClock(START)
+    alerts = alerting(clock=clock)
+    alerts.observe(readings("press", [True, True]))
+    asked: list[tuple[str, ...]] = []
+
+    def send(item: OutboxItem) -> None:
+        asked.append(item.retry_channels)
+        if len(asked) == 1:
+            raise DeliveryError.of([("ntfy://ntfy.sh/plant", "refused")])
+
+    alerts.deliver(send)
+    clock.advance(timedelta(seconds=5))
+    alerts.deliver(send)
+    assert asked == [(), ("ntfy://ntfy.sh/plant",)]

@@ -93,6 +93,12 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
         sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text, nullable=True),
+        sa.Column(
+            "retry_channels",
+            postgresql.ARRAY(sa.Text),
+            nullable=False,
+            server_default=sa.text("'{}'::text[]"),
+        ),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
         sa.UniqueConstraint("event_id", name="notificaciones_event"),
         sa.CheckConstraint(_one_of("state", _DELIVERY_STATES), name="notificaciones_state"),
