@@ -395,7 +395,12 @@ class LimitTracker:
                 del self._breaches[key]
                 return
             breach.readings += 1
-            breach.peak = _farther(rule, breach.peak, value)
+            peak = _farther(rule, breach.peak, value)
+            if peak == breach.peak:
+                # Nothing worth storing changed: a meter held over a limit for hours must
+                # not rewrite its alert at every reading (its count is told at the end).
+                return
+            breach.peak = peak
             breach.alert = self._alert(rule, reading.meter_id, breach, at, value)
             events.updated(breach.alert, at)
             return

@@ -14,7 +14,12 @@ import numpy.typing as npt
 
 from energy_core.alerts.store import Feedback
 from energy_core.detection.context import RecentReadings
-from energy_core.detection.feedback import FeedbackCalibration, calibrate, false_alarm_spans
+from energy_core.detection.feedback import (
+    CalibrationRule,
+    FeedbackCalibration,
+    calibrate,
+    false_alarm_spans,
+)
 from energy_core.detection.isolation_forest import Contamination, IsolationForestDetector
 from energy_core.detection.protocol import Detector, choose_features
 from energy_core.detection.registry import DEFAULT_DETECTOR, make_detector
@@ -111,6 +116,8 @@ class MonitorSettings:
     reset_count: int = 10_000
     rules: StorageRules = DEFAULT_RULES
     """What can be stored (text, instants): applied to every reading before it is."""
+    feedback: CalibrationRule = field(default_factory=CalibrationRule)
+    """How users' false alarms move a meter's threshold."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -426,7 +433,7 @@ class Monitor:
         }
         model = self._model
         threshold = model[0].threshold_ if model is not None else 1.0
-        self.calibration = calibrate(feedback, marked, threshold)
+        self.calibration = calibrate(feedback, marked, threshold, self.settings.feedback)
         self._calibrated = (model[1].version if model else None, time.monotonic())
         return self.calibration
 

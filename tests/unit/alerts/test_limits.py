@@ -82,9 +82,17 @@ def test_updates_come_once_per_call_and_do_not_notify():
     tracker = LimitTracker([rule()])
     tracker.observe([power(0, 10)])
     events = tracker.observe([power(1, 11), power(2, 13), power(3, 12)])
-    assert [("updated", at(3))] == kinds(events)
-    assert (events[0].alert.peak, events[0].alert.readings) == (13.0, 4)
+    assert [("updated", at(2))] == kinds(events)  # as of its last new peak
+    assert (events[0].alert.peak, events[0].alert.readings) == (13.0, 3)
     assert not events[0].notifies
+
+
+def test_a_meter_held_over_a_limit_is_not_rewritten_at_every_reading():
+    tracker = LimitTracker([rule()])
+    tracker.observe([power(0, 10)])
+    assert tracker.observe([power(i, 10) for i in range(1, 50)]) == []
+    [resolved] = tracker.observe([power(50, 5)])
+    assert resolved.alert.readings == 50
 
 
 def test_a_restored_alert_resolves_and_a_gone_rule_is_refused():
