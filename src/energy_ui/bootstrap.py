@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from energy_adapters.energy_memory import MemoryEnergyQueries
 from energy_adapters.memory import (
     MemoryChangeFeed,
     MemoryMetricRepository,
@@ -18,6 +19,7 @@ from energy_adapters.memory_fleet import MemoryFleetQueries
 from energy_adapters.tokens import MemoryTokenStore, TokenStore
 from energy_core import Monitor, Simulator
 from energy_core.alerts.delivery import Notifier
+from energy_core.energy import EnergyInsight, EnergyQueries
 from energy_core.ports import Clock, FleetPage, FleetQueries, FleetQuery
 from energy_core.usecases.alerting import Alerting
 from energy_core.usecases.monitor import SystemClock
@@ -45,6 +47,10 @@ class Application:
     """The fleet view's reads (one row per meter); by default computed from the readings."""
     notifier: Notifier | None = None
     """Where alerts are sent (``ENERGY_NOTIFY_URLS``); ``None``: recorded, not sent."""
+    energy: EnergyInsight | None = None
+    """Energy figures (consumption, demand, cost, what anomalies cost) in
+    ``ENERGY_TIMEZONE`` at the tariffs of ``ENERGY_TARIFFS``; by default computed from the
+    readings."""
 
     @property
     def alerting(self) -> Alerting | None:
@@ -54,6 +60,8 @@ class Application:
     def __post_init__(self) -> None:
         if self.fleet is None:
             self.fleet = MemoryFleetQueries(self.monitor.queries)
+        if self.energy is None:
+            self.energy = energy_of(self.settings, MemoryEnergyQueries(self.monitor.queries))
 
     def meters_overview(self, query: FleetQuery) -> FleetPage:
         """One page of the fleet as it stands now (the monitor's clock), each meter's health
@@ -112,6 +120,13 @@ def bootstrap(
     )
 
 
+def energy_of(settings: Settings, queries: EnergyQueries) -> EnergyInsight:
+    """Energy figures over ``queries`` in the settings' time zone, at their tariffs."""
+    return EnergyInsight(
+        queries, settings=settings.energy_settings(), tariffs=settings.tariff_schedule()
+    )
+
+
 def notifier_of(settings: Settings) -> Notifier | None:
     """The channels of ``ENERGY_NOTIFY_URLS`` (``None`` when it is empty)."""
     if not settings.notify_urls.strip():
@@ -135,7 +150,7 @@ def unavailable_errors() -> tuple[type[BaseException], ...]:
 def _postgres_application(
     settings: Settings, clock: Clock | None, simulator: Simulator
 ) -> Application:
-    from energy_adapters.postgres import DatabaseUnavailableError, connect
+    from energy_adapters.postgres import DatabaseUnavailableError, PostgresEnergyQueries, connect
     from energy_adapters.postgres.tokens import PostgresTokenStore
 
     assert settings.database_url is not None
@@ -172,6 +187,7 @@ def _postgres_application(
         ingest_tokens=PostgresTokenStore(stores.engine),
         fleet=stores.fleet,
         notifier=notifier_of(settings),
+        energy=energy_of(settings, PostgresEnergyQueries(stores.engine)),
     )
 
 

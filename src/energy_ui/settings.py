@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from energy_core import HealthThresholds, MonitorSettings, StorageRules
 from energy_core.alerts import AlertRules, IncidentRule, SilentMeterRule, parse_limit
 from energy_core.detection.registry import DEFAULT_DETECTOR, DETECTORS
+from energy_core.energy import EnergySettings, TariffSchedule
 from energy_core.telemetry.rules import EARLIEST_TIMESTAMP, FUTURE_TOLERANCE
 from energy_core.telemetry.validation import QUERY_RANGE
 from energy_core.usecases.alerting import AlertSettings
@@ -170,6 +171,52 @@ class Settings(BaseSettings):
                 f"{value!r}: expected receive or a time zone name such as UTC or Europe/Madrid"
             ) from None
         return value.strip()
+
+    timezone: str = Field(
+        "UTC",
+        description="IANA time zone of energy figures: calendar hours, days, weeks and months, "
+        "demand intervals' alignment, the anomaly baseline (docs/energy.md)",
+    )
+    tariffs: Path | None = Field(
+        None, description="TOML file of the supply's tariffs (docs/energy.md); unset: no costs"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _energy_zone(cls, value: str) -> str:
+        from energy_core.energy.calendar import check_zone
+
+        check_zone(value.strip(), "ENERGY_TIMEZONE")  # a ValueError names it
+        return value.strip()
+
+    @field_validator("tariffs", mode="before")
+    @classmethod
+    def _blank_tariffs_are_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("tariffs")
+    @classmethod
+    def _usable_tariffs(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            from energy_core.energy import TariffError, load_tariffs
+
+            try:
+                load_tariffs(value)
+            except TariffError as error:  # names the file and the field in it
+                raise ValueError(f"ENERGY_TARIFFS: {error}") from None
+        return value
+
+    def energy_settings(self) -> EnergySettings:
+        """How energy figures are computed (``ENERGY_TIMEZONE``)."""
+        return EnergySettings(timezone=self.timezone)
+
+    def tariff_schedule(self) -> TariffSchedule | None:
+        """The tariffs of ``ENERGY_TARIFFS``, read now; ``None`` when unset."""
+        if self.tariffs is None:
+            return None
+        from energy_core.energy import load_tariffs
+
+        return load_tariffs(self.tariffs)
 
     buffer_max_readings: int = Field(
         100_000, ge=1, description="readings kept while the database is away (oldest dropped)"

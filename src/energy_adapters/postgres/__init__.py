@@ -4,6 +4,7 @@ Start with :func:`connect`, which returns a :class:`PostgresStores`. The schema 
 Alembic migrations shipped with this package (:func:`upgrade`); see ``docs/storage.md``.
 """
 
+from energy_adapters.postgres.energy import PostgresEnergyQueries
 from energy_adapters.postgres.feed import DEFAULT_CHANNEL, PostgresChangeFeed
 from energy_adapters.postgres.locks import advisory_lock, lock_key
 from energy_adapters.postgres.metrics import PostgresMetricRepository
@@ -24,6 +25,7 @@ __all__ = [
     "DEFAULT_URL",
     "DatabaseUnavailableError",
     "PostgresChangeFeed",
+    "PostgresEnergyQueries",
     "PostgresMetricRepository",
     "PostgresModelStore",
     "PostgresReadingQueries",
