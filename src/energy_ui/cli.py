@@ -42,6 +42,7 @@ from energy_ui.bootstrap import (
     prepare_database,
     unavailable_errors,
 )
+from energy_ui.cli_alerts import alerts_app
 from energy_ui.cli_datasets import datasets_app
 from energy_ui.cli_evaluate import drill, evaluate
 from energy_ui.cli_language import number, say
@@ -629,6 +630,7 @@ app.command()(evaluate)
 app.command()(drill)
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(alerts_app, name="alerts")
 app.command()(meters)
 
 

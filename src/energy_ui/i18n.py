@@ -130,6 +130,7 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
     "tab.anomalies": {"es": "Detección de anomalías", "en": "Anomaly detection"},
     "tab.records": {"es": "Tabla de registros", "en": "Records table"},
     "tab.meters": {"es": "Medidores", "en": "Meters"},
+    "tab.alerts": {"es": "Alertas", "en": "Alerts"},
     "view.loading": {"es": "Cargando…", "en": "Loading…"},
     "view.no_variables": {
         "es": "Seleccione al menos una variable.",
@@ -413,6 +414,280 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
     "alert.health": {
         "es": "Estado de salud: {old} → {new} ({percentage} % anómalas)",
         "en": "Health state: {old} → {new} ({percentage} % anomalous)",
+    },
+    # alerts tab, alerts API and `smartenergy alerts` (energy_ui.alert_views)
+    "alerts.off": {
+        "es": "Las alertas están desactivadas (ENERGY_ALERTS=false) o aún no están disponibles"
+        " con este almacenamiento.",
+        "en": "Alerts are off (ENERGY_ALERTS=false) or not available with this storage yet.",
+    },
+    "alerts.login_hint": {
+        "es": "Inicie sesión como administrador para reconocer, silenciar o valorar alertas.",
+        "en": "Log in as administrator to acknowledge, silence or give feedback on alerts.",
+    },
+    "alerts.caption": {"es": "Mostrando: {scope}", "en": "Showing: {scope}"},
+    "alerts.every_meter": {"es": "todos los medidores", "en": "every meter"},
+    "alerts.badge": {"es": "{count} alertas abiertas", "en": "{count} open alerts"},
+    "alerts.open": {"es": "Alertas abiertas ({count})", "en": "Open alerts ({count})"},
+    "alerts.history": {"es": "Historial", "en": "History"},
+    "alerts.none": {"es": "Ninguna alerta.", "en": "No alerts."},
+    "alerts.not_found": {
+        "es": "No existe la alerta #{id} (o ya no se conserva).",
+        "en": "There is no alert #{id} (or it is no longer kept).",
+    },
+    "alerts.state_open": {"es": "abierta", "en": "open"},
+    "alerts.state_resolved": {"es": "resuelta", "en": "resolved"},
+    "alerts.kind_incident": {"es": "Incidencia", "en": "Incident"},
+    "alerts.kind_limit": {"es": "Límite", "en": "Limit"},
+    "alerts.kind_silent_meter": {"es": "Medidor sin datos", "en": "Silent meter"},
+    "alerts.kind_health": {"es": "Estado de salud", "en": "Health state"},
+    "alerts.kind_detector": {"es": "Detector", "en": "Detector"},
+    "alerts.column_id": {"es": "#", "en": "#"},
+    "alerts.column_state": {"es": "Estado", "en": "State"},
+    "alerts.column_kind": {"es": "Tipo", "en": "Kind"},
+    "alerts.column_meter": {"es": "Medidor", "en": "Meter"},
+    "alerts.column_rule": {"es": "Regla", "en": "Rule"},
+    "alerts.column_rule_text": {"es": "Qué hace", "en": "What it does"},
+    "alerts.column_severity": {"es": "Gravedad", "en": "Severity"},
+    "alerts.column_since": {"es": "Desde (UTC)", "en": "Since (UTC)"},
+    "alerts.column_ended": {"es": "Hasta (UTC)", "en": "Until (UTC)"},
+    "alerts.column_duration": {"es": "Duración", "en": "Duration"},
+    "alerts.column_peak": {"es": "Pico", "en": "Peak"},
+    "alerts.column_readings": {"es": "Lecturas", "en": "Readings"},
+    "alerts.column_variables": {"es": "Variables principales", "en": "Top variables"},
+    "alerts.column_acknowledged": {"es": "Reconocida por", "en": "Acknowledged by"},
+    "alerts.column_meters": {"es": "Medidores", "en": "Meters"},
+    "alerts.column_rules": {"es": "Reglas", "en": "Rules"},
+    "alerts.column_until": {"es": "Hasta (UTC)", "en": "Until (UTC)"},
+    "alerts.column_by": {"es": "Por", "en": "By"},
+    "alerts.column_comment": {"es": "Comentario", "en": "Comment"},
+    "alerts.column_schedule": {"es": "Horario", "en": "Schedule"},
+    "alerts.column_notification": {"es": "Aviso", "en": "Notification"},
+    "alerts.column_delivery": {"es": "Entrega", "en": "Delivery"},
+    "alerts.column_reason": {"es": "Decisión", "en": "Decision"},
+    "alerts.column_attempts": {"es": "Intentos", "en": "Attempts"},
+    "alerts.column_created": {"es": "Creado (UTC)", "en": "Created (UTC)"},
+    "alerts.column_sent": {"es": "Enviado (UTC)", "en": "Sent (UTC)"},
+    "alerts.column_error": {"es": "Error", "en": "Error"},
+    "alerts.column_channel": {"es": "Canal", "en": "Channel"},
+    "alerts.column_receives": {"es": "Recibe", "en": "Receives"},
+    "alerts.column_last_sent": {"es": "Último envío (UTC)", "en": "Last sent (UTC)"},
+    "alerts.column_last_failure": {"es": "Último fallo", "en": "Last failure"},
+    "alerts.notifications": {"es": "Avisos y su entrega", "en": "Notifications and delivery"},
+    "alerts.no_notifications": {
+        "es": "Sin avisos: un cambio que no se notifica, o aún en camino.",
+        "en": "No notifications: a change that is not told, or on its way.",
+    },
+    "alerts.notification_opened": {"es": "apertura", "en": "opened"},
+    "alerts.notification_resolved": {"es": "resolución", "en": "resolved"},
+    "alerts.notification_escalated": {"es": "empeora", "en": "worse"},
+    "alerts.notification_repeat": {"es": "recordatorio", "en": "reminder"},
+    "alerts.delivery_pending": {"es": "pendiente", "en": "pending"},
+    "alerts.delivery_sending": {"es": "enviando", "en": "sending"},
+    "alerts.delivery_sent": {"es": "enviado", "en": "sent"},
+    "alerts.delivery_failed": {"es": "fallido", "en": "failed"},
+    "alerts.delivery_suppressed": {"es": "no enviado", "en": "suppressed"},
+    "alerts.reason_send": {"es": "enviar", "en": "send"},
+    "alerts.reason_silenced": {"es": "silenciado por {id}", "en": "silenced by {id}"},
+    "alerts.reason_maintenance": {
+        "es": "ventana de mantenimiento",
+        "en": "maintenance window",
+    },
+    "alerts.acknowledged_by": {
+        "es": "Reconocida por {by} el {at} UTC",
+        "en": "Acknowledged by {by} at {at} UTC",
+    },
+    "alerts.not_acknowledged": {
+        "es": "Nadie la ha reconocido todavía.",
+        "en": "Nobody has acknowledged it yet.",
+    },
+    "alerts.feedback_line": {
+        "es": "Valoración: {verdict}, por {by} el {at} UTC",
+        "en": "Feedback: {verdict}, by {by} at {at} UTC",
+    },
+    "alerts.verdict_false_alarm": {"es": "Falsa alarma", "en": "False alarm"},
+    "alerts.verdict_confirmed": {"es": "Fallo confirmado", "en": "Confirmed fault"},
+    "alerts.acknowledge": {"es": "Reconocer", "en": "Acknowledge"},
+    "alerts.acknowledge_title": {
+        "es": "Reconocer la alerta #{id}",
+        "en": "Acknowledge alert #{id}",
+    },
+    "alerts.acknowledged": {"es": "Alerta #{id} reconocida", "en": "Alert #{id} acknowledged"},
+    "alerts.silence_this": {"es": "Silenciar", "en": "Silence"},
+    "alerts.silence_title": {"es": "Silenciar alertas", "en": "Silence alerts"},
+    "alerts.silence_meter": {"es": "este medidor ({meter})", "en": "this meter ({meter})"},
+    "alerts.silence_rule": {"es": "esta regla ({rule})", "en": "this rule ({rule})"},
+    "alerts.silenced": {
+        "es": "Silencio creado: se registran, no se envían",
+        "en": "Silence set: recorded, not sent",
+    },
+    "alerts.silence_removed": {"es": "Silencio terminado", "en": "Silence ended"},
+    "alerts.feedback": {"es": "Valorar", "en": "Feedback"},
+    "alerts.feedback_title": {
+        "es": "¿Qué fue la incidencia #{id}?",
+        "en": "What was incident #{id}?",
+    },
+    "alerts.feedback_saved": {
+        "es": "Valoración guardada: el próximo entrenamiento la tendrá en cuenta",
+        "en": "Feedback saved: the next training takes it into account",
+    },
+    "alerts.fault_kind": {"es": "Tipo de fallo", "en": "Kind of fault"},
+    "alerts.fault_unknown": {"es": "Sin especificar", "en": "Not specified"},
+    "alerts.by": {"es": "Quién", "en": "Who"},
+    "alerts.default_by": {"es": "admin", "en": "admin"},
+    "alerts.comment": {"es": "Comentario", "en": "Comment"},
+    "alerts.duration": {"es": "Durante (30m, 2h, 1d…)", "en": "For (30m, 2h, 1d…)"},
+    "alerts.save": {"es": "Guardar", "en": "Save"},
+    "alerts.remove": {"es": "Quitar", "en": "Remove"},
+    "alerts.silences": {"es": "Silencios", "en": "Silences"},
+    "alerts.silence_add": {"es": "Silenciar…", "en": "Silence…"},
+    "alerts.no_silences": {"es": "Ningún silencio.", "en": "No silences."},
+    "alerts.silence_line": {
+        "es": "{what} hasta {until} UTC · {by}",
+        "en": "{what} until {until} UTC · {by}",
+    },
+    "alerts.meters_field": {
+        "es": "Medidores (patrones, p. ej. planta-*)",
+        "en": "Meters (patterns, e.g. plant-*)",
+    },
+    "alerts.rules_field": {
+        "es": "Reglas (p. ej. incident, limit-1)",
+        "en": "Rules (e.g. incident, limit-1)",
+    },
+    "alerts.windows": {"es": "Ventanas de mantenimiento", "en": "Maintenance windows"},
+    "alerts.windows_hint": {
+        "es": "Cada semana, a la hora local de su zona: las alertas se registran, no se envían.",
+        "en": "Every week, by their zone's local clock: alerts are recorded, not sent.",
+    },
+    "alerts.window_add": {"es": "Añadir ventana…", "en": "Add window…"},
+    "alerts.window_title": {"es": "Ventana de mantenimiento", "en": "Maintenance window"},
+    "alerts.window_id": {"es": "Nombre", "en": "Name"},
+    "alerts.window_schedule": {"es": "Horario", "en": "Schedule"},
+    "alerts.window_schedule_hint": {
+        "es": "Días (sun, mon-fri, sat,sun, daily), horas locales y zona horaria.",
+        "en": "Days (sun, mon-fri, sat,sun, daily), local times and time zone.",
+    },
+    "alerts.window_added": {"es": "Ventana guardada", "en": "Window saved"},
+    "alerts.window_removed": {"es": "Ventana quitada", "en": "Window removed"},
+    "alerts.window_now": {"es": "ahora en curso", "en": "in force now"},
+    "alerts.no_windows": {"es": "Ninguna ventana.", "en": "No windows."},
+    "alerts.all_alerts": {"es": "todas las alertas", "en": "every alert"},
+    "alerts.rules": {"es": "Reglas en vigor", "en": "Rules in force"},
+    "alerts.rules_hint": {
+        "es": "De la configuración (ENERGY_ALERT_*); solo lectura.",
+        "en": "From the settings (ENERGY_ALERT_*); read-only.",
+    },
+    "alerts.rule_incident": {
+        "es": "Incidencia por medidor: se abre con {open} anómalas seguidas; se resuelve con"
+        " {close} normales seguidas.",
+        "en": "Incident per meter: opens after {open} flagged in a row; resolves after"
+        " {close} normal in a row.",
+    },
+    "alerts.rule_readings": {"es": "{count} lecturas", "en": "{count} readings"},
+    "alerts.rule_lasting": {"es": "{duration} de duración", "en": "lasting {duration}"},
+    "alerts.rule_quiet": {
+        "es": "{duration} sin anomalías",
+        "en": "{duration} without flags",
+    },
+    "alerts.rule_or": {"es": " o ", "en": " or "},
+    "alerts.rule_limit": {"es": "Límite: {rule}", "en": "Limit: {rule}"},
+    "alerts.rule_silent": {
+        "es": "Medidor sin datos tras {after} ({meters}).",
+        "en": "Silent meter after {after} ({meters}).",
+    },
+    "alerts.rule_cadence": {
+        "es": "{multiple} veces su intervalo habitual",
+        "en": "{multiple} times its usual interval",
+    },
+    "alerts.rule_every_meter": {"es": "todos los medidores", "en": "every meter"},
+    "alerts.rule_health": {
+        "es": "Estado de salud: Precaución desde {caution} %, Crítico desde {critical} %"
+        " de lecturas anómalas.",
+        "en": "Health state: Caution from {caution} %, Critical from {critical} % of readings"
+        " flagged.",
+    },
+    "alerts.rule_detector": {
+        "es": "Detector: sin modelo, puntuación fallida, {age}tasa de anomalías por encima de"
+        " {factor} veces la calibrada.",
+        "en": "Detector: no model, scoring failing, {age}a flag rate above {factor} times the"
+        " calibrated one.",
+    },
+    "alerts.rule_model_age": {
+        "es": "modelo con más de {age}, ",
+        "en": "a model older than {age}, ",
+    },
+    "alerts.rule_repeat": {
+        "es": "Las alertas abiertas sin reconocer se repiten cada {every}.",
+        "en": "Open, unacknowledged alerts are told again every {every}.",
+    },
+    "alerts.rule_no_repeat": {
+        "es": "Las alertas abiertas no se repiten (ENERGY_ALERT_REPEAT_S).",
+        "en": "Open alerts are not told again (ENERGY_ALERT_REPEAT_S).",
+    },
+    "alerts.channels": {"es": "Canales", "en": "Channels"},
+    "alerts.channels_hint": {
+        "es": "ENERGY_NOTIFY_URLS, con los secretos ocultos; la última entrega de cada uno.",
+        "en": "ENERGY_NOTIFY_URLS, secrets masked; each one's last delivery.",
+    },
+    "alerts.channels_none": {
+        "es": "Ningún canal: defina ENERGY_NOTIFY_URLS. Las alertas se registran y se muestran"
+        " aquí, no se envían.",
+        "en": "No channels: set ENERGY_NOTIFY_URLS. Alerts are recorded and shown here, not sent.",
+    },
+    "alerts.no_channels": {"es": "Ningún canal.", "en": "No channels."},
+    "alerts.channel_failure": {
+        "es": "aviso #{id} ({at} UTC): {error}",
+        "en": "notification #{id} ({at} UTC): {error}",
+    },
+    # command line: alerts
+    "cli.alerts_off": {
+        "es": "las alertas están desactivadas (ENERGY_ALERTS=false) o aún no están disponibles"
+        " con este almacenamiento",
+        "en": "alerts are off (ENERGY_ALERTS=false) or not available with this storage yet",
+    },
+    "cli.alerts_none": {"es": "ninguna alerta", "en": "no alerts"},
+    "cli.alerts_unknown": {"es": "no existe la alerta {id}", "en": "no alert {id}"},
+    "cli.alerts_acknowledged": {
+        "es": "alerta {id} reconocida por {by}: sus recordatorios se detienen",
+        "en": "alert {id} acknowledged by {by}: its reminders stop",
+    },
+    "cli.alerts_silenced": {
+        "es": "silencio {id}: {what} hasta {until} UTC (smartenergy alerts unsilence {id})",
+        "en": "silence {id}: {what} until {until} UTC (smartenergy alerts unsilence {id})",
+    },
+    "cli.alerts_unsilenced": {"es": "silencio {id} terminado", "en": "silence {id} ended"},
+    "cli.alerts_no_silence": {"es": "no existe el silencio {id}", "en": "no silence {id}"},
+    "cli.alerts_no_silences": {"es": "ningún silencio", "en": "no silences"},
+    "cli.alerts_window_added": {
+        "es": "ventana {id}: {schedule}",
+        "en": "window {id}: {schedule}",
+    },
+    "cli.alerts_window_removed": {"es": "ventana {id} quitada", "en": "window {id} removed"},
+    "cli.alerts_no_window": {
+        "es": "no existe la ventana {id}",
+        "en": "no maintenance window {id}",
+    },
+    "cli.alerts_no_windows": {
+        "es": "ninguna ventana de mantenimiento",
+        "en": "no maintenance windows",
+    },
+    "cli.alerts_no_channels": {
+        "es": "ningún canal: defina ENERGY_NOTIFY_URLS (URL de Apprise separadas por comas,"
+        " docs/alerts.md)",
+        "en": "no channels: set ENERGY_NOTIFY_URLS (Apprise URLs, comma-separated, docs/alerts.md)",
+    },
+    "cli.alerts_test_title": {
+        "es": "SmartEnergy: aviso de prueba",
+        "en": "SmartEnergy: test notification",
+    },
+    "cli.alerts_test_body": {
+        "es": "Si lee esto, las alertas de SmartEnergy llegan a este canal. Panel: {url}",
+        "en": "If you read this, SmartEnergy's alerts reach this channel. Dashboard: {url}",
+    },
+    "cli.alerts_test_sent": {"es": "{channel}: entregado", "en": "{channel}: delivered"},
+    "cli.alerts_test_failed": {
+        "es": "{channel}: falló: {error}",
+        "en": "{channel}: failed: {error}",
     },
     # command line (`smartenergy …`, energy_ui.cli*): what it prints; --help stays English and
     # --json is the same in both languages

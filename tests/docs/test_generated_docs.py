@@ -24,7 +24,8 @@ from typer.testing import CliRunner
 from energy_ui.cli import EXIT_CODES, ExitCode, app
 
 ROOT = Path(__file__).resolve().parents[2]
-GROUPS = ("tokens", "datasets")
+GROUPS = ("tokens", "datasets", "alerts", "alerts windows")
+"""Command groups (a group within a group by its full name)."""
 
 
 def _update_docs() -> ModuleType:
@@ -127,21 +128,25 @@ def _readme_commands() -> dict[str, str]:
     for row in table[1].splitlines():
         for usage in re.findall(r"`([^`]+)`", row.split("|")[1]):
             words = usage.replace("[", " ").replace("]", " ").split()
-            name = " ".join(words[:2]) if words[0] in GROUPS else words[0]
-            found[name] = usage
+            depth = 1
+            while " ".join(words[:depth]) in GROUPS:
+                depth += 1
+            found[" ".join(words[:depth])] = usage
     return found
 
 
 def _commands() -> dict[str, Any]:
     """Every command of the CLI by its full name (``tokens add``), as click commands."""
-    top = typer.main.get_command(app)
     found: dict[str, Any] = {}
-    for name, command in top.commands.items():  # type: ignore[attr-defined]
-        if hasattr(command, "commands"):  # a group
-            for sub, subcommand in command.commands.items():
-                found[f"{name} {sub}"] = subcommand
-        else:
-            found[name] = command
+
+    def add(prefix: str, group: Any) -> None:
+        for name, command in group.commands.items():
+            if hasattr(command, "commands"):  # a group
+                add(f"{prefix}{name} ", command)
+            else:
+                found[f"{prefix}{name}"] = command
+
+    add("", typer.main.get_command(app))
     return found
 
 

@@ -27,6 +27,7 @@ from energy_core.telemetry.payload import MAX_DEPTH, PayloadError, decode_json
 from energy_core.telemetry.readings import Origin
 from energy_core.telemetry.validation import METER_ID_PATTERN, QUERY_RANGE, ReadingIn
 from energy_ui.access import Access
+from energy_ui.api.alerts import alerts_router
 from energy_ui.api.meters import meters_router
 from energy_ui.api.schemas import (
     Health,
@@ -605,6 +606,17 @@ def create_api_router(application: Application) -> APIRouter:
     router.include_router(
         meters_router(
             application,
+            dependencies=read_guard,
+            responses=read_problems,
+            unavailable=_unavailable,
+        )
+    )
+
+    router.include_router(
+        alerts_router(
+            application,
+            access=access,
+            session=_dashboard_session,
             dependencies=read_guard,
             responses=read_problems,
             unavailable=_unavailable,

@@ -13,6 +13,7 @@ from energy_ui.alert_runner import AlertRunner
 from energy_ui.api import create_api_router
 from energy_ui.bootstrap import Application, bootstrap, unavailable_errors
 from energy_ui.dashboard import pages
+from energy_ui.dashboard.alerts_state import AlertFeed
 from energy_ui.dashboard.demo import DemoDriver
 from energy_ui.dashboard.drill import DrillParameters, DrillRunner
 from energy_ui.dashboard.jobs import JobRunner
@@ -33,17 +34,23 @@ class Dashboard:
     drill: DrillRunner
     demo: DemoDriver | None = None
     alerts: AlertRunner | None = None
+    alert_feed: AlertFeed | None = None
+    """Tells every page when alerts changed (``None`` with alerts off)."""
 
     async def start(self) -> None:
-        """Start the producer (the demo, the alerts' clock and dispatcher); safe to call
-        more than once."""
+        """Start the producer (the demo, the alerts' clock and dispatcher, the alerts'
+        feed); safe to call more than once."""
         await self.producer.start()
+        if self.alert_feed is not None:
+            await self.alert_feed.start()
         if self.demo is not None:
             self.demo.start()
         if self.alerts is not None:
             self.alerts.start()
 
     async def stop(self) -> None:
+        if self.alert_feed is not None:
+            await self.alert_feed.stop()
         if self.alerts is not None:
             await run.io_bound(self.alerts.stop)
         if self.demo is not None:
@@ -85,6 +92,14 @@ def create_app(
         else None,
         alerts=AlertRunner(
             application.monitor, application.alerting, application.notifier, settings
+        )
+        if application.alerting is not None
+        else None,
+        alert_feed=AlertFeed(
+            application.alerting,
+            producer.updates,
+            read_in_thread=application.mode == "postgres",
+            unavailable=unavailable_errors(),
         )
         if application.alerting is not None
         else None,

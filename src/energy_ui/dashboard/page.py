@@ -13,6 +13,7 @@ from energy_core.ports import FleetPage, FleetQuery, ReadingFilter
 from energy_core.telemetry.catalogue import Language
 from energy_ui.bootstrap import unavailable_errors
 from energy_ui.dashboard.action_panel import ActionPanel
+from energy_ui.dashboard.alerts_state import AlertLink
 from energy_ui.dashboard.charts import BLUE
 from energy_ui.dashboard.filter_panel import FilterPanel
 from energy_ui.dashboard.filters import Filters
@@ -22,6 +23,7 @@ from energy_ui.dashboard.login import Gate, login_dialog
 from energy_ui.dashboard.model import PageModel
 from energy_ui.dashboard.queries import ViewData, Zoom, empty_view, load_view, load_zoom
 from energy_ui.dashboard.status import StatusPanel
+from energy_ui.dashboard.tabs.alerts import AlertBadge, AlertsContext, AlertsTab
 from energy_ui.dashboard.tabs.anomalies import AnomaliesTab
 from energy_ui.dashboard.tabs.base import TabView
 from energy_ui.dashboard.tabs.comparatives import ComparativesTab
@@ -44,6 +46,7 @@ TABS: tuple[type[TabView], ...] = (
     AnomaliesTab,
     RecordsTab,
     MetersTab,
+    AlertsTab,
 )
 
 
@@ -57,6 +60,7 @@ class DashboardPage:
         gate: Gate | None = None,
         path: str = "/",
         language: Language | None = None,
+        link: AlertLink | None = None,
     ) -> None:
         self.dashboard = dashboard
         self.gate = gate or Gate(dashboard.access)
@@ -72,6 +76,11 @@ class DashboardPage:
         self._pending: list[LiveUpdate] = []
         self.views: dict[str, TabView] = {}
         self.model: PageModel | None = None
+        self.focus_alert: int | None = None
+        if link is not None:  # a notification's link: its meter and days, its alert
+            self.filters = link.filters(self.filters)
+            self.tab = AlertsTab.name
+            self.focus_alert = link.alert_id
 
     def t(self, key: str, **values: object) -> str:
         return text(key, self.language, **values)
@@ -117,9 +126,9 @@ class DashboardPage:
             self._build_header()
         self.side.clear()
         with self.side:
-            self.filter_panel = FilterPanel(
-                self.language, self.filters, self.model.meters, self.set_filters
-            )
+            meters = [*self.model.meters]
+            meters += [meter for meter in self.filters.meters if meter not in meters]
+            self.filter_panel = FilterPanel(self.language, self.filters, meters, self.set_filters)
             ui.separator()
             self.actions = ActionPanel(
                 self.language,
@@ -180,6 +189,8 @@ class DashboardPage:
                 ui.label(t("app.subtitle")).classes("text-xs text-slate-500 max-sm:hidden")
             ui.space()
             with ui.row().classes("items-center justify-end gap-2 wrap ml-auto max-sm:w-full"):
+                if self.dashboard.alert_feed is not None:
+                    AlertBadge(self.language, self.dashboard.alert_feed, self.show_alerts)
                 mode = self.dashboard.application.mode
                 ui.chip(
                     t(f"mode.{mode}"),
@@ -273,10 +284,29 @@ class DashboardPage:
                         view.zoom_loader = self._zoom
                     if isinstance(view, MetersTab):
                         view.loader, view.picker = self._meters, self.show_meter
+                    if isinstance(view, AlertsTab):
+                        view.context = self._alerts_context()
                     with ui.tab_panel(view_type.name).classes("px-0 gap-4") as panel:
                         view.attach(panel)
                     self.views[view.name] = view
         self.views[self.tab].show()
+
+    def _alerts_context(self) -> AlertsContext:
+        application = self.dashboard.application
+        return AlertsContext(
+            alerting=application.alerting,
+            feed=self.dashboard.alert_feed,
+            notifier=application.notifier,
+            dashboard_url=self.settings.dashboard_url,
+            gate=self.gate,
+            login=self.log_in,
+            read_in_thread=application.mode == "postgres",
+            focus=self.focus_alert,
+            on_select=self._focus,
+            give_feedback=self.monitor.give_feedback,
+            on_unavailable=self.dashboard.producer.report_unavailable,
+            unavailable=unavailable_errors(),
+        )
 
     # --- user choices -------------------------------------------------------------------
     def set_tab(self, name: str) -> None:
@@ -285,6 +315,13 @@ class DashboardPage:
         self.views[self.tab].hide()
         self.tab = name
         self.views[name].show()
+
+    def _focus(self, alert_id: int | None) -> None:
+        self.focus_alert = alert_id
+
+    def show_alerts(self) -> None:
+        """The Alerts tab (a click on the header's bell)."""
+        self.tab_bar.set_value(AlertsTab.name)
 
     def set_language(self, language: str) -> None:
         if language not in ("es", "en") or language == self.language:
