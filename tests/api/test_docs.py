@@ -21,6 +21,7 @@ API_PATHS = {
     "/api/v1/emoncms/input/{method}",
     "/api/v1/metrics/latest",
     "/api/v1/meters",
+    "/api/v1/energy",
     "/healthz",
     "/api/v1/alerts",
     "/api/v1/alerts/{alert_id}",
@@ -60,7 +61,7 @@ def test_every_operation_has_a_summary_and_a_description(monkeypatch):
         for path, item in schema["paths"].items()
         for method, operation in item.items()
     ]
-    assert len(operations) == 18  # Emoncms input answers GET and POST; 11 of the alerts
+    assert len(operations) == 19  # Emoncms input answers GET and POST; 11 of the alerts
     for path, method, operation in operations:
         assert operation.get("summary"), f"{method.upper()} {path} has no summary"
         assert operation.get("description"), f"{method.upper()} {path} has no description"

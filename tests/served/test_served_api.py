@@ -19,7 +19,17 @@ API_PATHS = {
     "/api/v1/emoncms/input/{method}",
     "/api/v1/metrics/latest",
     "/api/v1/meters",
+    "/api/v1/energy",
     "/healthz",
+    "/api/v1/alerts",
+    "/api/v1/alerts/{alert_id}",
+    "/api/v1/alerts/{alert_id}/ack",
+    "/api/v1/silences",
+    "/api/v1/silences/{silence_id}",
+    "/api/v1/maintenance-windows",
+    "/api/v1/maintenance-windows/{window_id}",
+    "/api/v1/feedback",
+    "/api/v1/notifications",
 }
 MEGABYTE = 1024 * 1024
 

@@ -28,6 +28,7 @@ from energy_core.telemetry.readings import Origin
 from energy_core.telemetry.validation import METER_ID_PATTERN, QUERY_RANGE, ReadingIn
 from energy_ui.access import Access
 from energy_ui.api.alerts import alerts_router
+from energy_ui.api.energy import energy_router
 from energy_ui.api.meters import meters_router
 from energy_ui.api.schemas import (
     Health,
@@ -605,6 +606,15 @@ def create_api_router(application: Application) -> APIRouter:
 
     router.include_router(
         meters_router(
+            application,
+            dependencies=read_guard,
+            responses=read_problems,
+            unavailable=_unavailable,
+        )
+    )
+
+    router.include_router(
+        energy_router(
             application,
             dependencies=read_guard,
             responses=read_problems,
