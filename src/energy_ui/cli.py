@@ -589,6 +589,10 @@ def _moment(text: str | None, option: str) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
+EXPORT_FEEDBACK_LIMIT = 100_000
+"""The most recent feedback items (of each meter asked for) an export with labels reads."""
+
+
 @app.command()
 def export(
     output: Annotated[Path, typer.Argument(dir_okay=False, help="file to write")],
@@ -611,6 +615,15 @@ def export(
     limit: Annotated[
         int | None, typer.Option(min=1, help="most recent N [default: every match]")
     ] = None,
+    labels: Annotated[
+        bool,
+        typer.Option(
+            "--labels",
+            help="add users' feedback as columns feedback (false_alarm, confirmed or empty), "
+            "label (1 inside a confirmed fault, else 0) and fault_kind, for `evaluate "
+            "--label-column label` (docs/alerts.md)",
+        ),
+    ] = False,
 ) -> None:
     """Export the filtered readings to CSV or Parquet."""
     chosen = file_format or ("parquet" if output.suffix == ".parquet" else "csv")
@@ -621,8 +634,18 @@ def export(
         state=state,
     )
     with _application("export", _settings()) as application:
+        feedback = None
+        if labels:
+            if application.alerting is None:
+                raise CommandError(say("cli.export_labels_need_alerts"))
+            monitor = application.monitor
+            feedback = [
+                item
+                for meter_id in where.meter_ids or (None,)
+                for item in monitor.feedback(meter_id=meter_id, limit=EXPORT_FEEDBACK_LIMIT)
+            ]
         readings = application.monitor.queries.window(where, limit=limit)
-        written = export_readings(readings, output, chosen)
+        written = export_readings(readings, output, chosen, feedback=feedback)
     out.print(say("cli.exported", count=written, path=output), highlight=False, markup=False)
 
 

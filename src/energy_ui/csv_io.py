@@ -22,6 +22,8 @@ import polars as pl
 from pydantic import ValidationError
 
 from energy_core import Rejection
+from energy_core.alerts.store import Feedback
+from energy_core.detection.feedback import verdicts
 from energy_core.ports import BatchRefusedError
 from energy_core.telemetry.catalogue import VARIABLE_NAMES
 from energy_core.telemetry.readings import Origin, Reading
@@ -33,6 +35,10 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 REQUIRED_COLUMNS = ("meter_id", "timestamp")
 """Every file has these, and at least one variable column (``VARIABLE_NAMES``)."""
 OPTIONAL_COLUMNS = ("is_anomaly", "anomaly_kind")
+LABEL_COLUMNS = ("feedback", "label", "fault_kind")
+"""What an export with labels adds: users' verdict on the reading (``false_alarm``,
+``confirmed`` or empty), ``label`` 1 inside a span they confirmed as a fault (else 0) and
+the fault's kind when they named it."""
 SHOWN_LINE: Final = 80
 """A malformed line is echoed in its rejection cut to this many characters."""
 _CHUNK: Final = 1 << 20
@@ -374,8 +380,11 @@ def neutralise(text: str) -> str:
     return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 
-def readings_frame(readings: Sequence[Reading]) -> pl.DataFrame:
-    """Readings as a table with one column per field, in the catalogue's order."""
+def readings_frame(
+    readings: Sequence[Reading], feedback: Sequence[Feedback] | None = None
+) -> pl.DataFrame:
+    """Readings as a table with one column per field, in the catalogue's order; with
+    ``feedback`` (users' verdicts), the ``LABEL_COLUMNS`` after them."""
     columns: dict[str, list[object]] = {
         "id": [r.id for r in readings],
         "timestamp": [r.timestamp for r in readings],
@@ -388,7 +397,7 @@ def readings_frame(readings: Sequence[Reading]) -> pl.DataFrame:
     columns["score"] = [r.score for r in readings]
     columns["is_flagged"] = [r.is_flagged for r in readings]
     columns["top_variables"] = [",".join(r.top_variables) for r in readings]
-    schema = {
+    schema: dict[str, pl.DataType | type[pl.DataType]] = {
         "id": pl.Int64,
         "timestamp": pl.Datetime("us", "UTC"),
         "meter_id": pl.String,
@@ -399,6 +408,14 @@ def readings_frame(readings: Sequence[Reading]) -> pl.DataFrame:
         "is_flagged": pl.Boolean,
         "top_variables": pl.String,
     }
+    if feedback is not None:
+        said = verdicts(readings, feedback)
+        columns["feedback"] = [item.verdict if item else None for item in said]
+        columns["label"] = [int(item is not None and item.verdict == "confirmed") for item in said]
+        columns["fault_kind"] = [
+            item.fault_kind if item and item.verdict == "confirmed" else None for item in said
+        ]
+        schema |= {"feedback": pl.String, "label": pl.Int8, "fault_kind": pl.String}
     return pl.DataFrame(columns, schema=schema)
 
 
@@ -411,10 +428,15 @@ def safe_for_spreadsheets(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def export_readings(
-    readings: Sequence[Reading], path: Path, file_format: Literal["csv", "parquet"]
+    readings: Sequence[Reading],
+    path: Path,
+    file_format: Literal["csv", "parquet"],
+    *,
+    feedback: Sequence[Feedback] | None = None,
 ) -> int:
-    """Write readings to ``path``; CSV cells are neutralised for spreadsheets."""
-    frame = readings_frame(readings)
+    """Write readings to ``path``; CSV cells are neutralised for spreadsheets. With
+    ``feedback``, users' verdicts as labels (``LABEL_COLUMNS``)."""
+    frame = readings_frame(readings, feedback)
     if file_format == "csv":
         safe_for_spreadsheets(frame).write_csv(path)
     else:

@@ -894,6 +894,16 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
         "es": "revocado {name}: rechazado en todas partes en {seconds} s",
         "en": "revoked {name}: refused everywhere within {seconds} s",
     },
+    # users' feedback as labels (export) and on the charts
+    "cli.export_labels_need_alerts": {
+        "es": "--labels lee las valoraciones de los usuarios, que necesitan las alertas"
+        " (ENERGY_ALERTS=true)",
+        "en": "--labels reads users' feedback, which needs alerts (ENERGY_ALERTS=true)",
+    },
+    "chart.feedback_span": {
+        "es": "{verdict} en {meter}, según {by}",
+        "en": "{verdict} on {meter}, by {by}",
+    },
 }
 
 

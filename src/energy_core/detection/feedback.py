@@ -124,3 +124,24 @@ def false_alarm_spans(feedback: Iterable[Feedback]) -> dict[str, list[Span]]:
         if item.verdict == "false_alarm":
             spans[item.meter_id].append((item.start, item.end))
     return dict(spans)
+
+
+def verdicts(readings: Sequence[Reading], feedback: Iterable[Feedback]) -> list[Feedback | None]:
+    """For each reading, what users said of it: the latest feedback given (by ``at``) on its
+    meter whose span (inclusive) covers its timestamp; ``None`` where they said nothing. A
+    later verdict on the same readings replaces an earlier one (a user who changed their
+    mind). Labels for ``evaluate`` and the exports come from this."""
+    by_meter: dict[str, list[Feedback]] = defaultdict(list)
+    for item in sorted(feedback, key=lambda item: (item.at, item.id or 0), reverse=True):
+        by_meter[item.meter_id].append(item)
+    return [
+        next(
+            (
+                item
+                for item in by_meter.get(reading.meter_id, ())
+                if item.start <= reading.timestamp <= item.end
+            ),
+            None,
+        )
+        for reading in readings
+    ]

@@ -413,6 +413,13 @@ class Monitor:
         self.recalibrate()
         return stored
 
+    def feedback(self, *, meter_id: str | None = None, limit: int = 1000) -> list[Feedback]:
+        """What users said of incidents and flagged readings (of one meter, or of all),
+        newest first; empty without alerting (nobody could say anything)."""
+        if self.alerting is None:
+            return []
+        return self.alerting.feedback_store.feedback(meter_id=meter_id, limit=limit)
+
     def recalibrate(self) -> FeedbackCalibration:
         """Read the feedback again and compute what it changes (``calibration``)."""
         if self.alerting is None:

@@ -13,6 +13,7 @@ from typing import Any
 from energy_core.health.analysis import HealthState, HealthThresholds, MetricSnapshot
 from energy_core.telemetry.catalogue import Language, variable
 from energy_ui.dashboard.series import (
+    FeedbackArea,
     Histogram,
     Point,
     ScatterPair,
@@ -32,6 +33,8 @@ GREEN = "#16a34a"
 AMBER = "#f59e0b"
 TEXT = "#334155"
 GRID_LINE = "#e2e8f0"
+FALSE_ALARM_AREA = "rgba(22, 163, 74, 0.13)"
+CONFIRMED_AREA = "rgba(220, 38, 38, 0.13)"
 HEALTH_COLORS = {HealthState.NORMAL: GREEN, HealthState.CAUTION: AMBER, HealthState.CRITICAL: RED}
 
 _LOCALE = {"es": "es-ES", "en": "en-GB"}
@@ -158,15 +161,65 @@ def _percent_formatter(language: Language) -> str:
     return f"(v) => Number(v).toLocaleString('{locale}', {{maximumFractionDigits: 1}}) + ' %'"
 
 
-def _envelope_tooltip(language: Language) -> str:
+def _verdict(area: FeedbackArea, language: Language) -> str:
+    """``Falsa alarma``, ``Fallo confirmado (voltage_sag)``."""
+    shown = text(
+        "alerts.verdict_confirmed" if area.verdict == "confirmed" else "alerts.verdict_false_alarm",
+        language,
+    )
+    return f"{shown} ({area.fault_kind})" if area.fault_kind else shown
+
+
+def feedback_mark_area(areas: Sequence[FeedbackArea], language: Language) -> dict[str, Any]:
+    """Users' verdicts shaded over an envelope chart: green for a false alarm, red for a
+    confirmed fault, the verdict written at the top."""
+    return {
+        "silent": True,
+        "label": {"position": "insideTop", "fontSize": 10, "color": TEXT},
+        "data": [
+            [
+                {
+                    "xAxis": area.start,
+                    "name": _verdict(area, language),
+                    "itemStyle": {
+                        "color": CONFIRMED_AREA if area.verdict == "confirmed" else FALSE_ALARM_AREA
+                    },
+                },
+                {"xAxis": area.end},
+            ]
+            for area in areas
+        ],
+    }
+
+
+def _envelope_tooltip(language: Language, areas: Sequence[FeedbackArea] = ()) -> str:
     """Axis tooltip of an envelope chart: the band shows its max and the bucket's flagged
-    count, an anomaly mark its value and score. Labels come from the catalogue, escaped."""
+    count, an anomaly mark its value and score, and what users said of that moment (verdict,
+    meter, who). Labels come from the catalogue, escaped."""
     fmt = _number_formatter(language)
     in_bucket = json.dumps(text("series.flagged_in_bucket", language))
     score = json.dumps(text("series.scores", language))
+    said = json.dumps(
+        [
+            [
+                area.start,
+                area.end,
+                text(
+                    "chart.feedback_span",
+                    language,
+                    verdict=_verdict(area, language),
+                    meter=area.meter_id,
+                    by=area.by,
+                ),
+            ]
+            for area in areas
+        ],
+        ensure_ascii=False,
+    )
     return (
         "(params) => { const list = Array.isArray(params) ? params : [params];"
         " if (!list.length) return '';"
+        f" const said = {said};"
         f" const number = {fmt};"
         # A gap (no reading of the bucket carried the variable) is shown as such, never 0.
         " const fmt = (x) => (x === null || x === undefined) ? '—' : number(x);"
@@ -181,6 +234,8 @@ def _envelope_tooltip(language: Language) -> str:
         f"   shown = fmt(v[1]) + ' (' + esc({score}) + ' ' + fmt(v[2]) + ')';"
         "  lines.push(p.marker + esc(p.seriesName) + ': ' + shown);"
         f"  if (p.seriesIndex === 1 && v[3] > 0) lines.push(esc({in_bucket}) + ': ' + v[3]); }}"
+        " const at = list[0].value[0];"
+        " for (const s of said) if (s[0] <= at && at <= s[1]) lines.push(esc(s[2]));"
         " return lines.join('<br/>'); }"
     )
 
@@ -190,16 +245,18 @@ def envelope_options(
     points: Envelopes,
     marks: Sequence[Point],
     language: Language,
+    areas: Sequence[FeedbackArea] = (),
 ) -> Options:
-    """One variable over time: min/max band, mean line and red anomaly marks; zoomable.
-    Axes fit a lone reading too (``envelope_bounds``)."""
+    """One variable over time: min/max band, mean line and red anomaly marks; zoomable;
+    ``areas``: users' verdicts shaded (``feedback_mark_area``). Axes fit a lone reading too
+    (``envelope_bounds``)."""
     spec = variable(name)
     low, band, mean = points
     options: Options = {
         "useUTC": True,
         "animation": False,
         "grid": {"left": 64, "right": 24, "top": 36, "bottom": 56},
-        "tooltip": {"trigger": "axis", ":formatter": _envelope_tooltip(language)},
+        "tooltip": {"trigger": "axis", ":formatter": _envelope_tooltip(language, areas)},
         "legend": {
             "data": [
                 text("series.envelope", language),
@@ -225,6 +282,8 @@ def envelope_options(
                 "symbol": "none",
                 "lineStyle": {"opacity": 0},
                 "silent": True,
+                # On the series no legend entry hides: the verdicts stay whatever is shown.
+                "markArea": feedback_mark_area(areas, language),
             },
             {
                 "name": text("series.envelope", language),

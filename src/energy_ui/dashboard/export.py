@@ -7,6 +7,8 @@ import io
 import re
 from collections.abc import Iterable, Sequence
 
+from energy_core.alerts.store import Feedback
+from energy_core.detection.feedback import verdicts
 from energy_core.telemetry.catalogue import VARIABLE_NAMES
 from energy_core.telemetry.readings import Reading
 
@@ -61,11 +63,31 @@ def _cells(reading: Reading, variables: Sequence[str]) -> list[str]:
     ]
 
 
-def readings_csv(readings: Iterable[Reading], variables: Sequence[str] = VARIABLE_NAMES) -> str:
-    """``readings`` as CSV (UTF-8 text, header first), every cell neutralised."""
+LABEL_COLUMNS = ("feedback", "label", "fault_kind")
+"""Added when users gave feedback: as ``smartenergy export --labels`` writes them."""
+
+
+def _labels(said: Feedback | None) -> list[str]:
+    confirmed = said is not None and said.verdict == "confirmed"
+    kind = said.fault_kind if confirmed and said is not None else None
+    return ["" if said is None else said.verdict, "1" if confirmed else "0", kind or ""]
+
+
+def readings_csv(
+    readings: Iterable[Reading],
+    variables: Sequence[str] = VARIABLE_NAMES,
+    feedback: Sequence[Feedback] = (),
+) -> str:
+    """``readings`` as CSV (UTF-8 text, header first), every cell neutralised; with
+    ``feedback`` (users' verdicts), the ``LABEL_COLUMNS`` after the others."""
+    rows = list(readings)
+    said = verdicts(rows, feedback) if feedback else None
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(csv_columns(variables))
-    for reading in readings:
-        writer.writerow([neutralise(cell) for cell in _cells(reading, variables)])
+    writer.writerow(csv_columns(variables) + (list(LABEL_COLUMNS) if said is not None else []))
+    for index, reading in enumerate(rows):
+        cells = _cells(reading, variables)
+        if said is not None:
+            cells += _labels(said[index])
+        writer.writerow([neutralise(cell) for cell in cells])
     return buffer.getvalue()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from energy_core.alerts.store import Feedback
 from energy_core.health.analysis import MetricSnapshot
 from energy_core.telemetry.readings import Reading
 from energy_ui.dashboard.filters import MAX_SAMPLING, Filters
@@ -12,12 +13,14 @@ from energy_ui.dashboard.live import LiveUpdate
 from energy_ui.dashboard.queries import HISTORY_ANALYSES, Status, ViewData
 from energy_ui.dashboard.series import (
     Envelope,
+    FeedbackArea,
     Histogram,
     Point,
     PointWindow,
     ScatterPair,
     anomaly_marks,
     epoch_ms,
+    feedback_areas,
     matrix_pairs,
     top_variable_counts,
 )
@@ -73,6 +76,9 @@ class PageModel:
         self.top_counts = top_variable_counts(self.flagged_readings, variables)
         self.rows: list[Reading] = list(data.rows)
         self.history: list[MetricSnapshot] = list(data.history)
+        self.feedback: list[Feedback] = list(data.feedback)
+        """Users' verdicts on the view's meters and span, newest first (as loaded)."""
+        self.feedback_areas: list[FeedbackArea] = feedback_areas(self.feedback, data.width)
 
     # --- live ---------------------------------------------------------------------------
     def apply(self, update: LiveUpdate) -> list[Reading]:

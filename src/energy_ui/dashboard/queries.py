@@ -6,9 +6,10 @@ limit), ``downsample`` (at most that many buckets) — never a whole table.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from energy_core.alerts.store import Feedback
 from energy_core.health.analysis import MetricSnapshot
 from energy_core.ports import Bucket, ModelInfo, ReadingFilter
 from energy_core.telemetry.buckets import bucket_width
@@ -18,6 +19,8 @@ from energy_ui.dashboard.filters import MAX_SAMPLING, Filters
 
 HISTORY_ANALYSES = 60
 """Analyses shown in the history chart."""
+FEEDBACK_SHOWN = 200
+"""Users' verdicts a page marks on its charts at most (of each meter filtered, else of all)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,8 @@ class ViewData:
     """The table's rows, newest first."""
     history: list[MetricSnapshot]
     """Analyses, oldest first."""
+    feedback: list[Feedback] = field(default_factory=list)
+    """What users said of the view's meters within its span, newest first."""
 
 
 def empty_view(filters: Filters) -> ViewData:
@@ -114,7 +119,26 @@ def load_view(monitor: Monitor, filters: Filters) -> ViewData:
         flagged_readings=flagged_readings,
         rows=repo.latest(filters.row_limit, bounded),
         history=list(reversed(monitor.analyses(HISTORY_ANALYSES))),
+        feedback=_feedback(monitor, filters, span),
     )
+
+
+def _feedback(
+    monitor: Monitor, filters: Filters, span: tuple[datetime, datetime] | None
+) -> list[Feedback]:
+    """Users' verdicts on the filtered meters (on any meter without a meter filter) that
+    overlap the view: its dates, else the readings it holds."""
+    if span is None:
+        return []
+    start = filters.start or span[0]
+    end = filters.end or span[1]
+    found = [
+        item
+        for meter in filters.meters or (None,)
+        for item in monitor.feedback(meter_id=meter, limit=FEEDBACK_SHOWN)
+    ]
+    found.sort(key=lambda item: (item.at, item.id or 0), reverse=True)
+    return [item for item in found if item.start <= end and item.end >= start]
 
 
 def _envelopes(

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from energy_core.alerts.store import Feedback, FeedbackVerdict
 from energy_core.ports import Bucket
 from energy_core.telemetry.buckets import bucket_start
 from energy_core.telemetry.readings import Reading
@@ -315,3 +316,31 @@ def top_variable_counts(readings: Iterable[Reading], variables: Sequence[str]) -
             if name in counts:
                 counts[name] += 1
     return counts
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackArea:
+    """A span users gave a verdict on, as a chart shades it (epoch milliseconds)."""
+
+    start: int
+    end: int
+    verdict: FeedbackVerdict
+    meter_id: str
+    by: str
+    fault_kind: str | None = None
+
+
+def feedback_areas(feedback: Iterable[Feedback], minimum: timedelta) -> list[FeedbackArea]:
+    """Users' verdicts as areas, oldest first (a newer one is drawn over an older one), each
+    at least ``minimum`` wide around its middle so a verdict on one reading still shows."""
+    areas: list[FeedbackArea] = []
+    for item in sorted(feedback, key=lambda item: (item.at, item.id or 0)):
+        start, end = item.start, item.end
+        if end - start < minimum:
+            middle = start + (end - start) / 2
+            start, end = middle - minimum / 2, middle + minimum / 2
+        kind = item.fault_kind if item.verdict == "confirmed" else None
+        areas.append(
+            FeedbackArea(epoch_ms(start), epoch_ms(end), item.verdict, item.meter_id, item.by, kind)
+        )
+    return areas

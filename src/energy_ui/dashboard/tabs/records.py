@@ -113,7 +113,7 @@ class RecordsTab(TabView):
 
     def download(self) -> None:
         """The rows of the view (all pages) as CSV."""
-        content = readings_csv(self.model.rows, self.model.filters.variables)
+        content = readings_csv(self.model.rows, self.model.filters.variables, self.model.feedback)
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         ui.download.content(
             content.encode("utf-8"), f"smartenergy-{stamp}.csv", media_type="text/csv"

@@ -50,6 +50,7 @@ class VariablesTab(TabView):
                             self.model.envelopes[name].points(),
                             self.model.marks[name].points,
                             language,
+                            self.model.feedback_areas,
                         )
                     )
                     .classes("h-72 lg:col-span-2")
