@@ -44,6 +44,7 @@ from energy_ui.bootstrap import (
 )
 from energy_ui.cli_alerts import alerts_app
 from energy_ui.cli_datasets import datasets_app
+from energy_ui.cli_energy import energy, report
 from energy_ui.cli_evaluate import drill, evaluate
 from energy_ui.cli_language import number, say
 from energy_ui.cli_meters import meters
@@ -655,6 +656,8 @@ app.add_typer(datasets_app, name="datasets")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(alerts_app, name="alerts")
 app.command()(meters)
+app.command()(energy)
+app.command()(report)
 
 
 def main() -> None:

@@ -904,6 +904,148 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
         "es": "{verdict} en {meter}, según {by}",
         "en": "{verdict} on {meter}, by {by}",
     },
+    # consumption tab
+    "tab.consumption": {"es": "Consumo", "en": "Consumption"},
+    "energy.caption": {
+        "es": "Del {start} al {end} ({zone}) · {scope}",
+        "en": "From {start} to {end} ({zone}) · {scope}",
+    },
+    "energy.every_meter": {"es": "todos los medidores", "en": "every meter"},
+    "energy.period": {"es": "Por", "en": "By"},
+    "energy.period_hour": {"es": "Hora", "en": "Hour"},
+    "energy.period_day": {"es": "Día", "en": "Day"},
+    "energy.period_week": {"es": "Semana", "en": "Week"},
+    "energy.period_month": {"es": "Mes", "en": "Month"},
+    "energy.kpi_import": {"es": "Energía consumida", "en": "Energy used"},
+    "energy.kpi_import_hint": {
+        "es": "datos en el {coverage} % del periodo",
+        "en": "data over {coverage} % of the period",
+    },
+    "energy.kpi_export": {"es": "Energía exportada", "en": "Energy exported"},
+    "energy.kpi_peak": {
+        "es": "Demanda máxima ({minutes} min)",
+        "en": "Peak demand ({minutes} min)",
+    },
+    "energy.kpi_baseload": {"es": "Carga base", "en": "Baseload"},
+    "energy.kpi_baseload_hint": {
+        "es": "percentil 5 de la demanda",
+        "en": "5th percentile of demand",
+    },
+    "energy.kpi_load_factor": {"es": "Factor de carga", "en": "Load factor"},
+    "energy.kpi_load_factor_hint": {"es": "media / máxima", "en": "mean / peak"},
+    "energy.kpi_cost": {"es": "Coste", "en": "Cost"},
+    "energy.kpi_cost_hint": {
+        "es": "energía {energy} + potencia {demand}",
+        "en": "energy {energy} + demand {demand}",
+    },
+    "energy.no_tariffs": {
+        "es": "Sin tarifas: defina ENERGY_TARIFFS para ver el coste",
+        "en": "No tariffs: set ENERGY_TARIFFS to see the cost",
+    },
+    "energy.low_pf": {
+        "es": "Factor de potencia bajo: {time} del tiempo, {energy} de la energía",
+        "en": "Low power factor: {time} of the time, {energy} of the energy",
+    },
+    "energy.low_pf_unknown": {
+        "es": "Factor de potencia: desconocido (los medidores no lo envían)",
+        "en": "Power factor: unknown (the meters do not send it)",
+    },
+    "energy.chart_consumption": {
+        "es": "Consumo por periodo y medidor (kWh)",
+        "en": "Consumption by period and meter (kWh)",
+    },
+    "energy.chart_demand": {
+        "es": "Curva de demanda ({minutes} min, kW)",
+        "en": "Demand curve ({minutes} min, kW)",
+    },
+    "energy.demand_series": {"es": "Demanda", "en": "Demand"},
+    "energy.peak_mark": {"es": "Máxima", "en": "Peak"},
+    "energy.baseload_mark": {"es": "Base {value} kW", "en": "Base {value} kW"},
+    "energy.others": {"es": "otros", "en": "others"},
+    "energy.meters_title": {"es": "Por medidor", "en": "By meter"},
+    "energy.anomalies_title": {"es": "Anomalías más costosas", "en": "Costliest anomalies"},
+    "energy.anomalies_hint": {
+        "es": "Energía por encima del perfil habitual del medidor (la misma hora de la semana"
+        " en las 4 semanas previas) durante cada incidencia, y su coste a la tarifa.",
+        "en": "Energy above the meter's usual profile (the same hour of the week over the 4"
+        " weeks before) during each incident, and its cost at the tariff.",
+    },
+    "energy.no_anomalies": {
+        "es": "Ninguna incidencia en el periodo",
+        "en": "No incident in the period",
+    },
+    "energy.no_data": {
+        "es": "Sin datos de energía en el periodo",
+        "en": "No energy data in the period",
+    },
+    "energy.column_period": {"es": "Periodo", "en": "Period"},
+    "energy.column_source": {"es": "Origen", "en": "Source"},
+    "energy.column_import": {"es": "Consumida (kWh)", "en": "Used (kWh)"},
+    "energy.column_export": {"es": "Exportada (kWh)", "en": "Exported (kWh)"},
+    "energy.column_peak": {"es": "Máxima", "en": "Peak"},
+    "energy.column_baseload": {"es": "Base", "en": "Base"},
+    "energy.column_load_factor": {"es": "F. de carga", "en": "Load factor"},
+    "energy.column_coverage": {"es": "Cobertura", "en": "Coverage"},
+    "energy.column_cost": {"es": "Coste", "en": "Cost"},
+    "energy.column_start": {"es": "Inicio", "en": "Start"},
+    "energy.column_duration": {"es": "Duración", "en": "Duration"},
+    "energy.column_actual": {"es": "Real (kWh)", "en": "Actual (kWh)"},
+    "energy.column_expected": {"es": "Esperada (kWh)", "en": "Expected (kWh)"},
+    "energy.column_excess": {"es": "Exceso (kWh)", "en": "Excess (kWh)"},
+    "energy.source_counter": {"es": "contador", "en": "register"},
+    "energy.source_power": {"es": "potencia", "en": "power"},
+    # monthly report
+    "report.title": {"es": "Informe energético {month}", "en": "Energy report {month}"},
+    "report.window": {
+        "es": "Del {start} al {end} ({zone})",
+        "en": "From {start} to {end} ({zone})",
+    },
+    "report.meters": {"es": "Medidores: {meters}", "en": "Meters: {meters}"},
+    "report.by_day": {"es": "Consumo por día (kWh)", "en": "Consumption by day (kWh)"},
+    "report.peak_label": {"es": "Máxima {value} kW · {time}", "en": "Peak {value} kW · {time}"},
+    "report.cost": {"es": "Coste", "en": "Cost"},
+    "report.column_charge": {"es": "Concepto", "en": "Charge"},
+    "report.column_quantity": {"es": "Cantidad", "en": "Quantity"},
+    "report.column_price": {"es": "Precio", "en": "Price"},
+    "report.column_amount": {"es": "Importe", "en": "Amount"},
+    "report.demand_charge": {
+        "es": "Término de potencia {month}",
+        "en": "Demand charge {month}",
+    },
+    "report.demand_rate": {
+        "es": "{rate} {currency}/kW × {share} % del mes",
+        "en": "{rate} {currency}/kW × {share} % of the month",
+    },
+    "report.total": {"es": "Total", "en": "Total"},
+    "report.unpriced": {
+        "es": "{kwh} kWh consumidos sin tarifa en vigor (no incluidos)",
+        "en": "{kwh} kWh used with no tariff in force (not included)",
+    },
+    "report.generated": {
+        "es": "Generado el {time} por SmartEnergy · cómo se calcula cada cifra: docs/energy.md",
+        "en": "Generated {time} by SmartEnergy · how each figure is computed: docs/energy.md",
+    },
+    # command line
+    "cli.energy_title": {
+        "es": "Energía del {start} al {end} ({zone}), por {period}",
+        "en": "Energy from {start} to {end} ({zone}), by {period}",
+    },
+    "cli.energy_total": {
+        "es": "Total: {imported} kWh consumidos, {exported} kWh exportados",
+        "en": "Total: {imported} kWh used, {exported} kWh exported",
+    },
+    "cli.energy_demand": {
+        "es": "Demanda máxima {peak} ({at}), carga base {base}, factor de carga {factor}",
+        "en": "Peak demand {peak} ({at}), baseload {base}, load factor {factor}",
+    },
+    "cli.energy_cost": {
+        "es": "Coste: {total} (energía {energy}, potencia {demand})",
+        "en": "Cost: {total} (energy {energy}, demand {demand})",
+    },
+    "cli.report_written": {
+        "es": "informe de {month}: {html} y {csv}",
+        "en": "report for {month}: {html} and {csv}",
+    },
 }
 
 

@@ -27,6 +27,7 @@ from energy_ui.dashboard.tabs.alerts import AlertBadge, AlertsContext, AlertsTab
 from energy_ui.dashboard.tabs.anomalies import AnomaliesTab
 from energy_ui.dashboard.tabs.base import TabView
 from energy_ui.dashboard.tabs.comparatives import ComparativesTab
+from energy_ui.dashboard.tabs.consumption import ConsumptionTab, EnergySource
 from energy_ui.dashboard.tabs.general import GeneralTab
 from energy_ui.dashboard.tabs.meters import MetersTab
 from energy_ui.dashboard.tabs.records import RecordsTab
@@ -47,6 +48,7 @@ TABS: tuple[type[TabView], ...] = (
     RecordsTab,
     MetersTab,
     AlertsTab,
+    ConsumptionTab,
 )
 
 
@@ -286,6 +288,12 @@ class DashboardPage:
                         view.loader, view.picker = self._meters, self.show_meter
                     if isinstance(view, AlertsTab):
                         view.context = self._alerts_context()
+                    if isinstance(view, ConsumptionTab):
+                        view.source = EnergySource(
+                            self.dashboard.application,
+                            on_unavailable=self.dashboard.producer.report_unavailable,
+                            unavailable=unavailable_errors(),
+                        )
                     with ui.tab_panel(view_type.name).classes("px-0 gap-4") as panel:
                         view.attach(panel)
                     self.views[view.name] = view
