@@ -180,7 +180,13 @@ class ConsumptionTab(TabView):
 
     @staticmethod
     def _empty_chart() -> dict[str, Any]:
-        return {"animation": False, "xAxis": {"type": "category", "data": []}, "series": []}
+        # Both axes: ECharts fails to draw a grid that lacks one.
+        return {
+            "animation": False,
+            "xAxis": {"type": "category", "data": []},
+            "yAxis": {"type": "value"},
+            "series": [],
+        }
 
     @staticmethod
     def _column(name: str, label: str, *, left: bool = False) -> dict[str, Any]:
