@@ -10,6 +10,13 @@ Anomalies are injected per variable: every variable of every reading is hit with
 probability ``anomaly_ratio`` (so one reading may carry several), by one of the kinds
 that apply to that variable. Every reading carries its ground truth.
 
+An ``IncidentSchedule`` adds faults the way a plant has them: per meter, as *episodes*
+that arrive at random (a Poisson process, a few minutes apart across the plant), each of
+one kind with a duration and a shape of its own (a sag of seconds, overheating that builds
+over minutes and cools, a sensor stuck for a minute…). Readings inside an episode are
+labelled with its kind, every other reading is normal. Episodes are a function of time,
+the seed and the meter only, so history and stream, asked in any pieces, agree.
+
 A meter sends the variables of its profile: the demo's meters the six of a motor meter
 (``MOTOR_METER_VARIABLES``); ``plugs`` add meters that send what a Shelly-like smart plug
 measures (``PLUG_VARIABLES``: no motor temperature, an imported-energy register that
@@ -18,12 +25,15 @@ integrates the active power). Faults are injected only into variables a meter se
 
 from __future__ import annotations
 
+import itertools
 import math
 import zlib
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from bisect import bisect_right
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from types import MappingProxyType
 
 import numpy as np
 import numpy.typing as npt
@@ -89,6 +99,172 @@ _PHYSICAL_FOR_POWER = {
     AnomalyKind.OVERCURRENT,
     AnomalyKind.POWER_FACTOR_DROP,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class FaultShape:
+    """How an incident of one kind goes: it lasts ``shortest``–``longest`` and arrives
+    ``weight`` times as often as a kind of weight 1. ``building``: how long the fault builds
+    up (a range, drawn per episode) before it fades over the rest of the episode, drawn so
+    that the whole stays within ``shortest``–``longest``; ``None``: the fault is there at
+    once and throughout."""
+
+    shortest: timedelta
+    longest: timedelta
+    weight: float
+    building: tuple[timedelta, timedelta] | None = None
+
+    def __post_init__(self) -> None:
+        if not timedelta(0) < self.shortest <= self.longest:
+            raise ValueError(
+                f"shortest and longest: need 0 < shortest <= longest, got"
+                f" {self.shortest}, {self.longest}"
+            )
+        if self.weight < 0:
+            raise ValueError(f"weight must not be negative, got {self.weight}")
+        if self.building is not None:
+            low, high = self.building
+            fading = (self.shortest - low, self.longest - high)
+            if not (timedelta(0) < low <= high and timedelta(0) < fading[0] <= fading[1]):
+                raise ValueError(
+                    f"building {low}–{high} must leave a fading part within shortest–longest"
+                    f" ({self.shortest}–{self.longest})"
+                )
+
+
+_S = timedelta(seconds=1)
+_MIN = timedelta(minutes=1)
+INCIDENT_SHAPES: Mapping[AnomalyKind, FaultShape] = MappingProxyType(
+    {
+        # Grid events: a sag (a large motor starting nearby, a fault cleared upstream) is the
+        # commonest power-quality event and lasts seconds; swells are rarer.
+        AnomalyKind.VOLTAGE_SAG: FaultShape(2 * _S, 10 * _S, 3.0),
+        AnomalyKind.VOLTAGE_SWELL: FaultShape(2 * _S, 8 * _S, 1.0),
+        # A jammed or overloaded machine draws too much until it frees itself or trips.
+        AnomalyKind.OVERCURRENT: FaultShape(3 * _S, 20 * _S, 2.0),
+        # A capacitor step drops out until the controller brings it back.
+        AnomalyKind.POWER_FACTOR_DROP: FaultShape(20 * _S, 90 * _S, 1.0),
+        # An islanded generator or a grid disturbance, corrected within seconds.
+        AnomalyKind.FREQUENCY_DEVIATION: FaultShape(5 * _S, 30 * _S, 1.0),
+        # A blocked fan or a failing bearing: heat builds for 2–5 minutes, then the motor cools
+        # over 1–3 more once it is relieved. Rarer than the rest, and the longest by far.
+        AnomalyKind.OVERHEATING: FaultShape(3 * _MIN, 8 * _MIN, 0.4, building=(2 * _MIN, 5 * _MIN)),
+        # A glitch of one channel for a reading or two.
+        AnomalyKind.SENSOR_SPIKE: FaultShape(1 * _S, 2 * _S, 2.0),
+        # A frozen channel: the meter repeats its last value until it resets.
+        AnomalyKind.STUCK_SENSOR: FaultShape(20 * _S, 90 * _S, 1.0),
+    }
+)
+"""Each fault kind's duration, shape and relative frequency as an incident."""
+
+_ALL_KINDS = tuple(AnomalyKind)
+_BLOCK = timedelta(hours=1)
+"""Episodes are drawn per meter and per hour of absolute time: longer than any episode."""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_BLOCK_OFFSET = 2**40  # keeps block numbers of any representable instant non-negative
+_INCIDENT_SALT = 0x1C1DE47  # keeps the schedule's random stream apart from the readings'
+
+
+@dataclass(frozen=True, slots=True)
+class Episode:
+    """One incident of one meter: a fault of ``kind`` from ``start`` (inclusive) for
+    ``duration``; every reading of the meter in [start, end) is labelled with it.
+
+    ``variable``: where the fault shows (for a sensor fault, the one channel it hits).
+    ``strength`` in [0, 1]: how severe within the kind's range. ``sign``: the direction of
+    a frequency deviation or a spike (+1 or -1). ``building``: how long the fault takes to
+    build up before it fades over the rest of the episode (overheating); zero: at once.
+    """
+
+    meter_id: str
+    kind: AnomalyKind
+    start: datetime
+    duration: timedelta
+    variable: str
+    strength: float = 0.5
+    sign: float = 1.0
+    building: timedelta = timedelta(0)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", AnomalyKind(self.kind))
+        object.__setattr__(self, "start", utc(self.start))
+        if self.duration <= timedelta(0):
+            raise ValueError(f"duration must be positive, got {self.duration}")
+        if self.kind not in KINDS_BY_VARIABLE.get(self.variable, ()):
+            raise ValueError(f"variable {self.variable!r} cannot show a {self.kind.value} fault")
+        if not 0.0 <= self.strength <= 1.0:
+            raise ValueError(f"strength must be within [0, 1], got {self.strength}")
+        if self.sign not in (-1.0, 1.0):
+            raise ValueError(f"sign must be 1 or -1, got {self.sign}")
+        if not timedelta(0) <= self.building <= self.duration:
+            raise ValueError(f"building must lie within [0, duration], got {self.building}")
+
+    @property
+    def end(self) -> datetime:
+        """The first instant after the episode."""
+        return self.start + self.duration
+
+    def covers(self, moment: datetime) -> bool:
+        return self.start <= moment < self.end
+
+    def intensity(self, moment: datetime) -> float:
+        """How far the fault has built up at ``moment`` (0–1): 1 throughout a fault that is
+        there at once; for one that builds, rising linearly over ``building`` then fading
+        linearly to 0 at the end."""
+        if self.building <= timedelta(0):
+            return 1.0
+        elapsed = moment - self.start
+        if elapsed < self.building:
+            return max(elapsed / self.building, 0.0)
+        fading = self.duration - self.building
+        if fading <= timedelta(0):
+            return 1.0
+        return max(1.0 - (elapsed - self.building) / fading, 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentSchedule:
+    """Faults as a plant has them: episodes of the simulator's kinds arriving per meter as
+    a Poisson process, ``mean_gap`` apart on average across the plant (each meter's own
+    gap, from the end of one episode to the start of the next, is ``mean_gap`` × meters).
+
+    ``kinds``: the kinds that may occur (``None``: every kind of the simulator that applies
+    to what a meter sends); each is drawn in proportion to its shape's weight. ``shapes``:
+    duration, build-up and weight per kind. ``pinned``: episodes that happen whatever the
+    draw (a drawn episode that would overlap one on the same meter is left out), e.g. a
+    first incident soon after a demo starts.
+    """
+
+    mean_gap: timedelta = timedelta(minutes=8)
+    kinds: tuple[AnomalyKind, ...] | None = None
+    shapes: Mapping[AnomalyKind, FaultShape] = field(
+        default_factory=lambda: INCIDENT_SHAPES, hash=False
+    )
+    pinned: tuple[Episode, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.mean_gap <= timedelta(0):
+            raise ValueError(f"mean_gap must be positive, got {self.mean_gap}")
+        if self.kinds is not None:
+            object.__setattr__(self, "kinds", tuple(AnomalyKind(kind) for kind in self.kinds))
+        missing = set(self.kinds or AnomalyKind) - set(self.shapes)
+        if missing:
+            raise ValueError(f"shapes: no shape for {', '.join(sorted(missing))}")
+        longest = max((shape.longest for shape in self.shapes.values()), default=_BLOCK)
+        if longest >= _BLOCK:
+            raise ValueError(f"shapes: an episode may last at most {_BLOCK}, got {longest}")
+        pinned = sorted(self.pinned, key=lambda episode: (episode.meter_id, episode.start))
+        for before, after in itertools.pairwise(pinned):
+            if before.meter_id == after.meter_id and after.start < before.end:
+                raise ValueError(
+                    f"pinned: two episodes of {after.meter_id} overlap at {after.start}"
+                )
+        object.__setattr__(self, "pinned", tuple(pinned))
+
+    def with_episode(self, episode: Episode) -> IncidentSchedule:
+        """This schedule with ``episode`` pinned as well."""
+        return replace(self, pinned=(*self.pinned, episode))
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +349,13 @@ class _Channels:
 
 
 class Simulator:
-    """Deterministic under ``seed``: the same seed and calls give the same readings."""
+    """Deterministic under ``seed``: the same seed and calls give the same readings.
+
+    ``anomaly_ratio``: per-reading faults (each variable of each reading hit with that
+    probability). ``incidents``: faults as episodes (``IncidentSchedule``); both may be on,
+    a reading's label is then the union. The episodes never change the random draws of
+    the readings, so outside them a simulator reads exactly as one without a schedule.
+    """
 
     def __init__(
         self,
@@ -185,6 +367,7 @@ class Simulator:
         meter_prefix: str = "meter",
         plugs: int = 0,
         plug_prefix: str = "plug",
+        incidents: IncidentSchedule | None = None,
     ) -> None:
         """``meters`` motor meters (the six ``MOTOR_METER_VARIABLES``) and ``plugs`` smart
         plugs (``PLUG_VARIABLES``), named ``<prefix>-01``…; at least one of either."""
@@ -208,6 +391,34 @@ class Simulator:
         self._energy: dict[str, _EnergyState] = {}
         self._last_values: dict[str, dict[str, float]] = {}
         self._next_meter = 0
+        # The schedule's own seed: drawn apart from ``_rng`` so that turning incidents on
+        # leaves every reading's random draws as they were.
+        self._schedule_seed = (
+            seed if seed is not None else int(np.random.SeedSequence().generate_state(1)[0])
+        )
+        self._raw_episodes: dict[tuple[str, int], tuple[Episode, ...]] = {}
+        self._episodes_for_kinds = self.kinds
+        self._incidents: IncidentSchedule | None = None
+        self.incidents = incidents
+
+    @property
+    def incidents(self) -> IncidentSchedule | None:
+        """The incident schedule in force (``None``: no episodes); may be changed between
+        calls, e.g. to pin an episode."""
+        return self._incidents
+
+    @incidents.setter
+    def incidents(self, schedule: IncidentSchedule | None) -> None:
+        if schedule is not None:
+            sent = {profile.meter_id: profile.variables for profile in self.profiles}
+            for episode in schedule.pinned:
+                if episode.meter_id not in sent:
+                    raise ValueError(f"pinned: no meter called {episode.meter_id!r}")
+                if episode.variable not in sent[episode.meter_id]:
+                    raise ValueError(f"pinned: {episode.meter_id} does not send {episode.variable}")
+        if schedule != self._incidents:
+            self._raw_episodes.clear()
+        self._incidents = schedule
 
     @property
     def meter_ids(self) -> tuple[str, ...]:
@@ -254,6 +465,103 @@ class Simulator:
         readings.sort(key=lambda reading: (reading.timestamp, reading.meter_id))
         return readings
 
+    def episodes(
+        self, start: datetime, end: datetime, *, meter_ids: Sequence[str] | None = None
+    ) -> list[Episode]:
+        """The incident episodes that overlap [``start``, ``end``) (all meters, or
+        ``meter_ids``), by start then meter; none without an incident schedule."""
+        start, end = utc(start), utc(end)
+        chosen = set(self.meter_ids if meter_ids is None else meter_ids)
+        found = [
+            episode
+            for profile in self.profiles
+            if profile.meter_id in chosen
+            for episode in self._meter_episodes(profile, start, end)
+            if episode.end > start and episode.start < end
+        ]
+        return sorted(found, key=lambda episode: (episode.start, episode.meter_id))
+
+    def _meter_episodes(
+        self, profile: MeterProfile, start: datetime, end: datetime
+    ) -> list[Episode]:
+        """``profile``'s episodes from the block before ``start``'s to ``end``'s, in order
+        and never overlapping."""
+        schedule = self._incidents
+        if schedule is None:
+            return []
+        pinned = [episode for episode in schedule.pinned if episode.meter_id == profile.meter_id]
+        first, last = _block(start) - 1, _block(end)
+        drawn: list[Episode] = []
+        for block in range(first, last + 1):
+            # A block's draws start afresh; the ones that would overlap the previous
+            # block's last episode are left out, so episodes never overlap.
+            before = self._raw_block(schedule, profile, block - 1)
+            spill = before[-1].end if before else None
+            drawn.extend(
+                episode
+                for episode in self._raw_block(schedule, profile, block)
+                if spill is None or episode.start >= spill
+            )
+        kept = [
+            episode
+            for episode in drawn
+            if not any(episode.start < pin.end and pin.start < episode.end for pin in pinned)
+        ]
+        return sorted([*kept, *pinned], key=lambda episode: episode.start)
+
+    def _raw_block(
+        self, schedule: IncidentSchedule, profile: MeterProfile, block: int
+    ) -> tuple[Episode, ...]:
+        """The episodes drawn for ``profile`` in one block of absolute time: a renewal
+        process from the block's start (exponential gaps from one episode's end to the next
+        one's start), each episode starting within the block."""
+        if self._episodes_for_kinds != self.kinds:  # ``kinds`` was changed: draw afresh
+            self._raw_episodes.clear()
+            self._episodes_for_kinds = self.kinds
+        key = (profile.meter_id, block)
+        cached = self._raw_episodes.get(key)
+        if cached is not None:
+            return cached
+        kinds = self._incident_kinds(schedule, profile)
+        weights = [schedule.shapes[kind].weight for kind in kinds]
+        episodes: list[Episode] = []
+        if sum(weights) > 0:
+            cumulative = list(itertools.accumulate(weight / sum(weights) for weight in weights))
+            entropy = [self._schedule_seed, zlib.crc32(profile.meter_id.encode()), block]
+            rng = np.random.default_rng(
+                np.random.SeedSequence([_INCIDENT_SALT, *(abs(part) for part in entropy)])
+            )
+            gap_us = _microseconds(schedule.mean_gap) * len(self.profiles)
+            block_start = _EPOCH + _BLOCK * (block - _BLOCK_OFFSET)
+            block_end = block_start + _BLOCK
+            at = block_start
+            draws: list[list[float]] = []
+            while True:
+                if not draws:  # seven draws per episode, taken sixteen episodes at a time
+                    draws = rng.random((16, 7)).tolist()[::-1]
+                gap, kind_draw, *shape_draws = draws.pop()
+                at += _MICROSECOND * round(-math.log1p(-gap) * gap_us)
+                if at >= block_end:
+                    break
+                kind = kinds[min(bisect_right(cumulative, kind_draw), len(kinds) - 1)]
+                episode = _draw_episode(profile, kind, schedule.shapes[kind], at, shape_draws)
+                episodes.append(episode)
+                at = episode.end
+        result = tuple(episodes)
+        if len(self._raw_episodes) > 4096:  # a long-running demo: forget old hours
+            self._raw_episodes.clear()
+        self._raw_episodes[key] = result
+        return result
+
+    def _incident_kinds(
+        self, schedule: IncidentSchedule, profile: MeterProfile
+    ) -> list[AnomalyKind]:
+        """The kinds that may hit ``profile`` as incidents, in the catalogue's order."""
+        allowed = set(schedule.kinds if schedule.kinds is not None else _ALL_KINDS)
+        allowed &= set(self.kinds)
+        shown = {kind for name in profile.variables for kind in KINDS_BY_VARIABLE.get(name, ())}
+        return [kind for kind in _ALL_KINDS if kind in allowed and kind in shown]
+
     def _emit(self, count: int, times: list[datetime]) -> list[Reading]:
         readings: list[Reading] = []
         for profile in self.profiles:
@@ -266,6 +574,8 @@ class Simulator:
         if not times:
             return []
         channels = self._normal_channels(profile, times)
+        previous = self._last_values.get(profile.meter_id)
+        self._play_episodes(profile, channels, previous)
         self._inject(profile, channels)
         last = len(times) - 1
         self._last_values[profile.meter_id] = {
@@ -356,11 +666,48 @@ class Simulator:
         self._thermal[profile.meter_id] = _ThermalState(at=times[-1], temperature=temperature)
         return result
 
+    def _play_episodes(
+        self,
+        profile: MeterProfile,
+        channels: _Channels,
+        previous: Mapping[str, float] | None,
+    ) -> None:
+        """The incident episodes of ``profile`` applied to its readings, in time order."""
+        times = channels.times
+        episodes = self._meter_episodes(profile, min(times), max(times))
+        if not episodes:
+            return
+        starts = [episode.start for episode in episodes]
+        values = channels.values
+        for row, moment in enumerate(times):
+            index = bisect_right(starts, moment) - 1
+            if index < 0 or not episodes[index].covers(moment):
+                continue
+            episode = episodes[index]
+            column = values[episode.variable]
+            if episode.kind is AnomalyKind.STUCK_SENSOR:
+                # The channel repeats what it read last, before or inside the episode.
+                if row > 0:
+                    column[row] = column[row - 1]
+                elif previous is not None:
+                    column[row] = previous[episode.variable]
+            elif episode.kind is AnomalyKind.OVERHEATING:
+                peak = _faulty_value(episode.kind, 0.0, episode.strength, episode.sign, profile)
+                column[row] += peak * episode.intensity(moment)
+            else:
+                column[row] = _episode_value(
+                    episode.kind, float(column[row]), episode.strength, episode.sign, profile
+                )
+            channels.kinds[row].append(episode.kind)
+
     def _inject(self, profile: MeterProfile, channels: _Channels) -> None:
         rng = self._rng
         size = len(channels.times)
         values = channels.values
-        recompute_power = np.zeros(size, dtype=bool)
+        # Rows an incident episode hit with a physical fault: P follows V, I and PF there.
+        recompute_power = np.array(
+            [not _PHYSICAL_FOR_POWER.isdisjoint(kinds) for kinds in channels.kinds], dtype=bool
+        )
         previous = self._last_values.get(profile.meter_id)
         for name in MOTOR_METER_VARIABLES:
             applicable = [kind for kind in KINDS_BY_VARIABLE[name] if kind in self.kinds]
@@ -400,6 +747,63 @@ class Simulator:
         for name, column in values.items():
             spec = variable(name)
             np.clip(column, spec.minimum, spec.maximum, out=column)
+
+
+def _block(moment: datetime) -> int:
+    """The number of the hour of absolute time ``moment`` falls in (never negative)."""
+    return (moment - _EPOCH) // _BLOCK + _BLOCK_OFFSET
+
+
+def _microseconds(span: timedelta) -> int:
+    return span // _MICROSECOND
+
+
+def _draw_episode(
+    profile: MeterProfile,
+    kind: AnomalyKind,
+    shape: FaultShape,
+    start: datetime,
+    draws: Sequence[float],
+) -> Episode:
+    """An episode of ``kind`` at ``start`` from five uniform draws in [0, 1): duration,
+    build-up, strength, sign and (for sensor faults) the channel."""
+    duration_draw, building_draw, strength, sign_draw, channel_draw = draws
+    if shape.building is not None:
+        low, high = shape.building
+        building = low + (high - low) * building_draw
+        least, most = shape.shortest - low, shape.longest - high
+        duration = building + least + (most - least) * duration_draw
+    else:
+        building = timedelta(0)
+        duration = shape.shortest + (shape.longest - shape.shortest) * duration_draw
+    channels = [name for name in profile.variables if kind in KINDS_BY_VARIABLE.get(name, ())]
+    variable = channels[min(int(channel_draw * len(channels)), len(channels) - 1)]
+    return Episode(
+        meter_id=profile.meter_id,
+        kind=kind,
+        start=start,
+        duration=_MICROSECOND * round(duration / _MICROSECOND),
+        variable=variable,
+        strength=strength,
+        sign=-1.0 if sign_draw < 0.5 else 1.0,
+        building=_MICROSECOND * round(building / _MICROSECOND),
+    )
+
+
+def _episode_value(
+    kind: AnomalyKind, value: float, strength: float, sign: float, profile: MeterProfile
+) -> float:
+    """``_faulty_value`` for a reading inside an episode: a fault that sets a level (a power
+    factor drop, a frequency deviation) moves the reading by as much as it moves the
+    nominal level, so the reading keeps its noise (a channel that stops moving is a stuck
+    sensor, not a drop)."""
+    if kind is AnomalyKind.POWER_FACTOR_DROP:
+        nominal = profile.base_power_factor
+    elif kind is AnomalyKind.FREQUENCY_DEVIATION:
+        nominal = profile.nominal_frequency
+    else:
+        return _faulty_value(kind, value, strength, sign, profile)
+    return value - nominal + _faulty_value(kind, nominal, strength, sign, profile)
 
 
 def _names(prefix: str, count: int) -> list[str]:
