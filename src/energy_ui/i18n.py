@@ -417,9 +417,8 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
     },
     # alerts tab, alerts API and `smartenergy alerts` (energy_ui.alert_views)
     "alerts.off": {
-        "es": "Las alertas están desactivadas (ENERGY_ALERTS=false) o aún no están disponibles"
-        " con este almacenamiento.",
-        "en": "Alerts are off (ENERGY_ALERTS=false) or not available with this storage yet.",
+        "es": "Las alertas están desactivadas (ENERGY_ALERTS=false).",
+        "en": "Alerts are off (ENERGY_ALERTS=false).",
     },
     "alerts.login_hint": {
         "es": "Inicie sesión como administrador para reconocer, silenciar o valorar alertas.",
@@ -641,9 +640,8 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
     },
     # command line: alerts
     "cli.alerts_off": {
-        "es": "las alertas están desactivadas (ENERGY_ALERTS=false) o aún no están disponibles"
-        " con este almacenamiento",
-        "en": "alerts are off (ENERGY_ALERTS=false) or not available with this storage yet",
+        "es": "las alertas están desactivadas (ENERGY_ALERTS=false)",
+        "en": "alerts are off (ENERGY_ALERTS=false)",
     },
     "cli.alerts_none": {"es": "ninguna alerta", "en": "no alerts"},
     "cli.alerts_unknown": {"es": "no existe la alerta {id}", "en": "no alert {id}"},

@@ -418,3 +418,28 @@ def test_feedback_on_an_alert_that_is_no_incident_is_refused(
         ).status_code
         == 404
     )
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("get", "/api/v1/alerts", None),
+        ("get", "/api/v1/silences", None),
+        ("post", "/api/v1/silences", {"meters": ["plant-*"], "duration": "2h", "by": "Ana"}),
+        ("get", "/api/v1/notifications", None),
+    ],
+)
+def test_alert_storage_away_is_a_503_with_retry_after(application, client, method, path, body):
+    from energy_adapters.postgres import DatabaseUnavailableError
+
+    def away(*_args: object, **_kwargs: object) -> object:
+        raise DatabaseUnavailableError("the database went away")
+
+    alerting = application.alerting
+    for name in ("alerts", "notifications", "get"):
+        setattr(alerting.store, name, away)
+    for name in ("silences", "add_silence"):
+        setattr(alerting.mutes, name, away)
+    response = getattr(client, method)(path, json=body) if body else getattr(client, method)(path)
+    assert response.status_code == 503
+    assert "retry-after" in {key.lower() for key in response.headers}

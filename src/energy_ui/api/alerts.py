@@ -11,7 +11,8 @@ dashboard's login.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -407,35 +408,38 @@ def alerts_router(
         404, {"model": Problem, "description": "no such alert, or alerts are off"}
     )
 
+    @contextmanager
+    def storage() -> Iterator[None]:
+        """Storage away (an outage, a restart): the API's 503 with Retry-After."""
+        try:
+            yield
+        except unavailable_errors() as _:
+            raise unavailable() from None
+
     def alerting() -> Alerting:
         found = application.alerting
         if found is None:
             raise HTTPException(
                 status.HTTP_404_NOT_FOUND,
-                "alerts are off here (ENERGY_ALERTS=false, or not available with this "
-                "storage yet) / las alertas están desactivadas",
+                "alerts are off here (ENERGY_ALERTS=false) / las alertas están desactivadas",
             )
         return found
 
     def stored_alert(use: Alerting, alert_id: int) -> StoredAlert:
-        try:
+        with storage():
             found = use.store.get(alert_id)
-        except unavailable_errors() as _:
-            raise unavailable() from None
         if found is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert {alert_id}")
         return found
 
     def detail(use: Alerting, stored: StoredAlert) -> AlertDetail:
-        try:
+        with storage():
             items = use.store.notifications(alert_id=stored.id, limit=MAX_ALERTS)
             said = [
                 item
                 for item in use.feedback_store.feedback(meter_id=stored.alert.meter_id)
                 if item.alert_id == stored.id
             ]
-        except unavailable_errors() as _:
-            raise unavailable() from None
         return AlertDetail(
             **AlertOut.of(stored).model_dump(),
             notifications=[NotificationOut.of(item) for item in items],
@@ -463,10 +467,8 @@ def alerts_router(
         limit: Annotated[int, Query(ge=1, le=MAX_ALERTS, description="most alerts")] = 100,
     ) -> AlertList:
         use = alerting()
-        try:
+        with storage():
             found = use.store.alerts(meter_id=meter, open_only=open_only, limit=limit)
-        except unavailable_errors() as _:
-            raise unavailable() from None
         return AlertList(items=[AlertOut.of(stored) for stored in found])
 
     @router.get(
@@ -515,10 +517,8 @@ def alerts_router(
     def list_silences() -> list[SilenceOut]:
         use = alerting()
         now = clock.now()
-        try:
+        with storage():
             return [SilenceOut.of(silence, now) for silence in use.mutes.silences()]
-        except unavailable_errors() as _:
-            raise unavailable() from None
 
     @router.post(
         "/api/v1/silences",
@@ -548,10 +548,8 @@ def alerts_router(
             )
         except ValueError as error:
             raise _invalid("duration", str(error), body.duration) from None
-        try:
+        with storage():
             return SilenceOut.of(use.silence(silence), now)
-        except unavailable_errors() as _:
-            raise unavailable() from None
 
     @router.delete(
         "/api/v1/silences/{silence_id}",
@@ -564,10 +562,8 @@ def alerts_router(
         silence_id: Annotated[str, FastApiPath(max_length=100)],
     ) -> Response:
         use = alerting()
-        try:
+        with storage():
             removed = use.unsilence(silence_id)
-        except unavailable_errors() as _:
-            raise unavailable() from None
         if not removed:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no silence {silence_id!r}")
         return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -582,10 +578,8 @@ def alerts_router(
     def list_windows() -> list[WindowOut]:
         use = alerting()
         now = clock.now()
-        try:
+        with storage():
             return [WindowOut.of(window, now) for window in use.mutes.windows()]
-        except unavailable_errors() as _:
-            raise unavailable() from None
 
     @router.post(
         "/api/v1/maintenance-windows",
@@ -611,10 +605,8 @@ def alerts_router(
         except ValueError as error:
             field = "id" if str(error).startswith("id ") else "schedule"
             raise _invalid(field, str(error), getattr(body, field)) from None
-        try:
+        with storage():
             return WindowOut.of(use.add_window(window), clock.now())
-        except unavailable_errors() as _:
-            raise unavailable() from None
 
     @router.delete(
         "/api/v1/maintenance-windows/{window_id}",
@@ -625,10 +617,8 @@ def alerts_router(
     )
     def remove_window(window_id: Annotated[str, FastApiPath(max_length=64)]) -> Response:
         use = alerting()
-        try:
+        with storage():
             removed = use.remove_window(window_id)
-        except unavailable_errors() as _:
-            raise unavailable() from None
         if not removed:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no maintenance window {window_id!r}")
         return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -676,11 +666,9 @@ def alerts_router(
                 )
         except ValueError as error:
             raise _invalid("alert_id", str(error), body.alert_id) from None
-        try:
+        with storage():
             # Through the monitor: what it changes in scoring applies at once.
             return FeedbackOut.of(application.monitor.give_feedback(feedback))
-        except unavailable_errors() as _:
-            raise unavailable() from None
 
     @router.get(
         "/api/v1/notifications",
@@ -700,12 +688,10 @@ def alerts_router(
         limit: Annotated[int, Query(ge=1, le=MAX_ALERTS, description="most notifications")] = 100,
     ) -> list[NotificationOut]:
         use = alerting()
-        try:
+        with storage():
             found = use.store.notifications(
                 alert_id=alert_id, limit=MAX_ALERTS if state is not None else limit
             )
-        except unavailable_errors() as _:
-            raise unavailable() from None
         chosen = [item for item in found if state is None or item.state == state]
         return [NotificationOut.of(item) for item in chosen[:limit]]
 
