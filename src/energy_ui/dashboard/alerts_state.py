@@ -22,6 +22,7 @@ from energy_core.telemetry.validation import METER_ID_PATTERN
 from energy_core.usecases.alerting import Alerting
 from energy_ui.dashboard.filters import Filters
 from energy_ui.dashboard.live import LiveUpdate
+from energy_ui.dashboard.wake_loop import pump_when_woken, wake_threadsafe
 
 log = logging.getLogger(__name__)
 
@@ -235,27 +236,18 @@ class AlertFeed:
         self.poke()
 
     def _wake_threadsafe(self) -> None:
-        loop, wake = self._loop, self._wake
-        if self._stopping or loop is None or wake is None or loop.is_closed():
-            return
-        with contextlib.suppress(RuntimeError):  # the loop is shutting down
-            loop.call_soon_threadsafe(wake.set)
+        if not self._stopping:
+            wake_threadsafe(self._loop, self._wake)
 
     async def _run(self) -> None:
         assert self._wake is not None
-        while not self._stopping:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
-            self._wake.clear()
-            if self._stopping:
-                return
-            try:
-                await self.pump()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("alert feed failed to read the alerts; retrying")
-                await asyncio.sleep(self.poll_interval)
+        await pump_when_woken(
+            self._wake,
+            self.pump,
+            interval=self.poll_interval,
+            stopping=lambda: self._stopping,
+            what="the alert feed",
+        )
 
     async def pump(self) -> AlertSummary | None:
         """Read the alerts now; the summary emitted, or ``None`` when nothing changed (or

@@ -27,6 +27,7 @@ from energy_core.health.analysis import MetricSnapshot
 from energy_core.ports import ChangeEvent, ModelInfo
 from energy_core.telemetry.readings import Reading
 from energy_core.usecases.monitor import Monitor
+from energy_ui.dashboard.wake_loop import pump_when_woken, wake_threadsafe
 
 log = logging.getLogger(__name__)
 
@@ -168,29 +169,17 @@ class LiveProducer:
         """Feed listener; may run on any thread, so it only records the topic and wakes the loop."""
         with self._lock:
             self._topics.add(event.topic)
-        loop, wake = self._loop, self._wake
-        if loop is None or wake is None or loop.is_closed():
-            return
-        with contextlib.suppress(RuntimeError):  # the loop is shutting down
-            loop.call_soon_threadsafe(wake.set)
+        wake_threadsafe(self._loop, self._wake)
 
     async def _run(self) -> None:
         assert self._wake is not None
-        # A flag as well as cancellation: Python 3.11's wait_for can swallow a cancel that
-        # arrives as the event is set.
-        while not self._stopping:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
-            self._wake.clear()
-            if self._stopping:
-                return
-            try:
-                await self.pump()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("live producer failed to read changes; retrying")
-                await asyncio.sleep(self.poll_interval)
+        await pump_when_woken(
+            self._wake,
+            self.pump,
+            interval=self.poll_interval,
+            stopping=lambda: self._stopping,
+            what="the live producer",
+        )
 
     async def pump(self) -> LiveUpdate | None:
         """Read what is new now and emit it; the update emitted, or ``None`` if nothing changed
