@@ -18,9 +18,11 @@ from energy_core.detection.protocol import (
     NotFittedError,
     check_matrix,
     column_medians,
+    constant_range,
     explain_by_repair,
     fill_missing,
     score_and_explain_each,
+    training_range,
 )
 from energy_core.telemetry.catalogue import DEFAULT_FEATURES
 
@@ -99,6 +101,7 @@ class IsolationForestDetector:
             contamination = contamination_from_labels(y, self.fallback_contamination)
         self.contamination_ = contamination
         self.medians_ = column_medians(X)
+        self.range_ = training_range(X)
         X = fill_missing(X, self.medians_)
         self.scaler_ = StandardScaler().fit(X)
         self.forest_ = IsolationForest(
@@ -150,6 +153,16 @@ class IsolationForestDetector:
     ) -> tuple[FloatArray, list[tuple[str, ...]]]:
         del context, groups
         return score_and_explain_each(self, X, top)
+
+    def expected_range(
+        self, X: FloatArray, *, context: Context = None, groups: Groups = None
+    ) -> tuple[FloatArray, FloatArray]:
+        """The middle 99 % of each variable's training values, for every row (a detector
+        that sees one reading at a time expects the same range always)."""
+        del context, groups
+        X = self._check(X)
+        self._check_is_fitted()
+        return constant_range(X, getattr(self, "range_", None))
 
     def _check(self, X: FloatArray) -> FloatArray:
         return check_matrix(X, self.features)

@@ -82,6 +82,15 @@ class Detector(Protocol):
         in row order."""
         ...
 
+    def expected_range(
+        self, X: FloatArray, *, context: Context = None, groups: Groups = None
+    ) -> tuple[FloatArray, FloatArray]:
+        """Per row and variable, the range ``(low, high)`` the detector expected the value
+        in: what it compared the reading against (a value outside is what it would call
+        unusual on that variable alone). Both arrays are shaped like ``X``; NaN where the
+        detector has no expectation (not enough history, a variable it never learnt)."""
+        ...
+
 
 def score_and_explain_each(
     detector: Detector, X: FloatArray, top: int = 3
@@ -91,6 +100,34 @@ def score_and_explain_each(
     scores = detector.score(X)
     flagged = scores > detector.threshold_
     return scores, detector.explain(X[flagged], top) if flagged.any() else []
+
+
+TRAINING_RANGE_QUANTILES = (0.005, 0.995)
+"""The band a detector that sees one reading at a time expects: the middle 99 % of training."""
+
+
+def training_range(X: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Per column, the ``TRAINING_RANGE_QUANTILES`` of the values present (NaN for a column
+    with none): the expected range of a detector that scores each reading alone."""
+    low = np.full(X.shape[1], np.nan)
+    high = np.full(X.shape[1], np.nan)
+    for column in range(X.shape[1]):
+        present = X[:, column][~np.isnan(X[:, column])]
+        if len(present):
+            low[column], high[column] = np.quantile(present, TRAINING_RANGE_QUANTILES)
+    return low, high
+
+
+def constant_range(
+    X: FloatArray, fitted: tuple[FloatArray, FloatArray] | None
+) -> tuple[FloatArray, FloatArray]:
+    """``fitted`` (per column low and high) repeated for every row of ``X``; NaN when the
+    detector was stored before it learnt a range."""
+    if fitted is None:
+        empty = np.full(X.shape, np.nan)
+        return empty, empty.copy()
+    low, high = fitted
+    return np.broadcast_to(low, X.shape).copy(), np.broadcast_to(high, X.shape).copy()
 
 
 MIN_FEATURE_READINGS = 10

@@ -539,6 +539,29 @@ class TemporalDetector:
         flagged = scores > self.threshold_
         return scores, self._explain(F[flagged], top, ~np.isnan(np.asarray(X)[flagged]))
 
+    def expected_range(
+        self,
+        X: FloatArray,
+        *,
+        context: Context = None,
+        groups: Groups = None,
+    ) -> tuple[FloatArray, FloatArray]:
+        """Per row and variable, the range the point view accepts: the median of the
+        ``short_window`` readings before it plus the training jumps' centre, give or take
+        the jump that would alarm (NaN where there is no history yet, or the row lacks the
+        variable). Shaped like ``X``; see ``Detector.expected_range``."""
+        X = self._check(X)
+        self._check_is_fitted()
+        if len(X) == 0:
+            return np.empty(X.shape), np.empty(X.shape)
+        jump = self._features(X, context, groups).values[:, self.kinds_ == "jump"]
+        if self.jump_limits_ is None:
+            empty = np.full(X.shape, np.nan)
+            return empty, empty.copy()
+        centre, reach = self.jump_limits_
+        expected = X - jump + centre
+        return expected - reach, expected + reach
+
     def contributions(
         self,
         X: FloatArray,
