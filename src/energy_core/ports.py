@@ -143,7 +143,12 @@ class MetricRepository(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ModelInfo:
-    """What is known of a stored model. ``version`` is assigned by the store."""
+    """What is known of a stored model. ``version`` is assigned by the store.
+
+    ``meter_factors``: per meter, the factor on ``threshold`` that keeps it within its
+    false-alarm budget (``energy_core.detection.meter_calibration``); a meter absent, or a
+    model stored before meters were calibrated, keeps the model's threshold (factor 1).
+    """
 
     trained_at: datetime
     rows: int
@@ -153,6 +158,7 @@ class ModelInfo:
     detector: str = "isolation_forest"
     evaluation: Mapping[str, float] = field(default_factory=dict)
     version: int | None = None
+    meter_factors: Mapping[str, float] = field(default_factory=dict)
 
 
 class ModelStore(Protocol):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
@@ -21,6 +22,7 @@ from energy_core.detection.feedback import (
     false_alarm_spans,
 )
 from energy_core.detection.isolation_forest import Contamination, IsolationForestDetector
+from energy_core.detection.meter_calibration import AlarmBudget, calibrate_meters, combine_factors
 from energy_core.detection.protocol import Detector, choose_features
 from energy_core.detection.registry import DEFAULT_DETECTOR, make_detector
 from energy_core.health.analysis import HealthThresholds, MetricSnapshot, analyse
@@ -118,6 +120,12 @@ class MonitorSettings:
     """What can be stored (text, instants): applied to every reading before it is."""
     feedback: CalibrationRule = field(default_factory=CalibrationRule)
     """How users' false alarms move a meter's threshold."""
+    alarm_budget: AlarmBudget | None = field(default_factory=AlarmBudget)
+    """Each meter's false alarms per day in normal operation, which ``train`` sets its
+    threshold factor by (``None``: every meter keeps the model's threshold)."""
+    train_jobs: int | None = None
+    """Processes that score the meters' training readings when there are many meters
+    (``None``: one per CPU)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +178,7 @@ class Monitor:
         self.calibration = FeedbackCalibration()
         """What users' feedback changes: per-meter thresholds, faults kept out of training."""
         self._calibrated: tuple[int | None, float] | None = None
+        self._factors: tuple[ModelInfo, FeedbackCalibration, dict[str, float]] | None = None
         self.recent = RecentReadings(queries)
         """Each meter's newest stored readings: the context of contextual detectors."""
 
@@ -226,8 +235,18 @@ class Monitor:
             detector,
             readings,
             context=self._context(detector, readings),
-            threshold_factors=self.calibration.threshold_factors,
+            threshold_factors=self.threshold_factors(info),
         )
+
+    def threshold_factors(self, info: ModelInfo) -> dict[str, float]:
+        """Per meter, the factor on ``info``'s threshold in force: the larger of the one
+        training set by the meter's false-alarm budget and the one users' feedback set."""
+        cached = self._factors
+        if cached is not None and cached[0] is info and cached[1] is self.calibration:
+            return cached[2]
+        factors = combine_factors(info.meter_factors, self.calibration.threshold_factors)
+        self._factors = (info, self.calibration, factors)
+        return factors
 
     def _context(
         self, detector: Detector, readings: Sequence[Reading]
@@ -500,7 +519,14 @@ class Monitor:
             )
         detector = self._detector_factory(choose_features(training))
         X = feature_matrix(training, detector.features)
-        detector.fit(X, labels(training), groups=meter_groups(training))
+        groups = meter_groups(training)
+        detector.fit(X, labels(training), groups=groups)
+        budget = self.settings.alarm_budget
+        meter_factors: dict[str, float] = {}
+        if budget is not None:
+            timestamps = [reading.timestamp for reading in training]
+            jobs = self.settings.train_jobs or os.cpu_count() or 1
+            meter_factors = calibrate_meters(detector, X, groups, timestamps, budget, jobs=jobs)
         info = ModelInfo(
             trained_at=self.clock.now(),
             rows=len(training),
@@ -508,6 +534,7 @@ class Monitor:
             contamination=detector.calibration,
             threshold=float(detector.threshold_),
             detector=type(detector).__name__,
+            meter_factors=meter_factors,
         )
         saved = self.models.save(detector, info)
         with self._model_lock:
@@ -523,7 +550,8 @@ class Monitor:
             raise NoModelError("no trained model yet: train one first (Train model / `train`)")
         detector, info = model
         window = self.queries.window(where or ReadingFilter(), limit=self.settings.analysis_limit)
-        scored = score_with(detector, window) if window else []
+        factors = self.threshold_factors(info)
+        scored = score_with(detector, window, threshold_factors=factors) if window else []
         if scored:
             self.readings.update_scores(scored)
         flagged = np.array([bool(reading.is_flagged) for reading in scored], dtype=bool)

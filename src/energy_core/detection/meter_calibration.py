@@ -1,0 +1,269 @@
+"""Per-meter thresholds: each meter's alarm level set by its own normal operation.
+
+One detector is fitted on every meter's training readings pooled, so its threshold means
+"unusual for the plant", not "unusual for this meter": a noisy motor then alarms all day
+while a quiet building meter stays silent. After the pooled fit, each meter's training
+readings are scored (each meter's rows as one sequence in time order, so a temporal
+detector sees their context) and the meter gets a **threshold factor** of its own, chosen
+from *its* scores only, so that in normal operation it raises at most its **false-alarm
+budget**: ``per_day`` alarms per day.
+
+- **Budget to probability.** An alarm here is a flagged reading: a meter sending every
+  ``cadence`` sends ``1 day / cadence`` readings a day, so the budget is the exceedance
+  probability ``p = per_day × cadence / 1 day`` per reading. An incident needs at least one
+  flagged reading, so incidents per day are at most the budget too (flagged readings often
+  come in runs: fewer incidents than flagged readings).
+- **The level.** The factor is the ``1 − p`` quantile of the meter's training scores in
+  units of the model's threshold. Where the training part holds at least
+  ``TAIL_EXCEEDANCES`` readings above that quantile it is read off the sorted scores (the
+  factor lets at most ``⌊p·n⌋`` training readings through). Where it does not (a budget of
+  one a day at a 1-minute cadence over two days of training: p·n ≈ 3), the tail is
+  extrapolated by peaks over threshold with an exponential tail (the γ = 0 case of the
+  generalised Pareto distribution used by SPOT, Siffer et al., KDD 2017): over the level
+  ``t`` that ``TAIL_FRACTION`` of the scores exceed, the excesses have mean ``σ`` and the
+  level exceeded with probability ``p`` is ``t + σ·ln(N_t / (n·p))``. An exponential tail
+  is exact for exponential-like scores and errs high (fewer alarms) for lighter ones such
+  as a maximum of Gaussian z-scores; a heavier tail than exponential would get more alarms
+  than the budget.
+- **Bounds.** The factor is never below 1: the calibration only raises a meter's threshold,
+  never lowers it under the model's own (a quiet meter keeps the model's sensitivity). It is
+  at most ``max_factor``: a meter whose training part is full of faults would otherwise
+  learn its faults as normal and go blind; capped, anything scoring over ``max_factor``
+  times the model's threshold still alarms. A meter with fewer than ``min_readings``
+  training readings (after the warm-up) keeps factor 1: too little to know its tail.
+- **Feedback.** Users' false alarms give a meter a factor of their own
+  (``energy_core.detection.feedback``); a meter's threshold is the model's times the
+  **larger** of the two (``combine_factors``): each says the meter's normal reaches that
+  far, and multiplying them would count the same noise twice.
+
+A meter's factor depends on its own scores only (the test that a meter's calibration does
+not move when another's data changes holds that). The scores come from the pooled model,
+so a retrain on other meters' changed data may still move them a little: per-meter models
+would remove that too.
+
+Scoring is split across processes with joblib when there are many meters
+(``PARALLEL_MIN_METERS``): the meters are cut into one chunk per process, each scored with
+its meters as groups, so every meter's rows are still one sequence.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+import numpy.typing as npt
+
+from energy_core.detection.protocol import Detector
+
+FloatArray = npt.NDArray[np.float64]
+
+DAY = timedelta(days=1)
+DEFAULT_ALARMS_PER_DAY = 1.0
+"""One false alarm a day per meter: a plant of 100 meters stays under about 100 a day,
+inside the ~150 a day (one per 10 minutes) that alarm-management guidance (EEMUA 191,
+ISA-18.2) calls manageable for one operator, and one meter alarming more than daily is the
+kind people learn to ignore."""
+DEFAULT_MAX_FACTOR = 3.0
+"""A calibrated threshold is at most three times the model's (``feedback`` allows users' marks
+two): a meter whose training part is full of faults keeps alarming on what scores more."""
+MIN_READINGS = 100
+"""Fewer training readings (after the warm-up) than this: the meter keeps factor 1."""
+TAIL_EXCEEDANCES = 10
+"""The empirical quantile is used when at least this many training readings lie above it;
+below, the exponential tail is extrapolated."""
+TAIL_FRACTION = 0.02
+"""Peaks over threshold: the tail is fitted on the top 2 % of the scores (at least
+``TAIL_EXCEEDANCES`` of them), as SPOT does with its 98 % initial level."""
+PARALLEL_MIN_METERS = 64
+"""Scoring meters in several processes pays from about this many meters (bench/train.py)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmBudget:
+    """How many false alarms per day a meter may raise in normal operation.
+
+    ``per_day``: every meter's budget; ``meters``: overrides as ``(glob, per_day)`` pairs
+    (``boiler-*``), the first pattern that matches a meter id wins. A budget of 0 asks for
+    the highest threshold allowed (``max_factor``).
+    """
+
+    per_day: float = DEFAULT_ALARMS_PER_DAY
+    meters: tuple[tuple[str, float], ...] = ()
+    max_factor: float = DEFAULT_MAX_FACTOR
+    min_readings: int = MIN_READINGS
+
+    def __post_init__(self) -> None:
+        for where, value in (("per_day", self.per_day), *self.meters):
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"{where}: a budget is alarms per day, 0 or more, got {value}")
+        if not math.isfinite(self.max_factor) or self.max_factor < 1.0:
+            raise ValueError(f"max_factor must be at least 1, got {self.max_factor}")
+        if self.min_readings < 1:
+            raise ValueError(f"min_readings must be at least 1, got {self.min_readings}")
+
+    def for_meter(self, meter_id: str) -> float:
+        """The budget of ``meter_id``: its first matching override, else ``per_day``."""
+        for pattern, per_day in self.meters:
+            if fnmatch.fnmatchcase(meter_id, pattern):
+                return per_day
+        return self.per_day
+
+
+def parse_meter_budgets(text: str) -> tuple[tuple[str, float], ...]:
+    """``'plant-1=5, boiler-*=0.5'`` as ``(('plant-1', 5.0), ('boiler-*', 0.5))``; a
+    ``ValueError`` names the entry that is not ``meter-or-glob=alarms-per-day``."""
+    budgets: list[tuple[str, float]] = []
+    for entry in (part.strip() for part in text.split(",")):
+        if not entry:
+            continue
+        pattern, separator, number = (piece.strip() for piece in entry.partition("="))
+        try:
+            per_day = float(number)
+        except ValueError:
+            per_day = math.nan
+        if not separator or not pattern or not math.isfinite(per_day) or per_day < 0:
+            raise ValueError(
+                f"{entry!r}: expected meter-or-glob=alarms-per-day, e.g. plant-1=5 or boiler-*=0.5"
+            )
+        budgets.append((pattern, per_day))
+    return tuple(budgets)
+
+
+def exceedance_probability(per_day: float, cadence: timedelta) -> float:
+    """The share of a meter's readings that may be flagged for ``per_day`` alarms a day at
+    one reading every ``cadence`` (at most 1)."""
+    return min(per_day * cadence.total_seconds() / DAY.total_seconds(), 1.0)
+
+
+def budget_factor(
+    scores: FloatArray,
+    probability: float,
+    *,
+    max_factor: float = DEFAULT_MAX_FACTOR,
+    min_readings: int = MIN_READINGS,
+) -> float:
+    """The factor on the model's threshold that one meter's ``scores`` (in units of that
+    threshold, NaN ignored) exceed with ``probability`` at most, within ``[1, max_factor]``
+    (1 with fewer than ``min_readings`` scores). See the module doc for the estimate."""
+    present = np.sort(scores[np.isfinite(scores)])[::-1]
+    n = len(present)
+    if n < min_readings:
+        return 1.0
+    expected = probability * n
+    if expected >= TAIL_EXCEEDANCES:
+        # At most ⌊p·n⌋ training scores lie strictly above the ⌊p·n⌋-th largest.
+        level = float(present[min(int(expected), n - 1)])
+    else:
+        tail = min(max(TAIL_EXCEEDANCES, math.ceil(TAIL_FRACTION * n)), n - 1)
+        start = float(present[tail])
+        excesses = present[:tail] - start
+        excesses = excesses[excesses > 0]
+        if probability <= 0:
+            level = math.inf
+        elif len(excesses) == 0:  # a flat top: nothing to extrapolate from
+            level = start
+        else:
+            sigma = float(np.mean(excesses))
+            level = start + sigma * math.log(len(excesses) / expected)
+    return float(min(max(level, 1.0), max_factor))
+
+
+def meter_cadence(timestamps: Sequence[datetime]) -> timedelta | None:
+    """One meter's usual spacing: the median gap between its consecutive distinct
+    timestamps (``None`` with fewer than two)."""
+    moments = sorted(set(timestamps))
+    if len(moments) < 2:
+        return None
+    gaps = np.diff(np.array([moment.timestamp() for moment in moments]))
+    return timedelta(seconds=float(np.median(gaps)))
+
+
+def score_meters(
+    detector: Detector,
+    X: FloatArray,
+    groups: Sequence[Hashable] | npt.NDArray[np.generic],
+    *,
+    jobs: int = 1,
+) -> FloatArray:
+    """``detector``'s score of every row of ``X``, each meter's rows (``groups``, in time
+    order) scored as one sequence; split across ``jobs`` processes (joblib) when there are
+    at least ``PARALLEL_MIN_METERS`` meters and ``jobs`` > 1, else in this process."""
+    keys = np.asarray(groups)
+    meters = list(dict.fromkeys(keys.tolist()))
+    if jobs <= 1 or len(meters) < PARALLEL_MIN_METERS:
+        return np.asarray(detector.score(X, groups=keys), dtype=np.float64)
+    from joblib import Parallel, delayed  # type: ignore[import-untyped]
+
+    chunks = [set(meters[start::jobs]) for start in range(jobs)]
+    rows = [np.flatnonzero(np.isin(keys, list(chunk))) for chunk in chunks]
+    parts = Parallel(n_jobs=jobs, backend="loky")(
+        delayed(_score_rows)(detector, X[index], keys[index]) for index in rows if len(index)
+    )
+    scores = np.full(len(X), np.nan)
+    for index, part in zip((index for index in rows if len(index)), parts, strict=True):
+        scores[index] = part
+    return scores
+
+
+def _score_rows(detector: Detector, X: FloatArray, groups: npt.NDArray[np.generic]) -> FloatArray:
+    return np.asarray(detector.score(X, groups=groups), dtype=np.float64)
+
+
+def calibrate_meters(
+    detector: Detector,
+    X: FloatArray,
+    groups: Sequence[str] | npt.NDArray[np.generic],
+    timestamps: Sequence[datetime],
+    budget: AlarmBudget,
+    *,
+    jobs: int = 1,
+) -> dict[str, float]:
+    """Per meter of ``groups``, the factor on ``detector``'s threshold that keeps it within
+    its budget on its own training rows (``X``, in time order per meter, at ``timestamps``).
+
+    Each meter's first ``detector.context_rows`` rows are left out (scored with less history
+    than live scoring has), unless that would leave less than half of them. Only factors
+    above 1 are returned: an absent meter keeps the model's threshold. A detector whose
+    threshold is not positive gets no factors (a factor of it would lower it).
+    """
+    if detector.threshold_ <= 0 or len(X) == 0:
+        return {}
+    keys = np.asarray(groups).astype(str)
+    scores = score_meters(detector, X, keys, jobs=jobs) / detector.threshold_
+    factors: dict[str, float] = {}
+    for meter, rows in _rows_by_meter(keys).items():
+        cadence = meter_cadence([timestamps[row] for row in rows])
+        if cadence is None:
+            continue
+        warm_up = detector.context_rows if detector.context_rows <= len(rows) // 2 else 0
+        factor = budget_factor(
+            scores[rows[warm_up:]],
+            exceedance_probability(budget.for_meter(meter), cadence),
+            max_factor=budget.max_factor,
+            min_readings=budget.min_readings,
+        )
+        if factor > 1.0:
+            factors[meter] = factor
+    return factors
+
+
+def _rows_by_meter(keys: npt.NDArray[np.str_]) -> dict[str, npt.NDArray[np.intp]]:
+    order = np.argsort(keys, kind="stable")
+    meters, starts = np.unique(keys[order], return_index=True)
+    return {
+        str(meter): rows for meter, rows in zip(meters, np.split(order, starts[1:]), strict=True)
+    }
+
+
+def combine_factors(*factors: Mapping[str, float]) -> dict[str, float]:
+    """Per meter, the largest of its factors (budget, feedback…); a meter absent from all
+    keeps factor 1 (absent from the result)."""
+    combined: dict[str, float] = {}
+    for mapping in factors:
+        for meter, factor in mapping.items():
+            combined[meter] = max(factor, combined.get(meter, 1.0))
+    return combined
