@@ -36,6 +36,7 @@ def info_to_json(info: ModelInfo) -> dict[str, Any]:
         "threshold": info.threshold,
         "detector": info.detector,
         "evaluation": dict(info.evaluation),
+        "meter_factors": dict(info.meter_factors),
         "format": FORMAT,
     }
 
@@ -50,6 +51,10 @@ def info_from_json(data: dict[str, Any]) -> ModelInfo:
         detector=str(data["detector"]),
         evaluation={str(key): float(value) for key, value in data["evaluation"].items()},
         version=int(data["version"]),
+        # Models stored before meters were calibrated have none: every meter keeps factor 1.
+        meter_factors={
+            str(meter): float(factor) for meter, factor in data.get("meter_factors", {}).items()
+        },
     )
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -70,3 +72,19 @@ def test_every_registered_detector_round_trips(stores, training, name):
     np.testing.assert_array_equal(
         loaded.score(X[:200], groups=groups[:200]), detector.score(X[:200], groups=groups[:200])
     )
+
+
+def test_per_meter_factors_are_stored_with_the_model(stores, training):
+    X, y = training
+    detector = IsolationForestDetector(random_state=1).fit(X, y)
+    factors = {"meter-01": 1.75, "plant-boiler": 3.0}
+    saved = stores.models.save(detector, replace(info_for(detector, len(X)), meter_factors=factors))
+    assert saved.meter_factors == factors
+    assert stores.models.info(saved.version).meter_factors == factors
+    _, loaded = stores.models.load()
+    assert loaded.meter_factors == factors
+    assert [info.meter_factors for info in stores.models.versions()] == [factors]
+    # A model trained without calibration keeps every meter at the model's threshold.
+    bare = stores.models.save(detector, info_for(detector, len(X)))
+    assert stores.models.load()[1].meter_factors == {} == bare.meter_factors
+    assert stores.models.info(saved.version).meter_factors == factors

@@ -1,7 +1,8 @@
 """The schema's revisions: data stored at revision 1 survives the upgrade, the rollups and
 counters of revision 2 are back-filled from it, revision 7 (readings with the variables a
 meter has) keeps a filled revision 6 database whole, revision 9 (alerting) comes and goes
-around a filled revision 8 one, and every revision steps down and up again."""
+around a filled revision 8 one, revision 10 (per-meter threshold factors) loads a model stored
+before it with none, and every revision steps down and up again."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from datetime import timedelta
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, insert, inspect
+from sqlalchemy import Engine, insert, inspect, text
 
 from energy_adapters.memory import MemoryReadingRepository
+from energy_adapters.model_codec import FORMAT, dump_detector
 from energy_adapters.postgres import (
     PostgresReadingQueries,
     PostgresReadingRepository,
@@ -30,11 +32,13 @@ from energy_adapters.postgres.alerts import (
     PostgresMuteStore,
 )
 from energy_adapters.postgres.migrations import alembic_config
+from energy_adapters.postgres.model_store import PostgresModelStore
 from energy_adapters.postgres.schema import metric_snapshots
 from energy_adapters.postgres.schema import readings as readings_table
-from energy_core import Reading, ReadingFilter, Simulator
+from energy_core import Reading, ReadingFilter, Simulator, feature_matrix
 from energy_core.alerts import Alert, AlertEvent, AlertKind, Decision, Severity, Silence
 from energy_core.alerts.store import Feedback, Recorded
+from energy_core.detection.registry import make_detector
 from tests.postgres_support import bookkeeping_errors, newest_migration_file, scratch_database
 from tests.strategies import BASE
 
@@ -250,6 +254,44 @@ def test_revision_9_adds_alerting_to_a_filled_revision_8_database_and_goes_away(
             assert PostgresAlertStore(engine).record(
                 [Recorded(event, Decision("send", "notify"), "opened")]
             )
+        finally:
+            engine.dispose()
+
+
+def test_revision_10_loads_a_model_stored_at_revision_9_with_no_meter_factors(pg_server_url):
+    history = Simulator(meters=2, seed=10).history(400, end=BASE)
+    detector = make_detector("temporal").fit(
+        feature_matrix(history), groups=[reading.meter_id for reading in history]
+    )
+    with scratch_database(pg_server_url, prefix="smartenergy_migration") as url:
+        engine = open_engine(url)
+        try:
+            upgrade(engine, "0009")
+            with engine.begin() as connection:  # what a writer of revision 9 stored
+                connection.execute(
+                    text(
+                        "INSERT INTO modelos (version, trained_at, rows, features,"
+                        " contamination, threshold, detector, evaluation, format, payload,"
+                        " stored_at) VALUES (1, :at, 400, :features, 'q', 1.0, 'temporal',"
+                        " '{}', :format, :payload, now())"
+                    ),
+                    {
+                        "at": BASE,
+                        "features": list(detector.features),
+                        "format": FORMAT,
+                        "payload": dump_detector(detector),
+                    },
+                )
+
+            upgrade(engine)
+
+            loaded, info = PostgresModelStore(engine).load(1)
+            assert info.meter_factors == {} and info.detector == "temporal"
+            assert loaded.threshold_ == detector.threshold_
+            downgrade(engine, "0009")
+            assert "meter_factors" not in {
+                column["name"] for column in inspect(engine).get_columns("modelos")
+            }
         finally:
             engine.dispose()
 

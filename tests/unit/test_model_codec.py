@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import zipfile
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -118,3 +120,16 @@ def test_an_untrusted_type_under_an_old_module_path_is_still_refused(training):
     )
     with pytest.raises(UntrustedModelError):
         load_detector(old)
+
+
+def test_a_model_file_stored_before_meter_factors_loads_with_none(tmp_path, training):
+    detector = fitted(training)
+    store = FileModelStore(tmp_path)
+    saved = store.save(detector, replace(info_for(detector), meter_factors={"meter-01": 2.0}))
+    path = tmp_path / f"model-{saved.version:04d}.json"
+    old = json.loads(path.read_text(encoding="utf-8"))
+    del old["meter_factors"]  # as files written before per-meter calibration
+    path.write_text(json.dumps(old), encoding="utf-8")
+    loaded, info = store.load()
+    assert info.meter_factors == {}
+    assert loaded.threshold_ == detector.threshold_

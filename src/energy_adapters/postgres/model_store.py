@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Engine, func, insert, select
@@ -22,6 +23,7 @@ _INFO_COLUMNS = (
     table.c.threshold,
     table.c.detector,
     table.c.evaluation,
+    table.c.meter_factors,
 )
 # Versions are max + 1 so that they start at 1 and have no gaps; savers take turns.
 _VERSION_LOCK = lock_key("smartenergy:model-version")
@@ -37,6 +39,7 @@ def _to_info(row: Any) -> ModelInfo:
         detector=row.detector,
         evaluation={str(key): float(value) for key, value in row.evaluation.items()},
         version=row.version,
+        meter_factors={str(meter): float(factor) for meter, factor in row.meter_factors.items()},
     )
 
 
@@ -61,19 +64,17 @@ class PostgresModelStore:
                     threshold=info.threshold,
                     detector=info.detector,
                     evaluation=dict(info.evaluation),
+                    meter_factors=dict(info.meter_factors),
                     format=FORMAT,
                     payload=payload,
                     stored_at=func.now(),
                 )
             )
-        return ModelInfo(
-            trained_at=info.trained_at,
-            rows=info.rows,
+        return replace(
+            info,
             features=tuple(info.features),
-            contamination=info.contamination,
-            threshold=info.threshold,
-            detector=info.detector,
             evaluation=dict(info.evaluation),
+            meter_factors=dict(info.meter_factors),
             version=int(version),
         )
 

@@ -112,6 +112,8 @@ models = Table(
     Column("threshold", Double, nullable=False),
     Column("detector", Text, nullable=False),
     Column("evaluation", JSONB, nullable=False),
+    # Per meter, the factor on the threshold (its false-alarm budget); {}: factor 1 everywhere.
+    Column("meter_factors", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("format", Text, nullable=False),
     Column("payload", LargeBinary, nullable=False),
     Column("stored_at", DateTime(timezone=True), nullable=False),
