@@ -79,7 +79,8 @@ def test_batched_features_equal_each_sequences_own_bit_for_bit(seed):
     rng = np.random.default_rng(seed)
     short, long = int(rng.integers(2, 12)), int(rng.integers(3, 70))
     lags = [(), (3,), (5, 12)][seed % 3]
-    needed = short + max(long, *lags, 1)
+    periods = seed % 4  # the same-hour profile over 0 (none) … 3 periods
+    needed = short + max(long, *lags, periods * max(lags, default=0), 1)
     variables = [f"v{index}" for index in range(4)]
     sequences = []
     for _ in range(int(rng.integers(1, 9))):
@@ -95,6 +96,7 @@ def test_batched_features_equal_each_sequences_own_bit_for_bit(seed):
         "long_window": long,
         "seasonal_lags": lags,
         "jump_limits": limits,
+        "profile_periods": periods,
     }
     batched = batched_sequence_features(sequences, variables, **options)
     for (rows, previous), got in zip(sequences, batched, strict=True):
@@ -175,3 +177,42 @@ def test_the_fire_drill_reports_every_kind_and_catches_them():
         assert result.anomalous > 0
         assert result.recall >= 0.8, result
         assert result.false_alarm_rate <= 0.02, result
+
+
+def test_the_season_feature_is_the_reading_minus_the_median_of_the_same_hour_before():
+    """With a period of 4 rows and 3 periods, each reading's ``season`` feature is its value
+    minus the median of the readings 4, 8 and 12 rows before (those there are)."""
+    X = np.arange(20, dtype=float)[:, None] ** 1.5
+    block = sequence_features(
+        X, ["v"], short_window=2, long_window=3, seasonal_lags=(4,), profile_periods=3
+    )
+    season = block.values[:, block.names.index("v|season")]
+    assert np.isnan(season[:4]).all()
+    assert season[5] == X[5, 0] - X[1, 0]
+    assert season[9] == X[9, 0] - (X[5, 0] + X[1, 0]) / 2
+    assert season[15] == X[15, 0] - X[7, 0]
+
+
+def test_scores_stay_comparable_when_training_is_nearly_constant():
+    """A series at 0 with a rare spike: training quantiles of zero must not turn every later
+    spike into a score of 1e13 (one threshold means the same on every series)."""
+    rng = np.random.default_rng(0)
+    X = np.zeros((600, 1))
+    X[rng.choice(600, 6, replace=False), 0] = 20.0
+    detector = TemporalDetector(features=("active_power",)).fit(X[:300])
+    scores = detector.score(X[300:], context=X[:300])
+    assert scores.max() < 1e3
+    assert (scores > detector.threshold_).sum() <= 8
+
+
+def test_a_few_stuck_episodes_in_training_do_not_blind_the_stuck_view():
+    """A meter frozen at a plausible value in the training part (five runs of 8 equal
+    readings among thousands of varying ones): runs are counted once each, not once per
+    reading, so a later frozen run of 8 still alarms."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(100.0, 5.0, size=(3000, 1)).round(1)
+    for start in (200, 600, 1000, 1400, 1800, 2600):
+        X[start : start + 8, 0] = X[start - 1, 0]
+    detector = TemporalDetector(features=("active_power",)).fit(X[:2000])
+    flags = detector.predict(X[2000:], context=X[:2000])
+    assert flags[2600 - 2000 + 6 : 2600 - 2000 + 8].all()

@@ -18,15 +18,27 @@ Features (per original variable, per meter, computed on rows in time order):
 - ``lag<k>``: the rolling median minus the rolling median ``k`` readings earlier, for each
   ``k`` in ``seasonal_lags`` (e.g. one day and one week of readings: same time yesterday or
   last week). Use ``seasonal_lags_for`` to derive them from the cadence.
+- ``season`` (with seasonal lags): the reading minus the median of the readings one, two and
+  three of the longest lags before it (``profile_periods``): a robust same-hour-of-week (or
+  of-day) profile taken from the meter's own recent weeks, so it follows the seasons.
 
 Views, each in units of its own alarm level (a view alarms above 1):
 
 - **point**: robust z-score (median / MAD of the training part) of every ``jump`` feature,
   the largest, divided by its training ``quantile`` times ``margin``;
-- **stuck**: a run longer than the longest run of that variable in the training part;
+- a level of a view is at least ``level_floor`` robust units: a training part that is
+  nearly constant (a quantile of 0) must not make every later change a score of 1e13;
+- **stuck**: a run of equal readings longer than 1.5 + ``stuck_margin`` × (the training
+  ``stuck_quantile`` of that variable's runs − 1), each run counted once (so a few frozen
+  episodes in the training part do not set the level);
 - **collective**: the geometric mean of two families, each divided by its training
   ``quantile``: the largest robust z-score of the ``median`` and ``lag`` features, and
   PCA T² + Q on the standardised ``mean``/``std``/``median`` features; divided by ``margin``.
+  The ``season`` features join the level family (``profile_view``).
+
+Robust training (``trim_rounds``, off by default: on the development data it raised false
+alarms, docs/detection.md): refit without the episodes the first fit flags in its own
+training part.
 
 The score is the largest view, so **higher = more anomalous** and ``threshold_`` is ``1.0``:
 a reading is flagged when some view exceeds its own calibrated level. All scaling, PCA and
@@ -190,6 +202,7 @@ def sequence_features(
     long_window: int,
     seasonal_lags: Sequence[int] = (),
     jump_limits: tuple[FloatArray, FloatArray] | None = None,
+    profile_periods: int = 0,
 ) -> FeatureBlock:
     """The engineered features of one meter's rows ``X`` (time order); NaN where the history
     is too short (the detector replaces those by neutral values).
@@ -219,13 +232,35 @@ def sequence_features(
         if lag < len(median):
             shifted[lag:] = median[:-lag]
         parts.append((f"lag{lag}", median - shifted))
-    names, kinds, origins = feature_layout(variables, seasonal_lags)
+    if seasonal_lags and profile_periods:
+        period = max(seasonal_lags)
+        parts.append(("season", X - _seasonal_profile(X, period, profile_periods, 0, len(X))))
+    names, kinds, origins = feature_layout(variables, seasonal_lags, profile_periods)
     values = np.hstack([block for _, block in parts]) if parts else np.empty((len(X), 0))
     return FeatureBlock(names, kinds, origins, values)
 
 
+def _seasonal_profile(
+    X: FloatArray, period: int, periods: int, start: int, stop: int, axis: int = 0
+) -> FloatArray:
+    """For rows ``start``..``stop`` of ``X`` (along ``axis``), the median of the readings
+    1, 2 … ``periods`` periods earlier (same hour yesterday, or of the last weeks): a robust
+    profile that follows the seasons as it goes; NaN where none of them is there."""
+    taken = [
+        np.take(X, np.arange(start - k * period, stop - k * period), axis=axis, mode="clip")
+        for k in range(1, periods + 1)
+    ]
+    for k, block in enumerate(taken, start=1):
+        before = np.arange(start - k * period, stop - k * period) < 0
+        if before.any():
+            index: list[Any] = [slice(None)] * X.ndim
+            index[axis] = before
+            block[tuple(index)] = np.nan
+    return _window_median(np.stack(taken, axis=-1))
+
+
 def feature_layout(
-    variables: Sequence[str], seasonal_lags: Sequence[int] = ()
+    variables: Sequence[str], seasonal_lags: Sequence[int] = (), profile_periods: int = 0
 ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[int, ...]]:
     """Names, kinds and origins of the columns ``sequence_features`` computes, in order:
     kind by kind (jump, median, mean, std, run, lag<k>…), each over every variable."""
@@ -236,6 +271,7 @@ def feature_layout(
         "std",
         "run",
         *(f"lag{lag}" for lag in seasonal_lags),
+        *(("season",) if seasonal_lags and profile_periods else ()),
     ]
     names: list[str] = []
     kinds: list[str] = []
@@ -269,6 +305,7 @@ def batched_sequence_features(
     long_window: int,
     seasonal_lags: Sequence[int] = (),
     jump_limits: tuple[FloatArray, FloatArray] | None = None,
+    profile_periods: int = 0,
 ) -> list[FloatArray]:
     """For each ``(rows, previous)``: ``sequence_features(vstack([previous, rows]))`` restricted
     to ``rows``, equal to it bit for bit, computed for every sequence at once.
@@ -282,7 +319,9 @@ def batched_sequence_features(
     width = len(variables)
     before = max(len(previous) if previous is not None else 0 for _, previous in sequences)
     new = max(len(rows) for rows, _ in sequences)
-    reach = max(long_window, *seasonal_lags, 1)  # how far before the new rows medians are used
+    profile = bool(seasonal_lags and profile_periods)
+    # How far before the new rows readings and medians are used.
+    reach = max(long_window, *seasonal_lags, profile_periods * max(seasonal_lags, default=0), 1)
     margin = reach + short_window  # NaN rows on the left: every window starts inside P
     length = margin + before + new
     first_new = margin + before
@@ -321,8 +360,20 @@ def batched_sequence_features(
     parts = [jump[:, newest], median[:, newest], mean, spread, run[:, newest]]
     for lag in seasonal_lags:
         parts.append(median[:, newest] - median[:, first_new - lag : length - lag])
+    if profile:
+        expected = _seasonal_profile(P, max(seasonal_lags), profile_periods, first_new, length, 1)
+        parts.append(P[:, newest] - expected)
     values = np.concatenate(parts, axis=2)
     return [values[index, : len(rows)] for index, (rows, _) in enumerate(sequences)]
+
+
+def _completed_runs(values: FloatArray) -> FloatArray:
+    """Lengths of the runs of equal consecutive values present (a missing value ends a run)."""
+    present = values[~np.isnan(values)]
+    if len(present) == 0:
+        return np.empty(0)
+    breaks = np.flatnonzero(np.r_[True, present[1:] != present[:-1], True])
+    return np.diff(breaks).astype(np.float64)
 
 
 def _robust_centre_scale(train: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -375,6 +426,12 @@ class TemporalDetector:
         explained_variance: float = 0.85,
         views: Sequence[str] = ("point", "stuck", "collective"),
         random_state: int | None = 0,
+        stuck_rule: str = "runs",
+        trim_rounds: int = 0,
+        trim_limit: float = 0.3,
+        level_floor: float = 1.0,
+        profile_periods: int = 3,
+        profile_view: str = "level",
     ) -> None:
         self.features = tuple(features)
         self.short_window = short_window
@@ -389,6 +446,12 @@ class TemporalDetector:
         self.explained_variance = explained_variance
         self.views = tuple(views)
         self.random_state = random_state
+        self.stuck_rule = stuck_rule
+        self.trim_rounds = trim_rounds
+        self.trim_limit = trim_limit
+        self.level_floor = level_floor
+        self.profile_periods = profile_periods
+        self.profile_view = profile_view
 
     # --- public API ----------------------------------------------------------------------
     @property
@@ -396,7 +459,8 @@ class TemporalDetector:
         """How many previous rows of a meter are enough context to score its next batch."""
         # Slow statistics and lags are taken over short medians. A stuck run longer than
         # this is counted from the start of the context only.
-        return self.short_window + max(self.long_window, *self.seasonal_lags, 1)
+        profile = self.profile_periods * max(self.seasonal_lags, default=0)
+        return self.short_window + max(self.long_window, *self.seasonal_lags, profile, 1)
 
     @property
     def calibration(self) -> str:
@@ -421,15 +485,40 @@ class TemporalDetector:
         X = self._check(X)
         if len(X) < 2:
             raise ValueError(f"need at least 2 rows to fit, got {len(X)}")
+        keep = np.ones(len(X), dtype=bool)
+        self._fit_statistics(X, groups, keep)
+        for _ in range(self.trim_rounds):
+            # Robust training: what the fitted detector calls anomalous in its own training
+            # part (a fault the training slice already holds) is left out, with the rows
+            # around it, and the statistics are learnt again from the rest.
+            flagged = self._score_and_block(X, None, groups)[0] > 1.0
+            # Only episodes (most of ``short_window`` rows in a row flagged) are faults;
+            # the odd flagged reading is the training quantile at work and stays.
+            window = np.ones(self.short_window)
+            episode = np.convolve(flagged, window, mode="same") >= self.short_window / 2
+            if not episode.any() or flagged.mean() > self.trim_limit:
+                break
+            keep = ~(np.convolve(episode, np.ones(4 * self.short_window + 1), mode="same") > 0)
+            if keep.sum() < max(10, len(X) // 2):
+                break
+            self._fit_statistics(X, groups, keep)
+        self.threshold_ = 1.0
+        self.n_training_rows_ = len(X)
+        return self
+
+    def _fit_statistics(self, X: FloatArray, groups: Groups, keep: BoolArray) -> None:
+        """Scaling, PCA and alarm levels learnt from the training rows ``keep`` marks (the
+        features themselves are computed over every row, in time order)."""
         self.jump_limits_: tuple[FloatArray, FloatArray] | None = None
         first = self._features(X, None, groups)
         jumps = np.asarray(first.kinds) == "jump"
-        centre, scale = _robust_centre_scale(first.values[:, jumps])
-        Z = np.nan_to_num(np.abs(first.values[:, jumps] - centre) / scale)
+        centre, scale = _robust_centre_scale(first.values[keep][:, jumps])
+        Z = np.nan_to_num(np.abs(first.values[keep][:, jumps] - centre) / scale)
         levels = np.array([_quantile(Z[:, j], self.point_quantile) for j in range(Z.shape[1])])
+        levels = np.maximum(levels, self.level_floor)
         self.jump_limits_ = (centre, scale * levels * self.point_margin)
         block = self._features(X, None, groups)
-        F = block.values
+        F = block.values[keep]
         self.feature_names_ = block.names
         self.kinds_ = np.asarray(block.kinds)
         self.origins_ = np.asarray(block.origins, dtype=np.intp)
@@ -439,21 +528,15 @@ class TemporalDetector:
         Z = self._z(F)
         q = self.quantile
         # Per-feature alarm units for explanations: a feature's z at its training quantile.
-        self.feature_levels_ = np.array([_quantile(Z[:, j], q) for j in range(Z.shape[1])])
-        # Stuck: the longest run of each variable in training; constant variables excluded.
-        runs = F[:, self.kinds_ == "run"]
-        # A run alarms above 1.5 readings plus ``stuck_margin`` times the usual excess run
-        # (its training quantile minus 1): a value that never repeats in training alarms on
-        # its first repeat, a quantised one only when held far longer than usual.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # a variable never sent: NaN
-            usual = np.nanquantile(runs, self.stuck_quantile, axis=0)
-        usual = np.maximum(np.nan_to_num(usual, nan=1.0), 1.0)
-        self.run_level_ = 1.5 + self.stuck_margin * (usual - 1.0)
+        self.feature_levels_ = np.maximum(
+            np.array([_quantile(Z[:, j], q) for j in range(Z.shape[1])]), self.level_floor
+        )
+        self.run_level_ = self._run_levels(X[keep], F[:, self.kinds_ == "run"])
         # Jumps: each feature in units of its own training quantile, robust to a few per cent
         # of anomalies in the training part (a lower quantile, a larger margin).
-        self.jump_levels_ = np.array(
-            [_quantile(Z[:, j], self.point_quantile) for j in range(Z.shape[1])]
+        self.jump_levels_ = np.maximum(
+            np.array([_quantile(Z[:, j], self.point_quantile) for j in range(Z.shape[1])]),
+            self.level_floor,
         )
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # a variable never sent: NaN
@@ -463,7 +546,8 @@ class TemporalDetector:
             self.slow_ = slow
             self.slow_mean_ = np.nan_to_num(np.nanmean(F[:, slow], axis=0))
             self.slow_std_ = np.maximum(
-                np.nan_to_num(np.nanstd(F[:, slow], axis=0)), 1e-9 * (1.0 + np.abs(self.slow_mean_))
+                np.nan_to_num(np.nanstd(F[:, slow], axis=0)),
+                1e-9 * (1.0 + np.abs(self.slow_mean_)),
             )
         S = self._standardise_slow(F)
         components: float | int = self.explained_variance
@@ -479,9 +563,28 @@ class TemporalDetector:
         views = self._views(F, S)
         self.robust_level_ = _quantile(views["robust"], q)
         self.pca_level_ = _quantile(views["pca"], q)
-        self.threshold_ = 1.0
-        self.n_training_rows_ = len(X)
-        return self
+
+    def _run_levels(self, X: FloatArray, runs: FloatArray) -> FloatArray:
+        """Per variable, the run of equal readings that alarms the stuck view."""
+        # Empirical: 1.5 readings plus ``stuck_margin`` times the usual excess run (its
+        # training quantile minus 1): a value that never repeats in training alarms on its
+        # first repeat, a quantised one only when held far longer than usual.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a variable never sent: NaN
+            usual = np.nanquantile(runs, self.stuck_quantile, axis=0)
+        usual = np.maximum(np.nan_to_num(usual, nan=1.0), 1.0)
+        empirical = 1.5 + self.stuck_margin * (usual - 1.0)
+        if self.stuck_rule == "rows":
+            return empirical
+        # Per run rather than per row: a row-wise quantile counts a run of k readings k
+        # times, so a few stuck episodes in the training part set the level; counted once
+        # per run they are rare, and the level follows the usual runs.
+        levels = np.ones(X.shape[1])
+        for column in range(X.shape[1]):
+            lengths = _completed_runs(X[:, column])
+            if len(lengths):
+                levels[column] = max(float(np.quantile(lengths, self.stuck_quantile)), 1.0)
+        return np.asarray(1.5 + self.stuck_margin * (levels - 1.0), dtype=np.float64)
 
     def score(
         self,
@@ -640,8 +743,13 @@ class TemporalDetector:
 
     def _views(self, F: FloatArray, slow: FloatArray) -> dict[str, FloatArray]:
         Z = self._z(F)
-        jump = self.kinds_ == "jump"
-        level = (self.kinds_ == "median") | np.char.startswith(self.kinds_.astype(str), "lag")
+        season = self.kinds_ == "season"
+        jump = (self.kinds_ == "jump") | (season & (self.profile_view in ("point", "both")))
+        level = (
+            (self.kinds_ == "median")
+            | np.char.startswith(self.kinds_.astype(str), "lag")
+            | (season & (self.profile_view in ("level", "both")))
+        )
         stuck = self.kinds_ == "run"
         runs = F[:, stuck] / self.run_level_
         runs = runs * self.varies_[self.origins_[stuck]]
@@ -692,7 +800,9 @@ class TemporalDetector:
         rows_of: dict[Hashable, list[int]] = {}
         for row, key in enumerate(keys.tolist()):
             rows_of.setdefault(key, []).append(row)
-        names, kinds, origins = feature_layout(self.features, self.seasonal_lags)
+        names, kinds, origins = feature_layout(
+            self.features, self.seasonal_lags, self.profile_periods
+        )
         result = np.empty((len(X), len(names)))
         # Groups of a few rows (live batches: many meters, a reading or so each) are
         # computed together; long ones (training, analysis) one by one.
@@ -721,6 +831,7 @@ class TemporalDetector:
                 long_window=self.long_window,
                 seasonal_lags=self.seasonal_lags,
                 jump_limits=getattr(self, "jump_limits_", None),
+                profile_periods=self.profile_periods,
             )
             for (rows, _, _), block in zip(chunk, values, strict=True):
                 result[rows] = block
@@ -736,6 +847,7 @@ class TemporalDetector:
             long_window=self.long_window,
             seasonal_lags=self.seasonal_lags,
             jump_limits=getattr(self, "jump_limits_", None),
+            profile_periods=self.profile_periods,
         )
         skip = 0 if previous is None else len(previous)
         return FeatureBlock(block.names, block.kinds, block.origins, block.values[skip:])
