@@ -51,6 +51,8 @@ from energy_core.telemetry.simulator import Simulator
 from energy_core.telemetry.validation import Rejection, parse_readings
 from energy_core.usecases.alerting import Alerting
 
+ExpectedRange = tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]
+"""One variable's expected ``(low, high)`` per reading (``Monitor.expected_ranges``)."""
 DetectorFactory = Callable[[Sequence[str]], Detector]
 """Builds an unfitted detector over the given features (the variables training chose)."""
 log = logging.getLogger(__name__)
@@ -256,6 +258,63 @@ class Monitor:
         if detector.context_rows <= 0:
             return None
         return self.recent.context(readings, detector.context_rows, tuple(detector.features))
+
+    # --- the expected band ------------------------------------------------------------------
+    def expected_ranges(self, readings: Sequence[Reading]) -> dict[str, ExpectedRange]:
+        """Per variable the current model learnt, each reading's expected range: the
+        ``(low, high)`` the detector compares a value against (``Detector.expected_range``),
+        computed with the current model and each meter's context (its ``context_rows``
+        stored readings before its first one here, read from ``queries``).
+
+        ``readings``: stored readings in time order, typically one meter's window as a chart
+        or the API shows it (several meters each get their own context). NaN where there is
+        no expectation: a reading the model never scored (stored before any model, or with
+        none of its variables), a variable the reading lacks, too little history. Empty
+        without a model, or when the model cannot give a range (one stored before detectors
+        could): a band is never worth a failed page. It is the *current* model's band: after
+        a retrain, older readings were scored against another one.
+        """
+        model = self.current_model()
+        if model is None or not readings:
+            return {}
+        detector, info = model
+        features = tuple(detector.features)
+        X = feature_matrix(readings, features)
+        context = self._context_before(detector, readings)
+        try:
+            low, high = detector.expected_range(
+                X, context=_hashable_keys(context), groups=meter_groups(readings)
+            )
+        except Exception as error:  # an old stored model, a detector's defect
+            log.warning("model version %s gives no expected range: %s", info.version, error)
+            return {}
+        unscored = np.array([reading.score is None for reading in readings], dtype=bool)
+        low, high = np.array(low, dtype=np.float64), np.array(high, dtype=np.float64)
+        low[unscored] = high[unscored] = np.nan
+        return {name: (low[:, column], high[:, column]) for column, name in enumerate(features)}
+
+    def _context_before(
+        self, detector: Detector, readings: Sequence[Reading]
+    ) -> dict[str, npt.NDArray[np.float64]] | None:
+        """Per meter of ``readings``: its ``context_rows`` stored readings before its first
+        one, oldest first, as the detector's features (one query per meter; ``None`` for a
+        detector that looks at each reading alone)."""
+        rows = detector.context_rows
+        if rows <= 0:
+            return None
+        first: dict[str, datetime] = {}
+        for reading in readings:
+            first.setdefault(reading.meter_id, reading.timestamp)
+        features = tuple(detector.features)
+        context: dict[str, npt.NDArray[np.float64]] = {}
+        for meter, moment in first.items():
+            before = self.queries.latest(rows, ReadingFilter(end=moment, meter_ids=(meter,)))
+            context[meter] = (
+                feature_matrix(list(reversed(before)), features)
+                if before
+                else np.empty((0, len(features)))
+            )
+        return context
 
     def ingest(self, readings: Sequence[Reading], *, key: str | None = None) -> IngestReport:
         """Validate, score with the current model, store, apply retention and announce.
