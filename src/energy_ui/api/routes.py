@@ -38,6 +38,7 @@ from energy_ui.api.schemas import (
     ReadingOut,
     ReadingPage,
     RejectionOut,
+    expected_per_reading,
 )
 from energy_ui.api.tokens import (
     IngestClosedError,
@@ -502,7 +503,9 @@ def create_api_router(application: Application) -> APIRouter:
         summary="Stored readings, filtered, newest first, paged by time",
         description=(
             "Readings newest first, at most `limit` per page; pass the answer's `next_end` "
-            "as `end` for the next (older) page. Instants without a zone are UTC and must "
+            "as `end` for the next (older) page; with `expected=true` each reading also "
+            "carries the range the current model expected each of its values in. Instants "
+            "without a zone are UTC and must "
             f"lie between {QUERY_RANGE[0].date()} and {QUERY_RANGE[1].date()}; every "
             "parameter out of its rules is a 422 naming it."
         ),
@@ -524,6 +527,13 @@ def create_api_router(application: Application) -> APIRouter:
             Query(description="the model's verdict: anomalous = flagged"),
         ] = None,
         limit: Annotated[int, Query(ge=1, le=1000, description="readings per page")] = 100,
+        expected: Annotated[
+            bool,
+            Query(
+                description="also each reading's expected range per variable, from the "
+                "current model (one more query per meter of the page)"
+            ),
+        ] = False,
     ) -> ReadingPage:
         if start is not None and end is not None and start > end:
             raise RequestValidationError(
@@ -541,11 +551,17 @@ def create_api_router(application: Application) -> APIRouter:
             # Bounded by what the storage rules accept: a row stored before them (year 1)
             # is left out rather than fed to date arithmetic.
             found = monitor.queries.latest(limit + 1, monitor.readable(where))
+            page = found[:limit]
+            bands: list[dict[str, tuple[float, float]] | None] = [None] * len(page)
+            if expected:
+                # In time order, as the detector reads them: the page's reverse.
+                ranges = monitor.expected_ranges(page[::-1])
+                bands = [*reversed(expected_per_reading(ranges, len(page)))]
         except unavailable_errors() as _:
             raise _unavailable() from None
-        page = found[:limit]
         next_end = page[-1].timestamp if len(found) > limit else None
-        return ReadingPage(items=[ReadingOut.of(r) for r in page], next_end=next_end)
+        items = [ReadingOut.of(r, band) for r, band in zip(page, bands, strict=True)]
+        return ReadingPage(items=items, next_end=next_end)
 
     @router.get(
         "/api/v1/metrics/latest",

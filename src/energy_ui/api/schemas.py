@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, Field
 
 from energy_core import MetricSnapshot, Reading
 from energy_core.usecases.monitor import Rejection
+
+FloatArray = npt.NDArray[np.float64]
 
 
 class RejectionOut(BaseModel):
@@ -42,9 +47,19 @@ class ReadingOut(BaseModel):
     score: float | None
     is_flagged: bool | None
     top_variables: list[str]
+    expected: dict[str, tuple[float, float]] | None = Field(
+        None,
+        description="with `expected=true`: per variable, the range [low, high] the current "
+        "model expected the value in, the band it compares the value against (the default "
+        "detector: the median of the meter's previous readings, give or take the jump that "
+        "would alarm); a variable is left out where there is no expectation (the reading was "
+        "never scored, lacks it, or its meter has too little history); null unless asked",
+    )
 
     @classmethod
-    def of(cls, reading: Reading) -> ReadingOut:
+    def of(
+        cls, reading: Reading, expected: dict[str, tuple[float, float]] | None = None
+    ) -> ReadingOut:
         return cls(
             id=reading.id,
             meter_id=reading.meter_id,
@@ -55,7 +70,20 @@ class ReadingOut(BaseModel):
             score=reading.score,
             is_flagged=reading.is_flagged,
             top_variables=list(reading.top_variables),
+            expected=expected,
         )
+
+
+def expected_per_reading(
+    ranges: Mapping[str, tuple[FloatArray, FloatArray]], count: int
+) -> list[dict[str, tuple[float, float]]]:
+    """``Monitor.expected_ranges`` of ``count`` readings as each reading's
+    ``{variable: (low, high)}``, without the variables it has no expectation of."""
+    found: list[dict[str, tuple[float, float]]] = [{} for _ in range(count)]
+    for name, (low, high) in ranges.items():
+        for row in np.flatnonzero(np.isfinite(low) & np.isfinite(high)):
+            found[row][name] = (round(float(low[row]), 6), round(float(high[row]), 6))
+    return found
 
 
 class ReadingPage(BaseModel):
