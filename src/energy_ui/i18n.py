@@ -170,6 +170,7 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
     "series.low": {"es": "mínimo", "en": "minimum"},
     "series.high": {"es": "máximo", "en": "maximum"},
     "series.envelope": {"es": "mín–máx", "en": "min–max"},
+    "series.expected": {"es": "rango esperado", "en": "expected range"},
     "series.flagged_in_bucket": {
         "es": "anomalías en el intervalo",
         "en": "anomalies in the interval",
@@ -182,6 +183,16 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
         " se consulta con más detalle.",
         "en": "Zoom with the bottom bar, by dragging or with Ctrl + wheel: the zoomed span is"
         " queried at finer resolution.",
+    },
+    "chart.expected_hint": {
+        "es": "En gris, el rango esperado: contra lo que el modelo comparó cada lectura (en las"
+        " {count} lecturas más recientes del medidor; amplíe para verlo antes).",
+        "en": "In grey, the expected range: what the model compared each reading against (over"
+        " the meter's {count} newest readings; zoom in to see it earlier).",
+    },
+    "chart.expected_one_meter": {
+        "es": "Filtre un solo medidor para ver el rango esperado de cada lectura.",
+        "en": "Filter one meter to see each reading's expected range.",
     },
     # comparatives tab
     "chart.matrix": {"es": "Matriz de dispersión", "en": "Scatter matrix"},
