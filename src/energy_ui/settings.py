@@ -17,6 +17,11 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from energy_core import HealthThresholds, MonitorSettings, StorageRules
 from energy_core.alerts import AlertRules, IncidentRule, SilentMeterRule, parse_limit
+from energy_core.detection.meter_calibration import (
+    DEFAULT_ALARMS_PER_DAY,
+    AlarmBudget,
+    parse_meter_budgets,
+)
 from energy_core.detection.registry import DEFAULT_DETECTOR, DETECTORS
 from energy_core.energy import EnergySettings, TariffSchedule
 from energy_core.telemetry.rules import EARLIEST_TIMESTAMP, FUTURE_TOLERANCE
@@ -66,6 +71,41 @@ class Settings(BaseSettings):
     contamination: float | Literal["auto"] | None = Field(
         None, description="isolation_forest only; unset: the labels' rate, else auto"
     )
+    alarm_budget: float | None = Field(
+        DEFAULT_ALARMS_PER_DAY,
+        ge=0,
+        description="false alarms per day a meter may raise in normal operation: training "
+        "raises each meter's threshold (at most 3×) until its own training readings keep to "
+        "it; empty: off, every meter at the model's threshold (docs/detection.md)",
+    )
+    alarm_budget_meters: str = Field(
+        "",
+        description="budgets of some meters, comma-separated meter-or-glob=alarms-per-day, "
+        "e.g. 'plant-1=5,boiler-*=0.5' (the first match wins)",
+    )
+
+    @field_validator("alarm_budget", mode="before")
+    @classmethod
+    def _blank_budget_is_off(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("alarm_budget_meters")
+    @classmethod
+    def _meter_budgets(cls, value: str) -> str:
+        try:
+            parse_meter_budgets(value)
+        except ValueError as error:
+            raise ValueError(f"ENERGY_ALARM_BUDGET_METERS: {error}") from None
+        return value
+
+    def alarm_budgets(self) -> AlarmBudget | None:
+        """Each meter's false-alarm budget (``None``: per-meter calibration off)."""
+        if self.alarm_budget is None:
+            return None
+        return AlarmBudget(
+            per_day=self.alarm_budget, meters=parse_meter_budgets(self.alarm_budget_meters)
+        )
+
     history_cadence_s: float | None = Field(
         None,
         gt=0,
@@ -399,6 +439,7 @@ class Settings(BaseSettings):
             contamination=self.contamination,
             history_cadence=self.history_cadence,
             rules=self.storage_rules,
+            alarm_budget=self.alarm_budgets(),
         )
 
     @property
