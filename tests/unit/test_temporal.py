@@ -12,6 +12,7 @@ from energy_core.detection.registry import make_detector
 from energy_core.detection.temporal import (
     TemporalDetector,
     batched_sequence_features,
+    holiday_mask,
     run_lengths,
     seasonal_lags_for,
     sequence_features,
@@ -98,10 +99,21 @@ def test_batched_features_equal_each_sequences_own_bit_for_bit(seed):
         "jump_limits": limits,
         "profile_periods": periods,
     }
-    batched = batched_sequence_features(sequences, variables, **options)
-    for (rows, previous), got in zip(sequences, batched, strict=True):
+    # Some rows are holidays (compared with the same hour of earlier Sundays).
+    backs = [
+        np.where(rng.random(len(rows)) < 0.3, rng.integers(1, 2 * max(lags, default=1) + 1), 0)
+        if lags and periods
+        else None
+        for rows, _ in sequences
+    ]
+    batched = batched_sequence_features(sequences, variables, holiday_back=backs, **options)
+    for (rows, previous), back, got in zip(sequences, backs, batched, strict=True):
         whole = rows if previous is None else np.vstack([previous, rows])
-        expected = sequence_features(whole, variables, **options).values[-len(rows) :]
+        if back is not None:
+            back = np.concatenate([np.zeros(len(whole) - len(rows), dtype=np.intp), back])
+        expected = sequence_features(whole, variables, holiday_back=back, **options).values[
+            -len(rows) :
+        ]
         np.testing.assert_array_equal(got, expected)
 
 
@@ -216,3 +228,52 @@ def test_a_few_stuck_episodes_in_training_do_not_blind_the_stuck_view():
     detector = TemporalDetector(features=("active_power",)).fit(X[:2000])
     flags = detector.predict(X[2000:], context=X[:2000])
     assert flags[2600 - 2000 + 6 : 2600 - 2000 + 8].all()
+
+
+def _hourly_building(weeks: int, holiday: datetime) -> tuple[np.ndarray, np.ndarray]:
+    """An office: busy 8-18 on weekdays, quiet at night and on Sundays; ``holiday`` run as
+    a Sunday. Hourly, from a Monday."""
+    start = datetime(2024, 6, 3, tzinfo=UTC)  # a Monday
+    rng = np.random.default_rng(3)
+    times, values = [], []
+    for hour in range(weeks * 7 * 24):
+        when = start + timedelta(hours=hour)
+        closed = when.weekday() == 6 or when.date() == holiday.date()
+        busy = 8 <= when.hour < 18 and not closed
+        times.append(when.timestamp())
+        values.append((100.0 if busy else 20.0) + rng.normal(0.0, 2.0))
+    return np.array(values)[:, None], np.array(times)
+
+
+def test_a_holiday_is_compared_with_sundays_when_the_calendar_knows_it():
+    """15 August 2024 (a Thursday) is a public holiday in Spain: run as a Sunday, it is an
+    anomaly for a detector without the calendar and ordinary for one with ``holidays="ES"``."""
+    holiday = datetime(2024, 8, 15, tzinfo=UTC)
+    X, times = _hourly_building(12, holiday)
+    train = 6 * 7 * 24
+    lags = seasonal_lags_for(timedelta(hours=1), train)
+    assert lags == (24, 168)
+    on_holiday = np.array([datetime.fromtimestamp(t, UTC).date() == holiday.date() for t in times])
+    flagged = {}
+    for calendar in (None, "ES"):
+        detector = TemporalDetector(
+            features=("active_power",), seasonal_lags=lags, holidays=calendar
+        )
+        detector.fit(X[:train], times=times[:train])
+        flags = detector.predict(X[train:], context=X[:train], times=times[train:])
+        flagged[calendar] = int(flags[on_holiday[train:]].sum())
+    assert flagged[None] >= 5  # the working hours of a "Thursday" at Sunday level
+    assert flagged["ES"] == 0
+
+
+def test_holiday_mask_knows_a_country_and_names_an_unknown_one():
+    times = np.array(
+        [
+            datetime(2025, 1, 6, 12, tzinfo=UTC).timestamp(),  # Epiphany in Spain
+            datetime(2025, 1, 7, 12, tzinfo=UTC).timestamp(),
+        ]
+    )
+    assert holiday_mask(times, "ES").tolist() == [True, False]
+    assert holiday_mask(times, "US").tolist() == [False, False]
+    with pytest.raises(ValueError, match="XX"):
+        holiday_mask(times, "XX")

@@ -21,6 +21,7 @@ from energy_core.detection.protocol import (
     FloatArray,
     Groups,
     NotFittedError,
+    Times,
     check_matrix,
     column_medians,
     constant_range,
@@ -71,9 +72,10 @@ class SkabIsolationForestDetector:
         y: BoolArray | None = None,
         *,
         groups: Groups = None,
+        times: Times = None,
     ) -> Self:
         """Fit the forest on ``X`` as given (no scaling); ``y`` and ``groups`` are ignored."""
-        del y, groups
+        del y, groups, times
         X = self._check(X)
         # Missing values (NaN) take the training median, as in the project's own forest.
         self.medians_ = column_medians(X)
@@ -93,9 +95,10 @@ class SkabIsolationForestDetector:
         *,
         context: Context = None,
         groups: Groups = None,
+        times: Times = None,
     ) -> FloatArray:
         """The negated forest score per row: higher = more anomalous."""
-        del context, groups
+        del context, groups, times
         X = self._check(X)
         self._check_is_fitted()
         if len(X) == 0:
@@ -109,10 +112,11 @@ class SkabIsolationForestDetector:
         *,
         context: Context = None,
         groups: Groups = None,
+        times: Times = None,
     ) -> BoolArray:
         """The forest's flags, smoothed by a trailing rolling median of ``smoothing`` rows
         (per group when ``groups`` is given); the first ``smoothing - 1`` rows stay unflagged."""
-        del context
+        del context, times
         raw = self.score(X) > self.threshold_
         if groups is None:
             return _majority(raw, self.smoothing)
@@ -130,10 +134,11 @@ class SkabIsolationForestDetector:
         *,
         context: Context = None,
         groups: Groups = None,
+        times: Times = None,
     ) -> list[tuple[str, ...]]:
         """Per row, up to ``top`` features whose repair to the training median lowers the
         score the most (as ``IsolationForestDetector`` does)."""
-        del context, groups
+        del context, groups, times
         X = self._check(X)
         self._check_is_fitted()
         return explain_by_repair(self.score, X, self.medians_, self.features, top)
@@ -145,16 +150,17 @@ class SkabIsolationForestDetector:
         *,
         context: Context = None,
         groups: Groups = None,
+        times: Times = None,
     ) -> tuple[FloatArray, list[tuple[str, ...]]]:
-        del context, groups
+        del context, groups, times
         return score_and_explain_each(self, X, top)
 
     def expected_range(
-        self, X: FloatArray, *, context: Context = None, groups: Groups = None
+        self, X: FloatArray, *, context: Context = None, groups: Groups = None, times: Times = None
     ) -> tuple[FloatArray, FloatArray]:
         """The middle 99 % of each variable's training values, for every row (a detector
         that sees one reading at a time expects the same range always)."""
-        del context, groups
+        del context, groups, times
         X = self._check(X)
         self._check_is_fitted()
         return constant_range(X, getattr(self, "range_", None))

@@ -76,6 +76,8 @@ class EvaluationOptions:
     detector: str = DEFAULT_DETECTOR
     seasonal: bool = True
     """Give temporal detectors day/week lags when the cadence and training part allow."""
+    holidays: str | None = None
+    """A country code: temporal detectors compare its public holidays with Sundays."""
 
     def __post_init__(self) -> None:
         if self.train_rows is not None and self.train_rows < 2:
@@ -395,12 +397,15 @@ class _Table:
             if len(steps):
                 cadence = timedelta(seconds=float(np.median(steps)))
                 lags = seasonal_lags_for(cadence, train)
-        detector = make_detector(self.options.detector, self.features, seasonal_lags=lags)
-        detector.fit(X[:train])
+        detector = make_detector(
+            self.options.detector, self.features, seasonal_lags=lags, holidays=self.options.holidays
+        )
+        detector.fit(X[:train], times=times[:train] if times is not None else None)
         scored = X[first_scored:]
         context = X[:first_scored]
-        scores = detector.score(scored, context=context)
-        flags = detector.predict(scored, context=context)
+        scored_times = times[first_scored:] if times is not None else None
+        scores = detector.score(scored, context=context, times=scored_times)
+        flags = detector.predict(scored, context=context, times=scored_times)
         return ScoredPart(
             file=self.name,
             group=group,

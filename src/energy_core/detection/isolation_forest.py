@@ -16,6 +16,7 @@ from energy_core.detection.protocol import (
     FloatArray,
     Groups,
     NotFittedError,
+    Times,
     check_matrix,
     column_medians,
     constant_range,
@@ -89,10 +90,17 @@ class IsolationForestDetector:
     def calibration(self) -> str:
         return f"contamination {self.contamination_}"
 
-    def fit(self, X: FloatArray, y: BoolArray | None = None, *, groups: Groups = None) -> Self:
+    def fit(
+        self,
+        X: FloatArray,
+        y: BoolArray | None = None,
+        *,
+        groups: Groups = None,
+        times: Times = None,
+    ) -> Self:
         """Fit on ``X``; ``y``'s anomaly rate sets the contamination when it is not set;
         ``groups`` is ignored (readings are scored alone)."""
-        del groups
+        del groups, times
         X = self._check(X)
         if len(X) < 2:
             raise ValueError(f"need at least 2 rows to fit, got {len(X)}")
@@ -120,9 +128,11 @@ class IsolationForestDetector:
     def is_fitted(self) -> bool:
         return hasattr(self, "forest_")
 
-    def score(self, X: FloatArray, *, context: Context = None, groups: Groups = None) -> FloatArray:
+    def score(
+        self, X: FloatArray, *, context: Context = None, groups: Groups = None, times: Times = None
+    ) -> FloatArray:
         """Anomaly score per row, higher = more anomalous (the negated forest score)."""
-        del context, groups
+        del context, groups, times
         X = self._check(X)
         self._check_is_fitted()
         if len(X) == 0:
@@ -132,34 +142,46 @@ class IsolationForestDetector:
         return scores
 
     def predict(
-        self, X: FloatArray, *, context: Context = None, groups: Groups = None
+        self, X: FloatArray, *, context: Context = None, groups: Groups = None, times: Times = None
     ) -> BoolArray:
         """True where a row is anomalous at the detector's own threshold."""
-        del context, groups
+        del context, groups, times
         flags: BoolArray = self.score(X) > self.threshold_
         return flags
 
     def explain(
-        self, X: FloatArray, top: int = 3, *, context: Context = None, groups: Groups = None
+        self,
+        X: FloatArray,
+        top: int = 3,
+        *,
+        context: Context = None,
+        groups: Groups = None,
+        times: Times = None,
     ) -> list[tuple[str, ...]]:
         """Per row, up to ``top`` features whose repair to the median lowers the score most."""
-        del context, groups
+        del context, groups, times
         X = self._check(X)
         self._check_is_fitted()
         return explain_by_repair(self.score, X, self.medians_, self.features, top)
 
     def score_and_explain(
-        self, X: FloatArray, top: int = 3, *, context: Context = None, groups: Groups = None
+        self,
+        X: FloatArray,
+        top: int = 3,
+        *,
+        context: Context = None,
+        groups: Groups = None,
+        times: Times = None,
     ) -> tuple[FloatArray, list[tuple[str, ...]]]:
-        del context, groups
+        del context, groups, times
         return score_and_explain_each(self, X, top)
 
     def expected_range(
-        self, X: FloatArray, *, context: Context = None, groups: Groups = None
+        self, X: FloatArray, *, context: Context = None, groups: Groups = None, times: Times = None
     ) -> tuple[FloatArray, FloatArray]:
         """The middle 99 % of each variable's training values, for every row (a detector
         that sees one reading at a time expects the same range always)."""
-        del context, groups
+        del context, groups, times
         X = self._check(X)
         self._check_is_fitted()
         return constant_range(X, getattr(self, "range_", None))

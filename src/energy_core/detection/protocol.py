@@ -30,6 +30,8 @@ Groups = Sequence[Hashable] | npt.NDArray[np.generic] | None
 """Each row's meter (or series): rows of one group are in time order."""
 Context = FloatArray | Mapping[Hashable, FloatArray] | None
 """Rows just before ``X`` (per group when a mapping), for detectors that look back."""
+Times = FloatArray | None
+"""Each row's time in seconds since the epoch (UTC), for detectors that know the calendar."""
 
 
 @runtime_checkable
@@ -61,29 +63,48 @@ class Detector(Protocol):
         """What ``threshold_`` was calibrated to, in a few words (stored with the model)."""
         ...
 
-    def fit(self, X: FloatArray, y: BoolArray | None = None, *, groups: Groups = None) -> Self: ...
+    def fit(
+        self,
+        X: FloatArray,
+        y: BoolArray | None = None,
+        *,
+        groups: Groups = None,
+        times: Times = None,
+    ) -> Self: ...
 
     def score(
-        self, X: FloatArray, *, context: Context = None, groups: Groups = None
+        self, X: FloatArray, *, context: Context = None, groups: Groups = None, times: Times = None
     ) -> FloatArray: ...
 
     def predict(
-        self, X: FloatArray, *, context: Context = None, groups: Groups = None
+        self, X: FloatArray, *, context: Context = None, groups: Groups = None, times: Times = None
     ) -> BoolArray: ...
 
     def explain(
-        self, X: FloatArray, top: int = 3, *, context: Context = None, groups: Groups = None
+        self,
+        X: FloatArray,
+        top: int = 3,
+        *,
+        context: Context = None,
+        groups: Groups = None,
+        times: Times = None,
     ) -> list[tuple[str, ...]]: ...
 
     def score_and_explain(
-        self, X: FloatArray, top: int = 3, *, context: Context = None, groups: Groups = None
+        self,
+        X: FloatArray,
+        top: int = 3,
+        *,
+        context: Context = None,
+        groups: Groups = None,
+        times: Times = None,
     ) -> tuple[FloatArray, list[tuple[str, ...]]]:
         """``score`` of every row and ``explain`` of the rows scored above ``threshold_``,
         in row order."""
         ...
 
     def expected_range(
-        self, X: FloatArray, *, context: Context = None, groups: Groups = None
+        self, X: FloatArray, *, context: Context = None, groups: Groups = None, times: Times = None
     ) -> tuple[FloatArray, FloatArray]:
         """Per row and variable, the range ``(low, high)`` the detector expected the value
         in: what it compared the reading against (a value outside is what it would call

@@ -28,19 +28,27 @@ Factory = Callable[..., Detector]
 
 
 def _temporal(**views: Any) -> Factory:
-    def build(features: Sequence[str], seasonal_lags: Sequence[int] = ()) -> Detector:
-        return TemporalDetector(features=features, seasonal_lags=seasonal_lags, **views)
+    def build(
+        features: Sequence[str], seasonal_lags: Sequence[int] = (), holidays: str | None = None
+    ) -> Detector:
+        return TemporalDetector(
+            features=features, seasonal_lags=seasonal_lags, holidays=holidays, **views
+        )
 
     return build
 
 
-def _isolation_forest(features: Sequence[str], seasonal_lags: Sequence[int] = ()) -> Detector:
-    del seasonal_lags
+def _isolation_forest(
+    features: Sequence[str], seasonal_lags: Sequence[int] = (), holidays: str | None = None
+) -> Detector:
+    del seasonal_lags, holidays
     return IsolationForestDetector(features=features, random_state=0)
 
 
-def _skab(features: Sequence[str], seasonal_lags: Sequence[int] = ()) -> Detector:
-    del seasonal_lags
+def _skab(
+    features: Sequence[str], seasonal_lags: Sequence[int] = (), holidays: str | None = None
+) -> Detector:
+    del seasonal_lags, holidays
     return SkabIsolationForestDetector(features=features)
 
 
@@ -58,10 +66,12 @@ def make_detector(
     features: Sequence[str] = (),
     *,
     seasonal_lags: Sequence[int] = (),
+    holidays: str | None = None,
 ) -> Detector:
     """A new, unfitted detector called ``name`` over ``features``.
 
-    ``seasonal_lags`` (rows, e.g. from ``seasonal_lags_for``) is used by temporal detectors.
+    ``seasonal_lags`` (rows, e.g. from ``seasonal_lags_for``) and ``holidays`` (a country
+    code for the public-holiday calendar, e.g. ``"ES"``) are used by temporal detectors.
     ``ValueError`` names the known detectors when ``name`` is unknown.
     """
     try:
@@ -69,4 +79,6 @@ def make_detector(
     except KeyError:
         known = ", ".join(sorted(DETECTORS))
         raise ValueError(f"unknown detector {name!r}; known detectors: {known}") from None
-    return factory(tuple(features) or DEFAULT_FEATURES, seasonal_lags=tuple(seasonal_lags))
+    return factory(
+        tuple(features) or DEFAULT_FEATURES, seasonal_lags=tuple(seasonal_lags), holidays=holidays
+    )

@@ -66,7 +66,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any, Self
 
 import numpy as np
@@ -74,7 +74,7 @@ import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 from sklearn.decomposition import PCA
 
-from energy_core.detection.protocol import Context, Groups, NotFittedError, check_matrix
+from energy_core.detection.protocol import Context, Groups, NotFittedError, Times, check_matrix
 from energy_core.telemetry.catalogue import DEFAULT_FEATURES
 
 FloatArray = npt.NDArray[np.float64]
@@ -203,6 +203,7 @@ def sequence_features(
     seasonal_lags: Sequence[int] = (),
     jump_limits: tuple[FloatArray, FloatArray] | None = None,
     profile_periods: int = 0,
+    holiday_back: npt.NDArray[np.intp] | None = None,
 ) -> FeatureBlock:
     """The engineered features of one meter's rows ``X`` (time order); NaN where the history
     is too short (the detector replaces those by neutral values).
@@ -234,7 +235,10 @@ def sequence_features(
         parts.append((f"lag{lag}", median - shifted))
     if seasonal_lags and profile_periods:
         period = max(seasonal_lags)
-        parts.append(("season", X - _seasonal_profile(X, period, profile_periods, 0, len(X))))
+        expected = _seasonal_profile(X, period, profile_periods, 0, len(X))
+        if holiday_back is not None:
+            _compare_holidays(expected, X, holiday_back, period, profile_periods)
+        parts.append(("season", X - expected))
     names, kinds, origins = feature_layout(variables, seasonal_lags, profile_periods)
     values = np.hstack([block for _, block in parts]) if parts else np.empty((len(X), 0))
     return FeatureBlock(names, kinds, origins, values)
@@ -257,6 +261,25 @@ def _seasonal_profile(
             index[axis] = before
             block[tuple(index)] = np.nan
     return _window_median(np.stack(taken, axis=-1))
+
+
+def _compare_holidays(
+    expected: FloatArray,
+    X: FloatArray,
+    back: npt.NDArray[np.intp],
+    period: int,
+    periods: int,
+) -> None:
+    """Replace, in place, the profile of each holiday row (``back[i] > 0``: rows back to the
+    same hour of the last Sunday) by the median of the same hour of the last ``periods``
+    Sundays: a holiday is compared with Sundays, not with the weekday it falls on."""
+    for row in np.flatnonzero(back > 0):
+        earlier = [row - int(back[row]) - k * period for k in range(periods)]
+        taken = X[[i for i in earlier if i >= 0]]
+        if len(taken):
+            expected[row] = _window_median(taken.T[None, :, :])[0]
+        else:
+            expected[row] = np.nan
 
 
 def feature_layout(
@@ -306,6 +329,7 @@ def batched_sequence_features(
     seasonal_lags: Sequence[int] = (),
     jump_limits: tuple[FloatArray, FloatArray] | None = None,
     profile_periods: int = 0,
+    holiday_back: Sequence[npt.NDArray[np.intp] | None] | None = None,
 ) -> list[FloatArray]:
     """For each ``(rows, previous)``: ``sequence_features(vstack([previous, rows]))`` restricted
     to ``rows``, equal to it bit for bit, computed for every sequence at once.
@@ -361,10 +385,53 @@ def batched_sequence_features(
     for lag in seasonal_lags:
         parts.append(median[:, newest] - median[:, first_new - lag : length - lag])
     if profile:
-        expected = _seasonal_profile(P, max(seasonal_lags), profile_periods, first_new, length, 1)
+        period = max(seasonal_lags)
+        expected = _seasonal_profile(P, period, profile_periods, first_new, length, 1)
+        for index, back in enumerate(holiday_back or ()):
+            if back is not None and back.any():
+                # The sequence's rows sit at ``first_new``… of ``P[index]``.
+                at = np.zeros(length, dtype=np.intp)
+                at[first_new : first_new + len(back)] = back
+                mine = np.full((length, width), np.nan)
+                mine[first_new:] = expected[index]
+                _compare_holidays(mine, P[index], at, period, profile_periods)
+                expected[index] = mine[first_new:]
         parts.append(P[:, newest] - expected)
     values = np.concatenate(parts, axis=2)
     return [values[index, : len(rows)] for index, (rows, _) in enumerate(sequences)]
+
+
+def _weekdays(times: FloatArray) -> npt.NDArray[np.intp]:
+    """Monday = 0 … Sunday = 6 of each UTC time (seconds since the epoch, a Thursday)."""
+    days = np.floor(times / 86_400.0).astype(np.int64)
+    weekday: npt.NDArray[np.intp] = ((days + 3) % 7).astype(np.intp)
+    return weekday
+
+
+def holiday_mask(times: FloatArray, country: str) -> BoolArray:
+    """Which UTC times (seconds since the epoch) fall on a public holiday of ``country``
+    (``holidays`` package: a country code such as ``"ES"``, or ``"ES-MD"`` with a
+    subdivision). ``ValueError`` naming the code when the package does not know it."""
+    import holidays as calendar  # deferred: only detectors with a calendar need it
+
+    days = np.floor(times / 86_400.0).astype(np.int64)
+    if len(days) == 0:
+        return np.zeros(0, dtype=bool)
+    first = date(1970, 1, 1) + timedelta(days=int(days.min()))
+    last = date(1970, 1, 1) + timedelta(days=int(days.max()))
+    code, _, subdivision = country.partition("-")
+    try:
+        known = calendar.country_holidays(
+            code, subdiv=subdivision or None, years=range(first.year, last.year + 1)
+        )
+    except NotImplementedError:
+        raise ValueError(
+            f"unknown holiday calendar {country!r} (a country code: ES, US…)"
+        ) from None
+    epoch = date(1970, 1, 1)
+    holiday_days = np.array([(day - epoch).days for day in known], dtype=np.int64)
+    mask: BoolArray = np.isin(days, holiday_days)
+    return mask
 
 
 def _completed_runs(values: FloatArray) -> FloatArray:
@@ -431,7 +498,8 @@ class TemporalDetector:
         trim_limit: float = 0.3,
         level_floor: float = 1.0,
         profile_periods: int = 3,
-        profile_view: str = "level",
+        profile_view: str = "level_own",
+        holidays: str | None = None,
     ) -> None:
         self.features = tuple(features)
         self.short_window = short_window
@@ -452,6 +520,7 @@ class TemporalDetector:
         self.level_floor = level_floor
         self.profile_periods = profile_periods
         self.profile_view = profile_view
+        self.holidays = holidays
 
     # --- public API ----------------------------------------------------------------------
     @property
@@ -476,6 +545,7 @@ class TemporalDetector:
         y: BoolArray | None = None,
         *,
         groups: Groups = None,
+        times: Times = None,
     ) -> Self:
         """Learn scaling, PCA and alarm levels from ``X`` (rows in time order per group).
 
@@ -485,39 +555,43 @@ class TemporalDetector:
         X = self._check(X)
         if len(X) < 2:
             raise ValueError(f"need at least 2 rows to fit, got {len(X)}")
-        keep = np.ones(len(X), dtype=bool)
-        self._fit_statistics(X, groups, keep)
+        # Holidays are left out of what normal is learnt from (they are compared with
+        # Sundays when scored); their features are still computed, in time order.
+        keep = ~self._holiday_rows(times, len(X))
+        if keep.sum() < 2:
+            keep[:] = True
+        self._fit_statistics(X, groups, keep, times)
         for _ in range(self.trim_rounds):
             # Robust training: what the fitted detector calls anomalous in its own training
             # part (a fault the training slice already holds) is left out, with the rows
             # around it, and the statistics are learnt again from the rest.
-            flagged = self._score_and_block(X, None, groups)[0] > 1.0
+            flagged = self._score_and_block(X, None, groups, times)[0] > 1.0
             # Only episodes (most of ``short_window`` rows in a row flagged) are faults;
             # the odd flagged reading is the training quantile at work and stays.
             window = np.ones(self.short_window)
             episode = np.convolve(flagged, window, mode="same") >= self.short_window / 2
             if not episode.any() or flagged.mean() > self.trim_limit:
                 break
-            keep = ~(np.convolve(episode, np.ones(4 * self.short_window + 1), mode="same") > 0)
+            keep &= ~(np.convolve(episode, np.ones(4 * self.short_window + 1), mode="same") > 0)
             if keep.sum() < max(10, len(X) // 2):
                 break
-            self._fit_statistics(X, groups, keep)
+            self._fit_statistics(X, groups, keep, times)
         self.threshold_ = 1.0
         self.n_training_rows_ = len(X)
         return self
 
-    def _fit_statistics(self, X: FloatArray, groups: Groups, keep: BoolArray) -> None:
+    def _fit_statistics(self, X: FloatArray, groups: Groups, keep: BoolArray, times: Times) -> None:
         """Scaling, PCA and alarm levels learnt from the training rows ``keep`` marks (the
         features themselves are computed over every row, in time order)."""
         self.jump_limits_: tuple[FloatArray, FloatArray] | None = None
-        first = self._features(X, None, groups)
+        first = self._features(X, None, groups, times)
         jumps = np.asarray(first.kinds) == "jump"
         centre, scale = _robust_centre_scale(first.values[keep][:, jumps])
         Z = np.nan_to_num(np.abs(first.values[keep][:, jumps] - centre) / scale)
         levels = np.array([_quantile(Z[:, j], self.point_quantile) for j in range(Z.shape[1])])
         levels = np.maximum(levels, self.level_floor)
         self.jump_limits_ = (centre, scale * levels * self.point_margin)
-        block = self._features(X, None, groups)
+        block = self._features(X, None, groups, times)
         F = block.values[keep]
         self.feature_names_ = block.names
         self.kinds_ = np.asarray(block.kinds)
@@ -562,6 +636,7 @@ class TemporalDetector:
         self.pca_level_ = 1.0
         views = self._views(F, S)
         self.robust_level_ = _quantile(views["robust"], q)
+        self.profile_level_ = max(_quantile(views["profile"], q), self.level_floor)
         self.pca_level_ = _quantile(views["pca"], q)
 
     def _run_levels(self, X: FloatArray, runs: FloatArray) -> FloatArray:
@@ -592,10 +667,11 @@ class TemporalDetector:
         *,
         context: Context = None,
         groups: Groups = None,
+        times: Times = None,
     ) -> FloatArray:
         """Anomaly score per row of ``X`` in units of the alarm threshold (higher = more
         anomalous; above ``threshold_`` = 1 is an alarm). ``context``: see the module doc."""
-        return self._score_and_block(X, context, groups)[0]
+        return self._score_and_block(X, context, groups, times)[0]
 
     def predict(
         self,
@@ -603,9 +679,12 @@ class TemporalDetector:
         *,
         context: Context = None,
         groups: Groups = None,
+        times: Times = None,
     ) -> BoolArray:
         """True where a row is anomalous at the detector's own threshold."""
-        flags: BoolArray = self.score(X, context=context, groups=groups) > self.threshold_
+        flags: BoolArray = (
+            self.score(X, context=context, groups=groups, times=times) > self.threshold_
+        )
         return flags
 
     def explain(
@@ -615,6 +694,7 @@ class TemporalDetector:
         *,
         context: Context = None,
         groups: Groups = None,
+        times: Times = None,
     ) -> list[tuple[str, ...]]:
         """Per row, up to ``top`` ORIGINAL variables whose features stand out the most.
 
@@ -626,7 +706,7 @@ class TemporalDetector:
         self._check_is_fitted()
         if len(X) == 0:
             return []
-        return self._explain(self._features(X, context, groups).values, top, ~np.isnan(X))
+        return self._explain(self._features(X, context, groups, times).values, top, ~np.isnan(X))
 
     def score_and_explain(
         self,
@@ -635,10 +715,11 @@ class TemporalDetector:
         *,
         context: Context = None,
         groups: Groups = None,
+        times: Times = None,
     ) -> tuple[FloatArray, list[tuple[str, ...]]]:
         """``score`` of every row and ``explain`` of the rows scored above ``threshold_``
         (in row order), from features computed once."""
-        scores, F = self._score_and_block(X, context, groups)
+        scores, F = self._score_and_block(X, context, groups, times)
         flagged = scores > self.threshold_
         return scores, self._explain(F[flagged], top, ~np.isnan(np.asarray(X)[flagged]))
 
@@ -648,6 +729,7 @@ class TemporalDetector:
         *,
         context: Context = None,
         groups: Groups = None,
+        times: Times = None,
     ) -> tuple[FloatArray, FloatArray]:
         """Per row and variable, the range the point view accepts: the median of the
         ``short_window`` readings before it plus the training jumps' centre, give or take
@@ -657,7 +739,7 @@ class TemporalDetector:
         self._check_is_fitted()
         if len(X) == 0:
             return np.empty(X.shape), np.empty(X.shape)
-        jump = self._features(X, context, groups).values[:, self.kinds_ == "jump"]
+        jump = self._features(X, context, groups, times).values[:, self.kinds_ == "jump"]
         if self.jump_limits_ is None:
             empty = np.full(X.shape, np.nan)
             return empty, empty.copy()
@@ -671,12 +753,13 @@ class TemporalDetector:
         *,
         context: Context = None,
         groups: Groups = None,
+        times: Times = None,
     ) -> FloatArray:
         """Per row and ORIGINAL variable: its most unusual feature, in units of that feature's
         training quantile (above 1: beyond what training showed); 0 where the row lacks it."""
         X = self._check(X)
         self._check_is_fitted()
-        found = self._contributions(self._features(X, context, groups).values)
+        found = self._contributions(self._features(X, context, groups, times).values)
         found[np.isnan(X)] = 0.0
         return found
 
@@ -709,18 +792,21 @@ class TemporalDetector:
         X: FloatArray,
         context: Context,
         groups: Groups,
+        times: Times = None,
     ) -> tuple[FloatArray, FloatArray]:
         X = self._check(X)
         self._check_is_fitted()
         if len(X) == 0:
             return np.empty(0), np.empty((0, len(self.feature_names_)))
-        F = self._features(X, context, groups).values
+        F = self._features(X, context, groups, times).values
         views = self._views(F, self._standardise_slow(F))
         alarms = np.zeros(len(X))
         if "point" in self.views:
             alarms = np.maximum(alarms, views["point"] / self.point_margin)
         if "stuck" in self.views:
             alarms = np.maximum(alarms, views["stuck"])
+        if "own" in self.profile_view and self.seasonal_lags and self.profile_periods:
+            alarms = np.maximum(alarms, views["profile"] / self.profile_level_ / self.margin)
         collective = self._collective(views)
         level = collective / self.margin if collective is not None else np.zeros(len(X))
         # Rows where a point or stuck view alarms rank above every quiet row; the others are
@@ -748,7 +834,7 @@ class TemporalDetector:
         level = (
             (self.kinds_ == "median")
             | np.char.startswith(self.kinds_.astype(str), "lag")
-            | (season & (self.profile_view in ("level", "both")))
+            | (season & (self.profile_view in ("level", "both", "level_own")))
         )
         stuck = self.kinds_ == "run"
         runs = F[:, stuck] / self.run_level_
@@ -759,6 +845,7 @@ class TemporalDetector:
             pca = pca + q_stat / self.q_level_
         return {
             "point": np.nanmax(Z[:, jump] / self.jump_levels_[jump], axis=1, initial=0.0),
+            "profile": np.nanmax(Z[:, season], axis=1, initial=0.0),
             "robust": np.nanmax(Z[:, level], axis=1, initial=0.0),
             "stuck": np.nanmax(runs, axis=1, initial=0.0),
             "pca": pca,
@@ -786,12 +873,14 @@ class TemporalDetector:
         X: FloatArray,
         context: Context,
         groups: Groups,
+        times: Times = None,
     ) -> FeatureBlock:
         """Features of ``X``'s rows, each group computed on its context followed by its rows."""
+        back = self._holiday_back(times, len(X))
         if groups is None:
             if isinstance(context, Mapping):
                 raise ValueError("a context mapping needs groups: one key per row of X")
-            return self._with_context(X, context)
+            return self._with_context(X, context, back)
         keys = np.asarray(groups, dtype=object)
         if len(keys) != len(X):
             raise ValueError(f"groups has {len(keys)} keys for {len(X)} rows")
@@ -807,6 +896,7 @@ class TemporalDetector:
         # Groups of a few rows (live batches: many meters, a reading or so each) are
         # computed together; long ones (training, analysis) one by one.
         few: list[tuple[npt.NDArray[np.intp], FloatArray, FloatArray | None]] = []
+        holiday_back: list[npt.NDArray[np.intp] | None] = []
         for key, positions in rows_of.items():
             rows = np.asarray(positions, dtype=np.intp)
             previous = context.get(key) if context is not None else None
@@ -815,8 +905,10 @@ class TemporalDetector:
                     self._check(previous)[-self.context_rows :] if previous is not None else None
                 )
                 few.append((rows, X[rows], checked))
+                holiday_back.append(back[rows] if back is not None else None)
             else:
-                result[rows] = self._with_context(X[rows], previous).values
+                mine = back[rows] if back is not None else None
+                result[rows] = self._with_context(X[rows], previous, mine).values
         per_chunk = max(
             1,
             BATCHED_CELLS
@@ -832,14 +924,22 @@ class TemporalDetector:
                 seasonal_lags=self.seasonal_lags,
                 jump_limits=getattr(self, "jump_limits_", None),
                 profile_periods=self.profile_periods,
+                holiday_back=holiday_back[start : start + per_chunk],
             )
             for (rows, _, _), block in zip(chunk, values, strict=True):
                 result[rows] = block
         return FeatureBlock(names, kinds, origins, result)
 
-    def _with_context(self, X: FloatArray, context: FloatArray | None) -> FeatureBlock:
+    def _with_context(
+        self,
+        X: FloatArray,
+        context: FloatArray | None,
+        back: npt.NDArray[np.intp] | None = None,
+    ) -> FeatureBlock:
         previous = self._check(context)[-self.context_rows :] if context is not None else None
         rows = X if previous is None else np.vstack([previous, X])
+        if back is not None and previous is not None:
+            back = np.concatenate([np.zeros(len(previous), dtype=np.intp), back])
         block = sequence_features(
             rows,
             self.features,
@@ -848,9 +948,33 @@ class TemporalDetector:
             seasonal_lags=self.seasonal_lags,
             jump_limits=getattr(self, "jump_limits_", None),
             profile_periods=self.profile_periods,
+            holiday_back=back,
         )
         skip = 0 if previous is None else len(previous)
         return FeatureBlock(block.names, block.kinds, block.origins, block.values[skip:])
+
+    def _holiday_rows(self, times: Times, rows: int) -> BoolArray:
+        """Which rows fall on a public holiday of ``holidays`` (a country code), by UTC date."""
+        if times is None or getattr(self, "holidays", None) is None:
+            return np.zeros(rows, dtype=bool)
+        stamps = np.asarray(times, dtype=np.float64)
+        if len(stamps) != rows:
+            raise ValueError(f"times has {len(stamps)} entries for {rows} rows")
+        return holiday_mask(stamps, str(self.holidays))
+
+    def _holiday_back(self, times: Times, rows: int) -> npt.NDArray[np.intp] | None:
+        """Per row, how many rows back the same hour of the last Sunday is, for holiday rows
+        (0 for the others); None without a calendar, or without a day and a week lag."""
+        holiday = self._holiday_rows(times, rows)
+        week = max(self.seasonal_lags, default=0)
+        if not holiday.any() or week % 7 or week // 7 not in self.seasonal_lags:
+            return None
+        assert times is not None
+        weekday = _weekdays(np.asarray(times, dtype=np.float64))
+        days_back = (weekday - 6) % 7
+        days_back[days_back == 0] = 7  # a holiday on a Sunday: the Sundays before it
+        back: npt.NDArray[np.intp] = np.where(holiday, days_back * (week // 7), 0).astype(np.intp)
+        return back
 
     def _check(self, X: FloatArray | None) -> FloatArray:
         return check_matrix(X, self.features)
