@@ -163,6 +163,14 @@ def evaluate(
         ),
     ] = None,
     detector: Annotated[str, typer.Option("--detector")] = DEFAULT_DETECTOR,
+    holidays: Annotated[
+        str | None,
+        typer.Option(
+            "--holidays",
+            help="Country code of the public-holiday calendar (ES, US-CA…): temporal "
+            "detectors compare holidays with Sundays (default: none).",
+        ),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print only one JSON line on stdout (table on stderr).")
     ] = False,
@@ -186,6 +194,7 @@ def evaluate(
             train_fraction=train_fraction,
             probation_fraction=probation_fraction,
             detector=_known_detector(detector),
+            holidays=holidays,
         )
     except EvaluationError as error:
         raise typer.BadParameter(str(error)) from None

@@ -12,6 +12,7 @@ from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Literal
 
+import numpy as np
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -23,6 +24,7 @@ from energy_core.detection.meter_calibration import (
     parse_meter_budgets,
 )
 from energy_core.detection.registry import DEFAULT_DETECTOR, DETECTORS
+from energy_core.detection.temporal import holiday_mask
 from energy_core.energy import EnergySettings, TariffSchedule
 from energy_core.telemetry.rules import EARLIEST_TIMESTAMP, FUTURE_TOLERANCE
 from energy_core.telemetry.validation import QUERY_RANGE
@@ -78,6 +80,23 @@ class Settings(BaseSettings):
         "raises each meter's threshold (at most 3×) until its own training readings keep to "
         "it; empty: off, every meter at the model's threshold (docs/detection.md)",
     )
+    holidays: str | None = Field(
+        None,
+        description="country code of the public-holiday calendar (ES, US-CA…): the detector "
+        "compares holidays with Sundays and leaves them out of training; empty: none",
+    )
+
+    @field_validator("holidays", mode="before")
+    @classmethod
+    def _known_calendar(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        try:
+            holiday_mask(np.zeros(1), str(value).strip())
+        except ValueError as error:
+            raise ValueError(f"ENERGY_HOLIDAYS: {error}") from None
+        return str(value).strip()
+
     alarm_budget_meters: str = Field(
         "",
         description="budgets of some meters, comma-separated meter-or-glob=alarms-per-day, "
@@ -440,6 +459,7 @@ class Settings(BaseSettings):
             history_cadence=self.history_cadence,
             rules=self.storage_rules,
             alarm_budget=self.alarm_budgets(),
+            holidays=self.holidays,
         )
 
     @property

@@ -243,3 +243,11 @@ def test_evaluate_says_how_to_fetch_a_missing_data_set(tmp_path, monkeypatch):
     result = runner.invoke(app, ["evaluate", "data/nab/machine_temperature_system_failure.csv"])
     assert result.exit_code == 1
     assert "smartenergy datasets fetch nab" in result.stderr
+
+
+def test_evaluate_takes_a_holiday_calendar_and_names_an_unknown_one(tmp_path):
+    path = write(tmp_path)
+    assert evaluate_written(path, "--holidays", "ES", "--json").exit_code == 0
+    result = evaluate_written(path, "--holidays", "XX")
+    assert result.exit_code == 1
+    assert "unknown holiday calendar 'XX'" in result.stderr

@@ -43,3 +43,13 @@ def test_bootstrap_without_a_database_builds_the_memory_application(monkeypatch)
     assert app.monitor.queries.count() == 50
     assert app.monitor.simulator.meter_ids == ("meter-01", "meter-02")
     app.close()
+
+
+def test_the_holiday_calendar_reaches_the_monitor_and_an_unknown_one_is_named(monkeypatch):
+    monkeypatch.setenv("ENERGY_HOLIDAYS", "ES")
+    assert Settings(_env_file=None).monitor_settings().holidays == "ES"
+    monkeypatch.setenv("ENERGY_HOLIDAYS", " ")
+    assert Settings(_env_file=None).monitor_settings().holidays is None
+    monkeypatch.setenv("ENERGY_HOLIDAYS", "XX")
+    with pytest.raises(ValidationError, match=r"ENERGY_HOLIDAYS.*XX"):
+        Settings(_env_file=None)

@@ -86,6 +86,8 @@ BATCHED_GROUP_ROWS = 64
 BATCHED_CELLS = 4_000_000
 """About how many window cells one batched step may hold (memory: 8 bytes each, a few times)."""
 _DAY = timedelta(days=1)
+PROFILE_PERIODS = 3
+"""How many earlier periods (days or weeks) the same-hour profile takes the median of."""
 
 
 def seasonal_lags_for(
@@ -497,7 +499,7 @@ class TemporalDetector:
         trim_rounds: int = 0,
         trim_limit: float = 0.3,
         level_floor: float = 1.0,
-        profile_periods: int = 3,
+        profile_periods: int = PROFILE_PERIODS,
         profile_view: str = "level_own",
         holidays: str | None = None,
     ) -> None:

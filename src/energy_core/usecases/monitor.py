@@ -25,6 +25,7 @@ from energy_core.detection.isolation_forest import Contamination, IsolationFores
 from energy_core.detection.meter_calibration import AlarmBudget, calibrate_meters, combine_factors
 from energy_core.detection.protocol import Detector, choose_features
 from energy_core.detection.registry import DEFAULT_DETECTOR, make_detector
+from energy_core.detection.temporal import PROFILE_PERIODS, seasonal_lags_for
 from energy_core.health.analysis import HealthThresholds, MetricSnapshot, analyse
 from energy_core.ports import (
     ChangeEvent,
@@ -128,6 +129,12 @@ class MonitorSettings:
     train_jobs: int | None = None
     """Processes that score the meters' training readings when there are many meters
     (``None``: one per CPU)."""
+    holidays: str | None = None
+    """A country code (``ES``, ``US-CA``…): the default detector compares that country's
+    public holidays with Sundays and leaves them out of training (``None``: no calendar)."""
+    seasonal_context_rows: int = 1_000
+    """Same-hour-yesterday/last-week views only when their history per meter fits in this
+    many readings (hourly meters: a week is 168; per-second meters have none)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,13 +191,34 @@ class Monitor:
         self.recent = RecentReadings(queries)
         """Each meter's newest stored readings: the context of contextual detectors."""
 
-    def _default_detector(self, features: Sequence[str]) -> Detector:
+    def _default_detector(
+        self, features: Sequence[str], seasonal_lags: Sequence[int] = ()
+    ) -> Detector:
         if self.settings.detector == "isolation_forest":
             # The forest is the one detector the contamination setting applies to.
             return IsolationForestDetector(
                 features=features, contamination=self.settings.contamination, random_state=0
             )
-        return make_detector(self.settings.detector, features)
+        return make_detector(
+            self.settings.detector,
+            features,
+            seasonal_lags=seasonal_lags,
+            holidays=self.settings.holidays,
+        )
+
+    def _seasonal_lags(self, training: Sequence[Reading]) -> tuple[int, ...]:
+        """Day and week lags (rows) for the meters' cadence, when the shortest meter's
+        training holds two of them and the history they need fits ``seasonal_context_rows``."""
+        times: dict[str, list[float]] = {}
+        for reading in training:
+            times.setdefault(reading.meter_id, []).append(reading.timestamp.timestamp())
+        steps = [float(np.median(np.diff(sorted(t)))) for t in times.values() if len(t) > 2]
+        if not steps or min(steps) <= 0:
+            return ()
+        rows = min(len(t) for t in times.values())
+        lags = seasonal_lags_for(timedelta(seconds=float(np.median(steps))), rows)
+        limit = self.settings.seasonal_context_rows
+        return tuple(lag for lag in lags if PROFILE_PERIODS * lag <= limit)
 
     # --- what pages and the read API ask, beside ``queries`` ---------------------------
     def analyses(self, n: int = 1) -> list[MetricSnapshot]:
@@ -576,10 +604,14 @@ class Monitor:
                 f"need at least 10 stored readings to train, found {len(training)};"
                 " generate or ingest some first"
             )
-        detector = self._detector_factory(choose_features(training))
+        features = choose_features(training)
+        if self._detector_factory == self._default_detector:
+            detector = self._default_detector(features, self._seasonal_lags(training))
+        else:
+            detector = self._detector_factory(features)
         X = feature_matrix(training, detector.features)
         groups = meter_groups(training)
-        detector.fit(X, labels(training), groups=groups)
+        detector.fit(X, labels(training), groups=groups, times=reading_times(training))
         budget = self.settings.alarm_budget
         meter_factors: dict[str, float] = {}
         if budget is not None:
@@ -659,6 +691,11 @@ def meter_groups(readings: Sequence[Reading]) -> npt.NDArray[np.str_]:
     return np.array([reading.meter_id for reading in readings])
 
 
+def reading_times(readings: Sequence[Reading]) -> npt.NDArray[np.float64]:
+    """Each reading's time in seconds since the epoch, for detectors that know the calendar."""
+    return np.array([reading.timestamp.timestamp() for reading in readings], dtype=np.float64)
+
+
 def score_with(
     detector: Detector,
     readings: Sequence[Reading],
@@ -681,7 +718,10 @@ def score_with(
     X = feature_matrix(readings, tuple(detector.features) or DEFAULT_FEATURES)
     scorable: npt.NDArray[np.bool_] = ~np.all(np.isnan(X), axis=1)
     scores, tops = detector.score_and_explain(
-        X, context=_hashable_keys(context), groups=meter_groups(readings)
+        X,
+        context=_hashable_keys(context),
+        groups=meter_groups(readings),
+        times=reading_times(readings),
     )
     # Explanations come for the rows scored above the threshold, in row order.
     above = np.flatnonzero(scores > detector.threshold_)
