@@ -28,7 +28,11 @@ async def test_every_tab_draws_its_charts(user: User, dashboard: Dashboard) -> N
     await open_tab(user, "variables")
     series = one(user, "chart-series-current", ui.echart).options
     assert series["yAxis"]["name"] == "Corriente [A]"
-    assert [s["type"] for s in series["series"]] == ["line", "line", "line", "scatter"]
+    # envelope low edge and width, mean, anomalies, the expected band's low edge and width
+    assert [s["type"] for s in series["series"]] == [
+        *("line", "line", "line", "scatter"),
+        *("line", "line"),
+    ]
     await open_tab(user, "comparatives")
     assert len(one(user, "chart-matrix", ui.echart).options["grid"]) == 15  # 6 variables
     await open_tab(user, "anomalies")

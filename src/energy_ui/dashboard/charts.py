@@ -35,6 +35,8 @@ TEXT = "#334155"
 GRID_LINE = "#e2e8f0"
 FALSE_ALARM_AREA = "rgba(22, 163, 74, 0.13)"
 CONFIRMED_AREA = "rgba(220, 38, 38, 0.13)"
+EXPECTED_AREA = "rgba(100, 116, 139, 0.2)"
+EXPECTED_EDGE = "rgba(71, 85, 105, 0.55)"
 HEALTH_COLORS = {HealthState.NORMAL: GREEN, HealthState.CAUTION: AMBER, HealthState.CRITICAL: RED}
 
 _LOCALE = {"es": "es-ES", "en": "en-GB"}
@@ -59,6 +61,10 @@ def set_data(options: Options, index: int, data: Sequence[Any]) -> None:
 
 Envelopes = tuple[list[Point], list[Point], list[Point]]
 """An envelope's low edge, band and mean (``Envelope.points``)."""
+Band = tuple[list[Point], list[Point]]
+"""The expected band's low edge and width (``Envelope.expected_points``)."""
+EXPECTED_SERIES = (4, 5)
+"""The envelope chart's series of the expected band: its low edge, then its width."""
 Bounds = tuple[float, float] | None
 """An axis' (min, max); ``None``: ECharts fits the axis to the data."""
 
@@ -116,14 +122,19 @@ def _frame(options: Options, points: Envelopes, marks: Sequence[Point]) -> None:
         options[axis]["min"], options[axis]["max"] = bounds or (None, None)
 
 
-def set_envelope(options: Options, points: Envelopes, marks: Sequence[Point]) -> None:
+def set_envelope(
+    options: Options, points: Envelopes, marks: Sequence[Point], expected: Band | None = None
+) -> None:
     """Replace the data of an envelope chart (``envelope_options``) in place, and its axis
-    bounds with them."""
+    bounds with them; ``expected``: the expected band's too."""
     low, band, mean = points
     set_data(options, 0, low)
     set_data(options, 1, band)
     set_data(options, 2, mean_line(mean))
     set_data(options, 3, marks)
+    if expected is not None:
+        set_data(options, EXPECTED_SERIES[0], expected[0])
+        set_data(options, EXPECTED_SERIES[1], expected[1])
     _frame(options, points, marks)
 
 
@@ -228,8 +239,13 @@ def _envelope_tooltip(language: Language, areas: Sequence[FeedbackArea] = ()) ->
         " const lines = [when + ' UTC'];"
         " for (const p of list) {"
         "  const v = p.value;"
+        # The expected band is one line, low – high, on its width's series; none in a gap.
+        f"  if (p.seriesIndex === {EXPECTED_SERIES[0]}) continue;"
+        f"  if (p.seriesIndex === {EXPECTED_SERIES[1]} && (v[2] === null || v[2] === undefined))"
+        "   continue;"
         "  let shown = fmt(v[1]);"
         "  if (p.seriesIndex === 1) shown = fmt(v[2]);"
+        f"  if (p.seriesIndex === {EXPECTED_SERIES[1]}) shown = fmt(v[3]) + ' – ' + fmt(v[2]);"
         "  if (p.seriesIndex === 3)"
         f"   shown = fmt(v[1]) + ' (' + esc({score}) + ' ' + fmt(v[2]) + ')';"
         "  lines.push(p.marker + esc(p.seriesName) + ': ' + shown);"
@@ -246,23 +262,30 @@ def envelope_options(
     marks: Sequence[Point],
     language: Language,
     areas: Sequence[FeedbackArea] = (),
+    expected: Band | None = None,
 ) -> Options:
     """One variable over time: min/max band, mean line and red anomaly marks; zoomable;
-    ``areas``: users' verdicts shaded (``feedback_mark_area``). Axes fit a lone reading too
+    ``areas``: users' verdicts shaded (``feedback_mark_area``); ``expected``: the range the
+    model expected, shaded grey behind everything (with a legend entry; ``None``: a view
+    that cannot have one, its series stay empty). Axes fit a lone reading too
     (``envelope_bounds``)."""
     spec = variable(name)
     low, band, mean = points
+    legend = [
+        text("series.envelope", language),
+        text("series.mean", language),
+        text("series.flagged", language),
+    ]
+    if expected is not None:
+        legend.append(text("series.expected", language))
+    expected_low, expected_band = expected or ([], [])
     options: Options = {
         "useUTC": True,
         "animation": False,
         "grid": {"left": 64, "right": 24, "top": 36, "bottom": 56},
         "tooltip": {"trigger": "axis", ":formatter": _envelope_tooltip(language, areas)},
         "legend": {
-            "data": [
-                text("series.envelope", language),
-                text("series.mean", language),
-                text("series.flagged", language),
-            ],
+            "data": legend,
             "right": 8,
             "top": 0,
             "textStyle": {"color": TEXT, "fontSize": 11},
@@ -313,6 +336,31 @@ def envelope_options(
                 "itemStyle": {"color": RED, "borderColor": "#fff", "borderWidth": 0.5},
                 "symbolSize": 6,
                 "z": 5,
+            },
+            # The expected band (EXPECTED_SERIES): both halves named alike, so its one legend
+            # entry shows or hides it whole; under the envelope (z 1).
+            {
+                "name": text("series.expected", language),
+                "type": "line",
+                "data": expected_low,
+                "stack": "expected",
+                "symbol": "none",
+                "color": EXPECTED_EDGE,
+                "lineStyle": {"width": 1, "type": "dashed", "color": EXPECTED_EDGE},
+                "silent": True,
+                "z": 1,
+            },
+            {
+                "name": text("series.expected", language),
+                "type": "line",
+                "data": expected_band,
+                "stack": "expected",
+                "symbol": "none",
+                "color": EXPECTED_AREA,
+                "lineStyle": {"width": 1, "type": "dashed", "color": EXPECTED_EDGE},
+                "areaStyle": {"color": EXPECTED_AREA},
+                "silent": True,
+                "z": 1,
             },
         ],
     }

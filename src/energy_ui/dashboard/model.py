@@ -10,7 +10,13 @@ from energy_core.health.analysis import MetricSnapshot
 from energy_core.telemetry.readings import Reading
 from energy_ui.dashboard.filters import MAX_SAMPLING, Filters
 from energy_ui.dashboard.live import LiveUpdate
-from energy_ui.dashboard.queries import HISTORY_ANALYSES, Status, ViewData
+from energy_ui.dashboard.queries import (
+    HISTORY_ANALYSES,
+    BandData,
+    Status,
+    ViewData,
+    expected_meter,
+)
 from energy_ui.dashboard.series import (
     Envelope,
     FeedbackArea,
@@ -79,6 +85,8 @@ class PageModel:
         self.feedback: list[Feedback] = list(data.feedback)
         """Users' verdicts on the view's meters and span, newest first (as loaded)."""
         self.feedback_areas: list[FeedbackArea] = feedback_areas(self.feedback, data.width)
+        self.expected_meter = expected_meter(filters, data.meters)
+        """The one meter whose expected band the charts draw (``None``: the view mixes meters)."""
 
     # --- live ---------------------------------------------------------------------------
     def apply(self, update: LiveUpdate) -> list[Reading]:
@@ -128,6 +136,14 @@ class PageModel:
         first, last = accepted[0].timestamp, max(reading.timestamp for reading in accepted)
         self.span = (self.span[0], max(self.span[1], last)) if self.span else (first, last)
         return accepted
+
+    def add_expected(self, band: BandData, *, fresh: bool = False) -> None:
+        """Readings' expected ranges into the envelopes' buckets (``fresh``: instead of the
+        band drawn so far)."""
+        for name, envelope in self.envelopes.items():
+            if fresh:
+                envelope.forget_expected()
+            envelope.expect(band.get(name, ()))
 
     def add_analysis(self, snapshot: MetricSnapshot) -> None:
         if self.history and self.history[-1].id == snapshot.id:

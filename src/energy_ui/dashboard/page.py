@@ -21,7 +21,16 @@ from energy_ui.dashboard.layout import add_head
 from energy_ui.dashboard.live import LiveUpdate
 from energy_ui.dashboard.login import Gate, login_dialog
 from energy_ui.dashboard.model import PageModel
-from energy_ui.dashboard.queries import ViewData, Zoom, empty_view, load_view, load_zoom
+from energy_ui.dashboard.queries import (
+    BandData,
+    BandRequest,
+    ViewData,
+    Zoom,
+    empty_view,
+    load_expected,
+    load_view,
+    load_zoom,
+)
 from energy_ui.dashboard.status import StatusPanel
 from energy_ui.dashboard.tabs.alerts import AlertBadge, AlertsContext, AlertsTab
 from energy_ui.dashboard.tabs.anomalies import AnomaliesTab
@@ -283,7 +292,7 @@ class DashboardPage:
                 for view_type in TABS:
                     view = view_type(self.model, self.language, thresholds)
                     if isinstance(view, VariablesTab):
-                        view.zoom_loader = self._zoom
+                        view.zoom_loader, view.expected_loader = self._zoom, self._expected
                     if isinstance(view, MetersTab):
                         view.loader, view.picker = self._meters, self.show_meter
                     if isinstance(view, AlertsTab):
@@ -368,6 +377,13 @@ class DashboardPage:
     async def _zoom(self, variable: str, start: datetime, end: datetime) -> Zoom | None:
         try:
             return await run.io_bound(load_zoom, self.monitor, self.filters, variable, start, end)
+        except unavailable_errors() as error:
+            self.dashboard.producer.report_unavailable(error)
+            return None
+
+    async def _expected(self, request: BandRequest) -> BandData | None:
+        try:
+            return await run.io_bound(load_expected, self.monitor, request)
         except unavailable_errors() as error:
             self.dashboard.producer.report_unavailable(error)
             return None

@@ -6,8 +6,11 @@ limit), ``downsample`` (at most that many buckets) — never a whole table.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+
+import numpy as np
 
 from energy_core.alerts.store import Feedback
 from energy_core.health.analysis import MetricSnapshot
@@ -16,7 +19,11 @@ from energy_core.telemetry.buckets import bucket_width
 from energy_core.telemetry.readings import Reading
 from energy_core.usecases.monitor import Monitor
 from energy_ui.dashboard.filters import MAX_SAMPLING, Filters
+from energy_ui.dashboard.series import Expected
 
+EXPECTED_READINGS = 2_000
+"""The expected band covers at most this many of the meter's newest readings of a view (or of
+a zoomed span): the detector reads each of them, with the raw rows fetched for it."""
 HISTORY_ANALYSES = 60
 """Analyses shown in the history chart."""
 FEEDBACK_SHOWN = 200
@@ -190,3 +197,69 @@ def load_zoom(
         width=bucket_width(start, end, count),
         buckets=monitor.queries.downsample(variable, narrowed, count),
     )
+
+
+# --- the expected band ------------------------------------------------------------------------
+def expected_meter(filters: Filters, meters: Sequence[str]) -> str | None:
+    """The meter whose expected band a view draws: the one meter it shows (filtered, or the
+    only one stored); ``None`` for a view of several, whose buckets mix meters' levels."""
+    if len(filters.meters) == 1:
+        return filters.meters[0]
+    if not filters.meters and len(meters) == 1:
+        return meters[0]
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class BandRequest:
+    """Which readings' expected ranges a chart wants: the newest ``EXPECTED_READINGS`` of
+    ``meter`` in the view's filters (within [start, end) when zoomed), or, live, ``readings``
+    just arrived. ``fresh``: drop the band drawn so far when the answer comes (a new model)."""
+
+    filters: Filters
+    meter: str
+    start: datetime | None = None
+    end: datetime | None = None
+    readings: tuple[Reading, ...] | None = None
+    fresh: bool = False
+
+
+BandData = dict[str, list[Expected]]
+"""Per variable, readings' expected ranges ``(instant, low, high)``."""
+
+
+def load_expected(monitor: Monitor, request: BandRequest) -> BandData:
+    """The expected ranges ``request`` asks for, of the filters' variables (from
+    ``Monitor.expected_ranges``: the current model, each reading after its meter's stored
+    ones). A long window is downsampled on the chart, its band is not: it is computed on the
+    newest raw readings, at most ``EXPECTED_READINGS``, and each bucket then shows the
+    lowest low and highest high of its readings. Readings the filters' state leaves out
+    are read for the context of the others, never drawn. Empty without a model."""
+    filters = request.filters
+    if request.readings is not None:
+        mine = (r for r in request.readings if r.meter_id == request.meter)
+        readings = sorted(mine, key=lambda r: (r.timestamp, r.id or 0))  # as stored
+    else:
+        if monitor.model_version() is None:
+            return {}
+        # Every reading of the meter, whatever the state filter: the detector reads them in
+        # sequence (a flagged-only list would give each reading the wrong neighbours).
+        where = replace(filters.reading_filter(), meter_ids=(request.meter,), state=None)
+        if request.start is not None:
+            where = replace(where, start=max(request.start, where.start or request.start))
+        if request.end is not None:
+            where = replace(where, end=min(request.end, where.end or request.end))
+        readings = monitor.queries.window(monitor.readable(where), limit=EXPECTED_READINGS)
+    ranges = monitor.expected_ranges(readings) if readings else {}
+    shown = [row for row, reading in enumerate(readings) if filters.accepts(reading)]
+    band: BandData = {}
+    for name in filters.variables:
+        if name not in ranges:
+            continue
+        low, high = ranges[name]
+        band[name] = [
+            (readings[row].timestamp, float(low[row]), float(high[row]))
+            for row in shown
+            if np.isfinite(low[row]) and np.isfinite(high[row])
+        ]
+    return band

@@ -26,6 +26,8 @@ from energy_core.telemetry.readings import Reading
 
 Point = tuple[float | None, ...]
 """A chart point; ``None`` is a gap (no value)."""
+Expected = tuple[datetime, float, float]
+"""A reading's expected range of one variable: its instant, low and high."""
 
 
 def epoch_ms(moment: datetime) -> int:
@@ -61,6 +63,18 @@ class _Slot:
     maximum: float
     mean: float
     flagged: int
+    expected_low: float = math.nan
+    """The lowest of the expected ranges of the bucket's readings (NaN: none known)."""
+    expected_high: float = math.nan
+    """The highest of them."""
+
+    def expect(self, low: float, high: float) -> None:
+        """One more reading's expected range: the bucket's band widens to hold it (merging
+        the same reading twice changes nothing)."""
+        if math.isnan(self.expected_low) or low < self.expected_low:
+            self.expected_low = low
+        if math.isnan(self.expected_high) or high > self.expected_high:
+            self.expected_high = high
 
     def add(self, value: float | None, flagged: bool) -> None:
         """One more reading: ``value`` of the variable, ``None`` when it lacks it."""
@@ -167,6 +181,42 @@ class Envelope:
             band.append((at, slot.maximum - slot.minimum, slot.maximum, slot.flagged))
             mean.append((at, slot.mean))
         return low, band, mean
+
+    def expect(self, ranges: Iterable[Expected]) -> None:
+        """Readings' expected ranges ``(instant, low, high)`` merged into the buckets holding
+        them (the lowest low and highest high of each: a bucket of many readings shows the
+        band of all of them); an instant outside every bucket is left out."""
+        starts = [slot.start for slot in self.slots]
+        for moment, low, high in ranges:
+            index = bisect.bisect_right(starts, moment) - 1
+            if index >= 0 and moment < self.slots[index].end:
+                self.slots[index].expect(low, high)
+
+    def forget_expected(self) -> None:
+        """Drop every bucket's band (another model's, say)."""
+        for slot in self.slots:
+            slot.expected_low = slot.expected_high = math.nan
+
+    def expected_points(self) -> tuple[list[Point], list[Point]]:
+        """The expected band's chart series: its low edge, and its width (then high and low,
+        for the tooltip); ``None`` (a gap) where no reading of a bucket has a range."""
+        low: list[Point] = []
+        band: list[Point] = []
+        for slot in self.slots:
+            at = epoch_ms(slot.start)
+            if math.isnan(slot.expected_low) or math.isnan(slot.expected_high):
+                low.append((at, None))
+                band.append((at, None, None, None))
+                continue
+            low.append((at, slot.expected_low))
+            width = slot.expected_high - slot.expected_low
+            band.append((at, width, slot.expected_high, slot.expected_low))
+        return low, band
+
+    @property
+    def has_expected(self) -> bool:
+        """Whether some bucket has a band."""
+        return any(not math.isnan(slot.expected_low) for slot in self.slots)
 
     def _trim(self) -> None:
         excess = len(self.slots) - self.limit

@@ -55,6 +55,11 @@ class TabView:
         """New readings (already in the model) or a new analysis arrived."""
         if not (accepted or update.new_analysis or update.new_model) or not self.built:
             return
+        self.changed()
+
+    def changed(self) -> None:
+        """The model changed: render soon if shown (at most every ``min_interval``), else
+        when shown."""
         self.dirty = True
         if self.visible and self._scheduled is None:
             delay = max(0.0, self._rendered_at + self.min_interval - time.monotonic())

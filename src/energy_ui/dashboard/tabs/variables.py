@@ -3,20 +3,30 @@ distribution. Zooming into a time series re-queries that span at finer resolutio
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from nicegui import ui
+from nicegui import background_tasks, ui
 from nicegui.events import GenericEventArguments
 
-from energy_core.telemetry.catalogue import variable
+from energy_core.health.analysis import HealthThresholds
+from energy_core.telemetry.catalogue import Language, variable
+from energy_core.telemetry.readings import Reading
 from energy_ui.dashboard import charts
 from energy_ui.dashboard.layout import card
-from energy_ui.dashboard.queries import Zoom
+from energy_ui.dashboard.live import LiveUpdate
+from energy_ui.dashboard.model import PageModel
+from energy_ui.dashboard.queries import EXPECTED_READINGS, BandData, BandRequest, Zoom
+from energy_ui.dashboard.series import Envelope
 from energy_ui.dashboard.tabs.base import TabView
+from energy_ui.i18n import number
 
 ZoomLoader = Callable[[str, datetime, datetime], Awaitable[Zoom | None]]
+ExpectedLoader = Callable[[BandRequest], Awaitable[BandData | None]]
+"""Reads the expected band a request asks for, off the event loop (``None``: storage away)."""
 
 FULL_VIEW = (0.5, 99.5)
 """A zoom window wider than this (percent of the axis) is the whole series: no re-query."""
@@ -28,6 +38,20 @@ class VariablesTab(TabView):
     icon = "show_chart"
 
     zoom_loader: ZoomLoader | None = None
+    expected_loader: ExpectedLoader | None = None
+
+    def __init__(self, model: PageModel, language: Language, thresholds: HealthThresholds) -> None:
+        super().__init__(model, language, thresholds)
+        self._band_requests: list[BandRequest] = []
+        self._band_task: asyncio.Task[None] | None = None
+
+    @property
+    def banded(self) -> bool:
+        """Whether the charts draw the expected band: a view of one meter, with a loader."""
+        return self.model.expected_meter is not None and self.expected_loader is not None
+
+    def _expected(self, envelope: Envelope) -> charts.Band | None:
+        return envelope.expected_points() if self.banded else None
 
     def build(self) -> None:
         t, language = self.t, self.language
@@ -37,6 +61,13 @@ class VariablesTab(TabView):
             ui.label(t("view.no_variables")).classes("se-caption")
             return
         ui.label(t("chart.zoom_hint")).classes("se-caption")
+        if self.banded:
+            count = number(EXPECTED_READINGS, language, 0)
+            ui.label(t("chart.expected_hint", count=count)).classes("se-caption").mark(
+                "expected-hint"
+            )
+        elif self.model.status.model is not None:
+            ui.label(t("chart.expected_one_meter")).classes("se-caption")
         for name in self.model.filters.variables:
             spec = variable(name)
             with (
@@ -51,6 +82,7 @@ class VariablesTab(TabView):
                             self.model.marks[name].points,
                             language,
                             self.model.feedback_areas,
+                            self._expected(self.model.envelopes[name]),
                         )
                     )
                     .classes("h-72 lg:col-span-2")
@@ -68,11 +100,18 @@ class VariablesTab(TabView):
                     .classes("h-72")
                     .mark(f"chart-histogram-{name}")
                 )
+        if self.banded:
+            self._want(self._window_band())
 
     def render(self) -> None:
         for name, chart in self.series.items():
-            points = self.model.envelopes[name].points()
-            charts.set_envelope(chart.options, points, self.model.marks[name].points)
+            envelope = self.model.envelopes[name]
+            charts.set_envelope(
+                chart.options,
+                envelope.points(),
+                self.model.marks[name].points,
+                self._expected(envelope),
+            )
         for name, chart in self.histograms.items():
             histogram = self.model.histograms[name]
             charts.set_data(chart.options, 0, histogram.normal)
@@ -97,7 +136,59 @@ class VariablesTab(TabView):
             return
         envelope.splice(zoom.buckets, zoom.width, zoom.start, zoom.end)
         marks = self.model.marks[name].points
-        charts.set_envelope(self.series[name].options, envelope.points(), marks)
+        charts.set_envelope(
+            self.series[name].options, envelope.points(), marks, self._expected(envelope)
+        )
+        if self.banded:  # the finer buckets get the band of the zoomed span
+            self._want(replace(self._window_band(), start=zoom.start, end=zoom.end))
+
+    # --- the expected band ----------------------------------------------------------------
+    def live(self, accepted: Sequence[Reading], update: LiveUpdate) -> None:
+        """New readings get their expected range too (after them, as the detector needs
+        their predecessors stored); a new model draws the whole band again with it."""
+        super().live(accepted, update)
+        meter = self.model.expected_meter
+        if not self.built or not self.banded or meter is None:
+            return
+        if update.new_model:
+            self._want(replace(self._window_band(), fresh=True))
+        mine = tuple(reading for reading in accepted if reading.meter_id == meter)
+        if mine:
+            self._want(BandRequest(self.model.filters, meter, readings=mine))
+
+    def _window_band(self) -> BandRequest:
+        assert self.model.expected_meter is not None
+        return BandRequest(self.model.filters, self.model.expected_meter)
+
+    def _want(self, request: BandRequest) -> None:
+        """Ask for a band; requests are answered one after another, in order."""
+        self._band_requests.append(request)
+        if self._band_task is None:
+            self._band_task = background_tasks.create(self._answer(), name="expected band")
+
+    async def _answer(self) -> None:
+        try:
+            while self._band_requests and self.expected_loader is not None:
+                request = self._band_requests.pop(0)
+                # Live readings waiting one behind another are read in one go.
+                while (
+                    request.readings is not None
+                    and self._band_requests
+                    and self._band_requests[0].readings is not None
+                ):
+                    following = self._band_requests.pop(0).readings or ()
+                    request = replace(request, readings=(*request.readings, *following))
+                band = await self.expected_loader(request)
+                if band is not None:
+                    self.model.add_expected(band, fresh=request.fresh)
+                    self.changed()
+        finally:
+            self._band_task = None
+
+    async def settled(self) -> None:
+        """Wait until every band asked for is drawn into the model (tests)."""
+        while self._band_task is not None:
+            await asyncio.sleep(0.01)
 
 
 def _zoom_window(args: Any) -> tuple[float, float] | None:
