@@ -206,6 +206,26 @@ class ChangeFeed(Protocol):
         ...
 
 
+class LogUnavailableError(ConnectionError):
+    """The reading log cannot take readings right now (its servers are unreachable, or it
+    is full): retry later. Readings it acknowledged before stay in it."""
+
+
+class ReadingLog(Protocol):
+    """A durable, partitioned log of validated readings between the channels that receive
+    them (gateways) and the processes that score and store them (workers): NATS JetStream
+    at scale (``energy_adapters.nats_log``). A meter's readings go to one partition, in the
+    order appended."""
+
+    def append(self, readings: Sequence[Reading]) -> None:
+        """Durably append ``readings``; returns once the log holds every one of them.
+
+        ``LogUnavailableError``: it could not take them all. Appending the same readings
+        again (a retry) appends none of them twice within the log's duplicate window.
+        """
+        ...
+
+
 class Clock(Protocol):
     def now(self) -> datetime:
         """The current instant, aware, in UTC."""

@@ -135,6 +135,35 @@ class Alerting:
             self._queue_repeats(now)
         return events
 
+    def adopt(self, owns: Callable[[str], bool]) -> int:
+        """This process now runs the rules for the meters ``owns`` picks (another process
+        did until now: a partition moved between workers). Their open alerts are taken back
+        from storage, so that their readings here update and resolve those alerts rather
+        than open them again; returns how many were taken."""
+        with self._lock:
+            self.start()
+            self.release(owns)
+            stored = [
+                item
+                for item in self.store.open_alerts()
+                if item.alert.meter_id is not None and owns(item.alert.meter_id)
+            ]
+            self._announced.update(item.alert.occurrence for item in stored if item.announced)
+            self.engine.restore(item.alert for item in stored)
+            return len(stored)
+
+    def release(self, owns: Callable[[str], bool]) -> None:
+        """Another process runs the rules for the meters ``owns`` picks from now on: this
+        one forgets them (their alerts stay stored and open, for that process to adopt),
+        so that it neither resolves nor calls silent what it no longer receives."""
+        with self._lock:
+            for alert in self.engine.open_alerts():
+                if alert.meter_id is not None and owns(alert.meter_id):
+                    self._announced.discard(alert.occurrence)
+            for meter in self.engine.meters():
+                if owns(meter):
+                    self.engine.forget(meter)
+
     def forget(self) -> None:
         """The data was reset: every open alert is closed and the rules start afresh."""
         with self._lock:
