@@ -14,23 +14,30 @@ budget**: ``per_day`` alarms per day.
   flagged reading, so incidents per day are at most the budget too (flagged readings often
   come in runs: fewer incidents than flagged readings).
 - **The level.** The factor is the ``1 − p`` quantile of the meter's training scores in
-  units of the model's threshold. Where the training part holds at least
-  ``TAIL_EXCEEDANCES`` readings above that quantile it is read off the sorted scores (the
-  factor lets at most ``⌊p·n⌋`` training readings through). Where it does not (a budget of
-  one a day at a 1-minute cadence over two days of training: p·n ≈ 3), the tail is
-  extrapolated by peaks over threshold with an exponential tail (the γ = 0 case of the
-  generalised Pareto distribution used by SPOT, Siffer et al., KDD 2017): over the level
-  ``t`` that ``TAIL_FRACTION`` of the scores exceed, the excesses have mean ``σ`` and the
-  level exceeded with probability ``p`` is ``t + σ·ln(N_t / (n·p))``. An exponential tail
-  is exact for exponential-like scores and errs high (fewer alarms) for lighter ones such
-  as a maximum of Gaussian z-scores; a heavier tail than exponential would get more alarms
-  than the budget.
+  units of the model's threshold, estimated twice, the larger kept. *In the training part*:
+  the ``⌊p·n⌋``-th largest score, so that at most ``⌊p·n⌋`` of the ``n`` training readings
+  would have been flagged. *Beyond it*, when ``p·n`` is smaller than the tail the training
+  part shows (a budget of one a day at a 10-second cadence over a day of training: p·n =
+  1), by peaks over threshold with an exponential tail (the γ = 0 case of the generalised
+  Pareto distribution SPOT uses, Siffer et al., KDD 2017): over the level ``t`` that the top
+  ``TAIL_FRACTION`` of the scores exceed (``N_t`` of them), the excesses have mean ``σ`` and
+  the level exceeded with probability ``p`` is ``t + σ·ln(N_t / (n·p))``. An exponential
+  tail is exact for exponential-like scores and errs high (fewer alarms) for lighter ones
+  such as a maximum of Gaussian z-scores; a heavier tail would get more alarms than the
+  budget.
+- **Faults in the training part.** Scores above ``max_factor`` are left out of both
+  estimates: such a reading alarms whatever the factor, and the faults an unlabelled
+  training part holds mostly score there; left in, a quiet meter's few faults would set its
+  level and blind it up to the cap. Faults that score between 1 and ``max_factor`` stay in
+  and raise the meter's level up to them: training cannot tell them from its normal (users'
+  confirmed faults are kept out of training before, ``FeedbackCalibration.training``).
 - **Bounds.** The factor is never below 1: the calibration only raises a meter's threshold,
   never lowers it under the model's own (a quiet meter keeps the model's sensitivity). It is
   at most ``max_factor``: a meter whose training part is full of faults would otherwise
   learn its faults as normal and go blind; capped, anything scoring over ``max_factor``
   times the model's threshold still alarms. A meter with fewer than ``min_readings``
-  training readings (after the warm-up) keeps factor 1: too little to know its tail.
+  training readings (after the warm-up) keeps factor 1: too little to know its tail; one
+  with fewer than that many at or under the cap gets the cap.
 - **Feedback.** Users' false alarms give a meter a factor of their own
   (``energy_core.detection.feedback``); a meter's threshold is the model's times the
   **larger** of the two (``combine_factors``): each says the meter's normal reaches that
@@ -73,9 +80,8 @@ two): a meter whose training part is full of faults keeps alarming on what score
 MIN_READINGS = 100
 """Fewer training readings (after the warm-up) than this: the meter keeps factor 1."""
 TAIL_EXCEEDANCES = 10
-"""The empirical quantile is used when at least this many training readings lie above it;
-below, the exponential tail is extrapolated."""
-TAIL_FRACTION = 0.02
+"""The exponential tail is fitted on at least this many of the top scores."""
+TAIL_FRACTION = 0.01
 """Peaks over threshold: the tail is fitted on the top 2 % of the scores (at least
 ``TAIL_EXCEEDANCES`` of them), as SPOT does with its 98 % initial level."""
 PARALLEL_MIN_METERS = 64
@@ -149,26 +155,26 @@ def budget_factor(
     """The factor on the model's threshold that one meter's ``scores`` (in units of that
     threshold, NaN ignored) exceed with ``probability`` at most, within ``[1, max_factor]``
     (1 with fewer than ``min_readings`` scores). See the module doc for the estimate."""
-    present = np.sort(scores[np.isfinite(scores)])[::-1]
-    n = len(present)
-    if n < min_readings:
+    present = scores[np.isfinite(scores)]
+    if len(present) < min_readings:
         return 1.0
+    if probability <= 0:
+        return max_factor
+    # Above the cap a reading alarms whatever the factor: faults the training part holds
+    # mostly score there, and left in they would set the level for the meter's normal.
+    kept = np.sort(present[present <= max_factor])[::-1]
+    n = len(kept)
+    if n < min_readings:
+        return max_factor
     expected = probability * n
-    if expected >= TAIL_EXCEEDANCES:
-        # At most ⌊p·n⌋ training scores lie strictly above the ⌊p·n⌋-th largest.
-        level = float(present[min(int(expected), n - 1)])
-    else:
-        tail = min(max(TAIL_EXCEEDANCES, math.ceil(TAIL_FRACTION * n)), n - 1)
-        start = float(present[tail])
-        excesses = present[:tail] - start
-        excesses = excesses[excesses > 0]
-        if probability <= 0:
-            level = math.inf
-        elif len(excesses) == 0:  # a flat top: nothing to extrapolate from
-            level = start
-        else:
-            sigma = float(np.mean(excesses))
-            level = start + sigma * math.log(len(excesses) / expected)
+    # The training part keeps to the budget: at most ⌊p·n⌋ kept scores lie above the level.
+    level = float(kept[min(int(expected), n - 1)])
+    tail = min(max(TAIL_EXCEEDANCES, math.ceil(TAIL_FRACTION * n)), n - 1)
+    if expected < tail:
+        # Beyond what the training part shows: the exponential tail over its top scores.
+        start = float(kept[tail])
+        sigma = float(np.mean(kept[:tail] - start))
+        level = max(level, start + sigma * math.log(tail / expected))
     return float(min(max(level, 1.0), max_factor))
 
 
@@ -187,21 +193,27 @@ def score_meters(
     X: FloatArray,
     groups: Sequence[Hashable] | npt.NDArray[np.generic],
     *,
+    times: FloatArray | None = None,
     jobs: int = 1,
 ) -> FloatArray:
     """``detector``'s score of every row of ``X``, each meter's rows (``groups``, in time
-    order) scored as one sequence; split across ``jobs`` processes (joblib) when there are
-    at least ``PARALLEL_MIN_METERS`` meters and ``jobs`` > 1, else in this process."""
+    order, at ``times``: seconds since the epoch) scored as one sequence; split across
+    ``jobs`` processes (joblib) when there are at least ``PARALLEL_MIN_METERS`` meters and
+    ``jobs`` > 1, else in this process."""
     keys = np.asarray(groups)
     meters = list(dict.fromkeys(keys.tolist()))
     if jobs <= 1 or len(meters) < PARALLEL_MIN_METERS:
-        return np.asarray(detector.score(X, groups=keys), dtype=np.float64)
+        return _score_rows(detector, X, keys, times)
     from joblib import Parallel, delayed  # type: ignore[import-untyped]
 
     chunks = [set(meters[start::jobs]) for start in range(jobs)]
     rows = [np.flatnonzero(np.isin(keys, list(chunk))) for chunk in chunks]
     parts = Parallel(n_jobs=jobs, backend="loky")(
-        delayed(_score_rows)(detector, X[index], keys[index]) for index in rows if len(index)
+        delayed(_score_rows)(
+            detector, X[index], keys[index], None if times is None else times[index]
+        )
+        for index in rows
+        if len(index)
     )
     scores = np.full(len(X), np.nan)
     for index, part in zip((index for index in rows if len(index)), parts, strict=True):
@@ -209,8 +221,10 @@ def score_meters(
     return scores
 
 
-def _score_rows(detector: Detector, X: FloatArray, groups: npt.NDArray[np.generic]) -> FloatArray:
-    return np.asarray(detector.score(X, groups=groups), dtype=np.float64)
+def _score_rows(
+    detector: Detector, X: FloatArray, groups: npt.NDArray[np.generic], times: FloatArray | None
+) -> FloatArray:
+    return np.asarray(detector.score(X, groups=groups, times=times), dtype=np.float64)
 
 
 def calibrate_meters(
@@ -233,7 +247,8 @@ def calibrate_meters(
     if detector.threshold_ <= 0 or len(X) == 0:
         return {}
     keys = np.asarray(groups).astype(str)
-    scores = score_meters(detector, X, keys, jobs=jobs) / detector.threshold_
+    seconds = np.array([moment.timestamp() for moment in timestamps], dtype=np.float64)
+    scores = score_meters(detector, X, keys, times=seconds, jobs=jobs) / detector.threshold_
     factors: dict[str, float] = {}
     for meter, rows in _rows_by_meter(keys).items():
         cadence = meter_cadence([timestamps[row] for row in rows])
