@@ -20,8 +20,9 @@ from energy_adapters.tokens import MemoryTokenStore, TokenStore
 from energy_core import Monitor, Simulator
 from energy_core.alerts.delivery import Notifier
 from energy_core.energy import EnergyInsight, EnergyQueries
-from energy_core.ports import Clock, FleetPage, FleetQueries, FleetQuery
+from energy_core.ports import Clock, FleetPage, FleetQueries, FleetQuery, LogUnavailableError
 from energy_core.usecases.alerting import Alerting
+from energy_core.usecases.gateway import Ingest
 from energy_core.usecases.monitor import SystemClock
 from energy_ui.settings import Settings
 
@@ -51,6 +52,15 @@ class Application:
     """Energy figures (consumption, demand, cost, what anomalies cost) in
     ``ENERGY_TIMEZONE`` at the tariffs of ``ENERGY_TARIFFS``; by default computed from the
     readings."""
+
+    gateway: Ingest | None = None
+    """Where the ingest channels hand readings instead of the monitor: the reading log under
+    `smartenergy ingest` with ENERGY_NATS_URL (energy_ui.gateway); ``None``: stored here."""
+
+    @property
+    def ingest(self) -> Ingest:
+        """What the ingest channels (HTTP, MQTT) call: the gateway, else the monitor."""
+        return self.gateway or self.monitor
 
     @property
     def alerting(self) -> Alerting | None:
@@ -141,10 +151,11 @@ class DatabaseError(RuntimeError):
 
 
 def unavailable_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions that mean "the database is unreachable right now" (retry later)."""
+    """Exceptions that mean "the database (or the reading log) is unreachable right now"
+    (retry later)."""
     from energy_adapters.postgres import DatabaseUnavailableError
 
-    return (DatabaseError, DatabaseUnavailableError)
+    return (DatabaseError, DatabaseUnavailableError, LogUnavailableError)
 
 
 def _postgres_application(

@@ -48,6 +48,7 @@ from energy_ui.cli_energy import energy, report
 from energy_ui.cli_evaluate import drill, evaluate
 from energy_ui.cli_language import number, say
 from energy_ui.cli_meters import meters
+from energy_ui.cli_scale import dev_cluster, ingest, worker
 from energy_ui.cli_tokens import tokens_app
 from energy_ui.csv_io import CsvFormatError, ImportSummary, export_readings
 from energy_ui.settings import Settings
@@ -658,6 +659,9 @@ app.add_typer(alerts_app, name="alerts")
 app.command()(meters)
 app.command()(energy)
 app.command()(report)
+app.command()(ingest)
+app.command()(worker)
+app.command("dev-cluster")(dev_cluster)
 
 
 def main() -> None:

@@ -812,6 +812,44 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
         "es": "MQTT {broker} → {topics} — Ctrl-C para parar",
         "en": "MQTT {broker} → {topics} — Ctrl-C to stop",
     },
+    # scale-out (`smartenergy ingest`, `worker`, `dev-cluster`: energy_ui.cli_scale)
+    "cli.ingest_serving": {
+        "es": "ingesta HTTP en http://{host}:{port}, {workers} proceso(s), {mode} — Ctrl-C para"
+        " parar",
+        "en": "HTTP ingest on http://{host}:{port}, {workers} process(es), {mode} — Ctrl-C to stop",
+    },
+    "cli.ingest_to_log": {
+        "es": "pasarela: lecturas validadas al registro {url}",
+        "en": "gateway: validated readings to the log {url}",
+    },
+    "cli.ingest_direct": {"es": "almacena directamente", "en": "storing directly"},
+    "cli.ingest_needs_shared": {
+        "es": "--workers {workers} necesita DATABASE_URL o ENERGY_NATS_URL: varios procesos no"
+        " comparten la memoria",
+        "en": "--workers {workers} needs DATABASE_URL or ENERGY_NATS_URL: processes do not"
+        " share memory",
+    },
+    "cli.needs_nats": {
+        "es": "`{command}` necesita ENERGY_NATS_URL=nats://host:4222 (pruebe `smartenergy"
+        " dev-cluster`)",
+        "en": "`{command}` needs ENERGY_NATS_URL=nats://host:4222 (try `smartenergy dev-cluster`)",
+    },
+    "cli.worker_started": {
+        "es": "worker {worker}: particiones de {url} — Ctrl-C para parar",
+        "en": "worker {worker}: partitions of {url} — Ctrl-C to stop",
+    },
+    "cli.dev_cluster": {
+        "es": "NATS con JetStream en {url} (datos en {store}). En otras terminales:\n"
+        "  export ENERGY_NATS_URL={url} DATABASE_URL=postgresql://…\n"
+        "  smartenergy ingest --port 8081    # pasarela HTTP\n"
+        "  smartenergy worker                # uno o más\n"
+        "Ctrl-C para parar",
+        "en": "NATS with JetStream on {url} (data in {store}). In other terminals:\n"
+        "  export ENERGY_NATS_URL={url} DATABASE_URL=postgresql://…\n"
+        "  smartenergy ingest --port 8081    # HTTP gateway\n"
+        "  smartenergy worker                # one or more\n"
+        "Ctrl-C to stop",
+    },
     "cli.bad_moment": {
         "es": "no es una fecha u hora ISO 8601: {value}",
         "en": "not an ISO 8601 date or time: {value}",

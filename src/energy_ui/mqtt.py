@@ -56,6 +56,7 @@ from energy_core.telemetry.decoders import DecodeError, EmonAssembler, Found
 from energy_core.telemetry.decoders.emon import Assembled
 from energy_core.telemetry.payload import MAX_DEPTH, PayloadError, decode_json
 from energy_core.telemetry.readings import Origin, Reading
+from energy_core.usecases.gateway import Ingest
 from energy_core.usecases.retry_buffer import RetryBuffer
 from energy_ui.bootstrap import unavailable_errors
 from energy_ui.devices import device_registry, disabled_topics, load_mapping
@@ -232,8 +233,10 @@ class Incoming:
 class MqttIngestor:
     """Subscribes to the readings topic and ingests every valid reading through ``Monitor``."""
 
-    def __init__(self, monitor: Monitor, settings: Settings) -> None:
+    def __init__(self, monitor: Monitor, settings: Settings, ingest: Ingest | None = None) -> None:
         self.monitor = monitor
+        self.ingest: Ingest = ingest or monitor
+        """Where valid readings go: the monitor, or a gateway's log (`smartenergy ingest`)."""
         self.settings = settings
         self.broker = Broker.from_settings(settings)
         self.tls = tls_context(settings, self.broker)
@@ -465,7 +468,7 @@ class MqttIngestor:
         has a key derived from the batch's, so a retry stores nothing twice. ``part``: a
         piece of a batch being split (its defect, if any, was logged with the batch)."""
         try:
-            self.monitor.store_parsed(readings, key=key)
+            self.ingest.store_parsed(readings, key=key)
         except self._retryable:
             raise
         except RejectedBatchError as error:

@@ -281,6 +281,35 @@ class Settings(BaseSettings):
         100_000, ge=1, description="readings kept while the database is away (oldest dropped)"
     )
 
+    nats_url: str | None = Field(
+        None,
+        description="NATS servers (nats://host:4222, comma-separated): `smartenergy ingest` "
+        "appends readings there and `smartenergy worker` stores them (docs/scaling.md); "
+        "unset: ingest stores directly",
+    )
+    nats_prefix: str = Field(
+        "smartenergy", description="names the stream, consumers and buckets on NATS"
+    )
+    nats_partitions: int = Field(
+        16,
+        ge=1,
+        le=4096,
+        description="partitions of the readings stream: at most this many workers share the "
+        "load; the same in every gateway and worker",
+    )
+    nats_replicas: int = Field(
+        1, ge=1, le=5, description="copies of the stream on a NATS cluster (3 on three nodes)"
+    )
+    nats_lease_s: float = Field(
+        5.0,
+        ge=2,
+        le=60,
+        description="a worker that stops loses its partitions to the others after this",
+    )
+    nats_max_mb: int = Field(
+        1024, ge=1, description="the stream's bound: past it gateways answer 503"
+    )
+
     ingest_token: SecretStr | None = None
     token_cache_s: float = Field(
         2.0,
@@ -424,7 +453,7 @@ class Settings(BaseSettings):
             )
         return self
 
-    @field_validator("database_url", mode="before")
+    @field_validator("database_url", "nats_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -20,7 +20,7 @@ from pydantic import AfterValidator, StringConstraints
 from starlette.concurrency import run_in_threadpool
 
 from energy_core import ReadingFilter
-from energy_core.ports import BatchRefusedError, IdempotencyConflictError
+from energy_core.ports import BatchRefusedError, IdempotencyConflictError, LogUnavailableError
 from energy_core.telemetry.decoders import DecodeError, RawReading
 from energy_core.telemetry.decoders.emon import decode_input_bulk, decode_input_post
 from energy_core.telemetry.payload import MAX_DEPTH, PayloadError, decode_json
@@ -396,7 +396,13 @@ def create_api_router(application: Application) -> APIRouter:
         # Only the meters the token may write (`tokens add --meters`): the others rejected.
         items, outside = restrict_to_grant(items, grant)
         try:
-            report = monitor.receive(items, key=key, refused=outside, origin=origin)
+            report = application.ingest.receive(items, key=key, refused=outside, origin=origin)
+        except LogUnavailableError:  # a gateway of `smartenergy ingest` (ENERGY_NATS_URL)
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                "reading log unavailable, retry later / registro de lecturas no disponible",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            ) from None
         except unavailable_errors() as _:
             raise _unavailable() from None
         except IdempotencyConflictError:
