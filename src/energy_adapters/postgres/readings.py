@@ -30,6 +30,7 @@ from energy_adapters.postgres.binary_copy import (
     encode_scores,
 )
 from energy_adapters.postgres.group_commit import GroupCommit, Submission
+from energy_adapters.postgres.partitions import Partitions, time_span
 from energy_adapters.postgres.reading_rows import SELECTED, to_reading
 from energy_adapters.postgres.schema import READINGS_ID_SEQUENCE, ingested_batches
 from energy_adapters.postgres.schema import readings as table
@@ -128,6 +129,7 @@ class PostgresReadingRepository:
         self._db = database if isinstance(database, Database) else Database(database)
         self._group_commit = GroupCommit(self._write)
         self._keys_forgotten_at = float("-inf")
+        self.partitions = Partitions(self._db)
 
     def add_many(self, readings: Sequence[Reading], *, key: str | None = None) -> list[Reading]:
         """Store ``readings`` with one binary COPY in one transaction; return them with ids.
@@ -153,6 +155,10 @@ class PostgresReadingRepository:
         """One transaction: every batch of ``group`` stored, except those whose key was
         stored before (their readings are read back instead, or, when the key came with
         other readings, a conflict); what each batch stored."""
+        # The days of the readings get their partitions first, in a transaction of their
+        # own (usually a look at this process's list of days).
+        for submission in group:
+            self.partitions.cover(submission.readings)
         with self._db.transaction() as connection:
             # Writers take turns from id reservation to commit, so ids become visible in
             # order and a reader following ``since(last_id)`` never skips a slower batch.
@@ -203,13 +209,16 @@ class PostgresReadingRepository:
         ids: Sequence[int] = range(first, last + 1) if scattered is None else scattered
         stored: list[Reading] = []
         _copy_in(connection, _COPY_READINGS, _payload(batch, ids, stored))
+        # The batch's time span lets the read-back visit only its days' partitions.
+        first_time, last_time = time_span(batch)
+        span = {"first_time": first_time, "last_time": last_time}
         if scattered is None:
             added = connection.execute(
-                rollups.ADD_TO_MINUTES_FROM_ID_RANGE, {"first_id": first, "last_id": last}
+                rollups.ADD_TO_MINUTES_FROM_ID_RANGE, {"first_id": first, "last_id": last, **span}
             ).all()
         else:
             added = connection.execute(
-                rollups.ADD_TO_MINUTES_FROM_IDS, {"ids": list(scattered)}
+                rollups.ADD_TO_MINUTES_FROM_IDS, {"ids": list(scattered), **span}
             ).all()
         meters, counts, flagged = (list(column) for column in zip(*added, strict=True))
         connection.execute(

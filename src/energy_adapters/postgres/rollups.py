@@ -77,9 +77,13 @@ def _add_batch_to_minutes(selection: str) -> TextClause:
     )
 
 
-# A batch whose reserved ids are contiguous reads back as one range of the primary key.
-ADD_TO_MINUTES_FROM_ID_RANGE = _add_batch_to_minutes("id BETWEEN :first_id AND :last_id")
-ADD_TO_MINUTES_FROM_IDS = _add_batch_to_minutes("id = ANY(:ids)")
+# A batch whose reserved ids are contiguous reads back as one range of the primary key
+# (id, timestamp); its time span keeps the read to the partitions of its days.
+_BATCH_SPAN = "timestamp BETWEEN :first_time AND :last_time"
+ADD_TO_MINUTES_FROM_ID_RANGE = _add_batch_to_minutes(
+    f"id BETWEEN :first_id AND :last_id AND {_BATCH_SPAN}"
+)
+ADD_TO_MINUTES_FROM_IDS = _add_batch_to_minutes(f"id = ANY(:ids) AND {_BATCH_SPAN}")
 ADD_TO_COUNTERS = text(
     """
     INSERT INTO registros_contadores AS c (meter_id, readings, flagged)

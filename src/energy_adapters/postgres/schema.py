@@ -3,6 +3,10 @@
 Variable columns come from the catalogue: one ``double precision`` column per variable in
 ``registros``, NULL where a reading does not carry it, and ``<variable>_min``/``_max``/``_sum``
 (over the values present, NULL when none) and ``<variable>_count`` in the per-minute rollups.
+
+``registros`` and ``registros_por_minuto`` are partitioned by day on their time column
+(revision 0011, see ``partitions``): their primary keys include it, ``(id, timestamp)`` and
+``(minute, meter_id)``. Ids are still unique: they all come from ``registros_id_seq``.
 """
 
 from __future__ import annotations
@@ -49,9 +53,9 @@ def rollup_count_column(name: str) -> str:
 readings = Table(
     "registros",
     metadata,
-    Column("id", BigInteger, primary_key=True),
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
     Column("meter_id", Text, nullable=False),
-    Column("timestamp", DateTime(timezone=True), nullable=False),
+    Column("timestamp", DateTime(timezone=True), primary_key=True),
     *(Column(name, Double, nullable=True) for name in VARIABLE_NAMES),
     Column("is_anomaly", Boolean),
     Column("anomaly_kind", Text),
