@@ -200,3 +200,46 @@ def test_the_meters_tab_pages_on_the_server_and_a_click_filters_the_other_tabs(t
     page.wait_for_selector(".q-chip:has-text('meter-02')", timeout=10_000)
     page.wait_for_timeout(500)  # let pending renders report any error
     assert tab.errors == []
+
+
+BANDS = """() => Array.from(document.querySelectorAll('.nicegui-echart'))
+    .map(el => getElement(el.id.slice(1))?.chart?.getOption())
+    .filter(option => option && option.series.length === 6)
+    .map(option => ({
+        axis: option.yAxis[0].name,
+        legend: option.legend[0].data,
+        band: option.series[5].data.filter(point => point[1] !== null).length,
+        inside: option.series[2].data.filter((point, i) => {
+            const band = option.series[5].data[i];
+            return band && band[1] !== null && band[3] <= point[1] && point[1] <= band[2];
+        }).length,
+        mean: option.series[2].data.filter(point => point[1] !== null).length,
+    }))"""
+"""Each envelope chart's axis name, legend, and how many of its buckets have an expected band
+(and a mean inside it)."""
+
+
+def test_a_meter_s_variables_have_the_expected_band_behind_them(tab: Tab, tmp_path: Path) -> None:
+    """Issue 16's done-when: the band is visible in a real browser. Screenshots are left in
+    the test's tmp folder (``variables-band.png``, the whole tab, and ``voltage-band.png``, its
+    first chart; docs/dashboard-band.png is a copy of the latter)."""
+    page = tab.page
+    page.goto(f"{tab.url}?meter=meter-01")
+    page.wait_for_selector("[data-tab=variables]", timeout=30_000)
+    page.click("[data-tab=variables]")
+    page.wait_for_function(
+        f"({BANDS})().length === 6 && ({BANDS})().every(chart => chart.band >= 50)",
+        timeout=30_000,
+    )
+    charts = page.evaluate(BANDS)
+    for chart in charts:
+        assert "rango esperado" in chart["legend"], chart["axis"]
+        assert chart["inside"] >= 0.8 * chart["band"], chart  # most readings inside it
+    assert page.get_by_text("En gris, el rango esperado").count() == 1
+    from tests.ui.test_browser_devices import screenshot
+
+    screenshot(page, tmp_path / "variables-band.png")
+    page.locator(".q-card").filter(has_text="Voltaje en el tiempo").screenshot(
+        path=str(tmp_path / "voltage-band.png")
+    )
+    assert tab.errors == []
