@@ -311,7 +311,10 @@ class Monitor:
         context = self._context_before(detector, readings)
         try:
             low, high = detector.expected_range(
-                X, context=_hashable_keys(context), groups=meter_groups(readings)
+                X,
+                context=_hashable_keys(context),
+                groups=meter_groups(readings),
+                times=reading_times(readings),
             )
         except Exception as error:  # an old stored model, a detector's defect
             log.warning("model version %s gives no expected range: %s", info.version, error)
