@@ -292,10 +292,10 @@ class PostgresReadingRepository:
 
     def delete_oldest(self, keep: int) -> int:
         """Keep the ``keep`` most recent readings (time order, ties by id)."""
-        return retention.delete_oldest(self._db, keep)
+        return retention.delete_oldest(self._db, keep, self.partitions)
 
     def delete_before(self, cutoff: datetime) -> int:
-        return retention.delete_before(self._db, cutoff)
+        return retention.delete_before(self._db, cutoff, self.partitions)
 
     def clear(self) -> None:
         """Remove every reading. Ids keep increasing afterwards, as live readers expect."""
