@@ -240,7 +240,7 @@ async def ensure_layout(js: JetStreamContext, config: LogConfig) -> api.StreamIn
 async def open_bucket(
     js: JetStreamContext, bucket: str, *, ttl: float | None, replicas: int
 ) -> KeyValue:
-    """A key-value bucket, created when missing (leases in memory, batches on disk)."""
+    """A key-value bucket, created when missing (on disk: a server's restart keeps it)."""
     try:
         return await js.key_value(bucket)
     except nats.js.errors.BucketNotFoundError:
@@ -250,7 +250,7 @@ async def open_bucket(
                 history=1,
                 ttl=ttl,
                 replicas=replicas,
-                storage=api.StorageType.MEMORY if ttl else api.StorageType.FILE,
+                storage=api.StorageType.FILE,  # kept through a server's restart
             )
         except nats.js.errors.BadRequestError:
             return await js.key_value(bucket)
@@ -475,15 +475,16 @@ class Leases:
         self._renewed_at.pop(partition, None)
 
 
-async def lease_state(js: JetStreamContext, config: LogConfig) -> tuple[set[str], set[int]]:
-    """The workers alive and the partitions held now, in one request."""
-    stream = f"KV_{config.leases_bucket}"
-    info = await js.stream_info(stream, subjects_filter=">")
+async def lease_state(kv: KeyValue) -> tuple[set[str], set[int]]:
+    """The workers alive and the partitions held now (keys given up are not: a deleted
+    key's marker is skipped)."""
+    try:
+        keys = await kv.keys()
+    except nats.js.errors.NoKeysError:
+        keys = []
     workers: set[str] = set()
     held: set[int] = set()
-    prefix = f"$KV.{config.leases_bucket}."
-    for subject in info.state.subjects or {}:
-        key = subject.removeprefix(prefix)
+    for key in keys:
         if key.startswith("worker."):
             workers.add(key.removeprefix("worker."))
         elif key.startswith("partition."):

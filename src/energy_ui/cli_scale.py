@@ -102,6 +102,7 @@ def worker(
     settings = _settings()
     if not logging.getLogger().handlers:  # take-overs and outages, one line each
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     with _application("worker", settings, needs_database=True) as application:
         if not settings.nats_url:
             raise CommandError(say("cli.needs_nats", command="worker"))

@@ -206,7 +206,7 @@ class Worker:
                 if not await leases.renew(partition):
                     log.warning("worker %s lost partition %d", self.worker_id, partition)
                     self._leaving.add(partition)
-            workers, held = await lease_state(js, self.config)
+            workers, held = await lease_state(leases.kv)
         except transient_errors() as error:
             if not self._failing:
                 log.warning("NATS unavailable (%s): leases not renewed", error)
