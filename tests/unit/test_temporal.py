@@ -277,3 +277,72 @@ def test_holiday_mask_knows_a_country_and_names_an_unknown_one():
     assert holiday_mask(times, "US").tolist() == [False, False]
     with pytest.raises(ValueError, match="XX"):
         holiday_mask(times, "XX")
+
+
+def test_a_model_stored_before_the_new_settings_scores_as_it_was_trained():
+    """skops restores a stored model's attributes; one saved before the profile, holiday and
+    floor settings existed lacks them and must score as the detector it was (classic)."""
+    X, _, _ = meter_rows(count=3000)
+    classic = make_detector("temporal_classic", DEFAULT_FEATURES).fit(X[:2000])
+    old = make_detector("temporal_classic", DEFAULT_FEATURES).fit(X[:2000])
+    for name in (
+        "profile_periods",
+        "profile_view",
+        "holidays",
+        "adapt",
+        "stuck_rule",
+        "level_floor",
+        "scale_floor",
+        "trim_rounds",
+        "profile_level_",
+    ):
+        old.__dict__.pop(name, None)
+    np.testing.assert_array_equal(
+        old.score(X[2000:], context=X[:2000]), classic.score(X[2000:], context=X[:2000])
+    )
+
+
+def _hourly_with_step(weeks: int, step_week: int) -> tuple[np.ndarray, np.ndarray]:
+    """A daily pattern, hourly, whose level rises by 100 from week ``step_week`` on (a new
+    machine on the same meter)."""
+    hours = np.arange(weeks * 7 * 24)
+    rng = np.random.default_rng(5)
+    daily = 50.0 + 30.0 * np.sin(2 * np.pi * (hours % 24) / 24)
+    level = np.where(hours >= step_week * 7 * 24, 100.0, 0.0)
+    times = datetime(2024, 1, 1, tzinfo=UTC).timestamp() + 3600.0 * hours
+    return (daily + level + rng.normal(0.0, 1.0, len(hours)))[:, None], times
+
+
+def test_with_a_profile_the_baseline_follows_a_level_that_stays():
+    """A meter whose load rose for good alarms when it rises, and no longer once its last
+    periods carry the new level; judged against training alone it would alarm for ever."""
+    X, times = _hourly_with_step(10, 5)
+    train = 4 * 7 * 24
+    lags = seasonal_lags_for(timedelta(hours=1), train)
+    flags = {}
+    for adapt in (True, False):
+        detector = TemporalDetector(features=("active_power",), seasonal_lags=lags, adapt=adapt)
+        detector.fit(X[:train], times=times[:train])
+        flags[adapt] = detector.predict(X[train:], context=X[:train], times=times[train:])
+    step = 7 * 24  # the rise, in the scored rows
+    assert flags[True][step : step + 24].any()  # the change itself alarms
+    assert not flags[True][step + 4 * 7 * 24 :].any()  # four weeks later it is the normal
+    assert flags[False][step + 4 * 7 * 24 :].mean() > 0.5
+
+
+def test_robust_training_leaves_a_fault_in_the_training_part_out():
+    """A training part a fifth of which is a sustained fault: learnt as normal, the same
+    fault later passes; with ``trim_rounds`` the refit leaves it out and catches it."""
+    rng = np.random.default_rng(6)
+    X = rng.normal(0.0, 1.0, size=(3000, 2)).cumsum(axis=0) * 0.01 + rng.normal(0, 1, (3000, 2))
+    fault = np.zeros(3000, dtype=bool)
+    fault[700:900] = fault[2000:2200] = True
+    X[fault, 0] += 8.0
+    caught = {}
+    for rounds in (0, 1):
+        detector = TemporalDetector(features=("voltage", "current"), trim_rounds=rounds)
+        detector.fit(X[:1000])
+        flags = detector.predict(X[1000:], context=X[:1000])
+        caught[rounds] = flags[fault[1000:]].mean()
+    assert caught[0] < 0.5
+    assert caught[1] > 0.8

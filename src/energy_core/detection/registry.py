@@ -5,6 +5,9 @@ tables. The other names exist for comparison and ablation:
 
 - ``temporal``: ``TemporalDetector`` with every view (point, stuck, collective);
 - ``temporal_robust`` / ``temporal_pca``: its collective view reduced to one family;
+- ``temporal_lags``: the default with the single-period lag features in its level family;
+- ``temporal_classic``: the default before issue 16 (no same-hour profile, stuck runs by
+  row quantile, no level floors), kept to measure what the changes bought;
 - ``isolation_forest``: the project's original ``IsolationForestDetector`` (standardised
   single readings, contamination ``"auto"``);
 - ``skab_isolation_forest``: the published SKAB baseline replica.
@@ -56,6 +59,16 @@ DETECTORS: dict[str, Factory] = {
     "temporal": _temporal(),
     "temporal_robust": _temporal(views=("point", "stuck", "robust")),
     "temporal_pca": _temporal(views=("point", "stuck", "pca")),
+    "temporal_lags": _temporal(lags_in_level=True),
+    "temporal_classic": _temporal(
+        profile_periods=0,
+        stuck_rule="rows",
+        level_floor=0.0,
+        scale_floor=0.0,
+        adapt=False,
+        trim_rounds=0,
+        lags_in_level=True,
+    ),
     "isolation_forest": _isolation_forest,
     "skab_isolation_forest": _skab,
 }

@@ -86,6 +86,8 @@ BATCHED_GROUP_ROWS = 64
 BATCHED_CELLS = 4_000_000
 """About how many window cells one batched step may hold (memory: 8 bytes each, a few times)."""
 _DAY = timedelta(days=1)
+SCALE_FLOOR = 1e-3
+"""A feature's scale is at least this share of its variable's training spread."""
 PROFILE_PERIODS = 3
 """How many earlier periods (days or weeks) the same-hour profile takes the median of."""
 
@@ -436,6 +438,34 @@ def holiday_mask(times: FloatArray, country: str) -> BoolArray:
     return mask
 
 
+def _seasonal_strength(X: FloatArray, season: FloatArray) -> float | None:
+    """How much of the training variance the same-hour profile explains: 1 - var(reading
+    minus profile) / var(reading), the median over variables (as STL's seasonal strength);
+    None without a profile. Above 0, the profile predicts better than the mean does."""
+    if season.shape[1] == 0:
+        return None
+    strengths = []
+    for column in range(season.shape[1]):
+        present = ~np.isnan(season[:, column]) & ~np.isnan(X[:, column])
+        if present.sum() < 10:
+            continue
+        spread = float(np.var(X[present, column]))
+        if spread > 0.0:
+            strengths.append(1.0 - float(np.var(season[present, column])) / spread)
+    return float(np.median(strengths)) if strengths else None
+
+
+def _long_runs(mask: BoolArray, least: int) -> BoolArray:
+    """``mask`` keeping only its runs of True at least ``least`` rows long."""
+    padded = np.concatenate([[False], mask, [False]])
+    edges = np.flatnonzero(padded[1:] != padded[:-1])
+    kept = np.zeros(len(mask), dtype=bool)
+    for start, stop in zip(edges[0::2], edges[1::2], strict=True):
+        if stop - start >= least:
+            kept[start:stop] = True
+    return kept
+
+
 def _completed_runs(values: FloatArray) -> FloatArray:
     """Lengths of the runs of equal consecutive values present (a missing value ends a run)."""
     present = values[~np.isnan(values)]
@@ -445,16 +475,21 @@ def _completed_runs(values: FloatArray) -> FloatArray:
     return np.diff(breaks).astype(np.float64)
 
 
-def _robust_centre_scale(train: FloatArray) -> tuple[FloatArray, FloatArray]:
+def _robust_centre_scale(
+    train: FloatArray, floors: FloatArray | None = None
+) -> tuple[FloatArray, FloatArray]:
     """Per column median and a robust scale: 1.4826·MAD, floored by a tenth of the standard
-    deviation (quantised signals have MAD 0) and by a tiny absolute value. A column with no
-    value (a variable no training reading carries) gets centre 0 and scale 1."""
+    deviation (quantised signals have MAD 0), by ``floors`` when given and by a tiny absolute
+    value. A column with no value (a variable no training reading carries) gets centre 0 and
+    scale 1."""
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
         centre = np.nanmedian(train, axis=0)
         mad = 1.4826 * np.nanmedian(np.abs(train - centre), axis=0)
         spread = np.nanstd(train, axis=0)
     floor = 1e-9 * (1.0 + np.abs(centre))
+    if floors is not None:
+        floor = np.maximum(floor, floors)
     scale: FloatArray = np.maximum(np.maximum(mad, 0.1 * spread), floor)
     return np.nan_to_num(centre), np.where(np.isfinite(scale), scale, 1.0)
 
@@ -475,9 +510,33 @@ class TemporalDetector:
     alarm level, ``explained_variance`` kept by the PCA, ``views`` to switch views off for
     ablations (any of ``"point"``, ``"stuck"``, ``"collective"``; a collective view can be
     narrowed to one family with ``"robust"`` or ``"pca"``).
+
+    Added for data never seen (issue 16; docs/detection.md has the evidence):
+    ``profile_periods`` and ``profile_view`` (the same-hour profile's own alarm and its place
+    in the level family), ``holidays`` (a country code: holidays compared with Sundays and
+    left out of training), ``adapt`` (with a profile, levels are judged against the meter's
+    recent periods rather than against training: a baseline that follows slow changes),
+    ``stuck_rule`` (``"rows"``: the row quantile of runs; ``"runs"``: each run counted once;
+    ``"hybrid"``: also a geometric law with tail ``stuck_alpha``, floored at ``stuck_floor``
+    times the usual run), ``level_floor`` (least alarm level of a view, in robust units),
+    ``scale_floor`` (least scale of a feature, as a share of its variable's training spread),
+    ``trim_rounds``/``trim_spread``/``trim_limit`` (robust training), ``lags_in_level``
+    (whether the single-period lag features join the level family beside the profile).
     """
 
     threshold_: float
+
+    # Models stored before these settings existed load without them: they keep the
+    # behaviour they were trained with (no profile, runs by row quantile, no floors).
+    profile_periods: int = 0
+    profile_view: str = "level"
+    holidays: str | None = None
+    adapt: bool = False
+    stuck_rule: str = "rows"
+    level_floor: float = 0.0
+    scale_floor: float = 0.0
+    trim_rounds: int = 0
+    lags_in_level: bool = True
 
     def __init__(
         self,
@@ -495,13 +554,19 @@ class TemporalDetector:
         explained_variance: float = 0.85,
         views: Sequence[str] = ("point", "stuck", "collective"),
         random_state: int | None = 0,
-        stuck_rule: str = "runs",
-        trim_rounds: int = 0,
+        stuck_rule: str = "hybrid",
+        trim_rounds: int = 1,
         trim_limit: float = 0.3,
         level_floor: float = 1.0,
         profile_periods: int = PROFILE_PERIODS,
         profile_view: str = "level_own",
         holidays: str | None = None,
+        adapt: bool = True,
+        stuck_alpha: float = 1e-6,
+        stuck_floor: float = 3.0,
+        trim_spread: float = 8.0,
+        scale_floor: float = SCALE_FLOOR,
+        lags_in_level: bool = False,
     ) -> None:
         self.features = tuple(features)
         self.short_window = short_window
@@ -523,6 +588,12 @@ class TemporalDetector:
         self.profile_periods = profile_periods
         self.profile_view = profile_view
         self.holidays = holidays
+        self.adapt = adapt
+        self.stuck_alpha = stuck_alpha
+        self.stuck_floor = stuck_floor
+        self.trim_spread = trim_spread
+        self.scale_floor = scale_floor
+        self.lags_in_level = lags_in_level
 
     # --- public API ----------------------------------------------------------------------
     @property
@@ -567,11 +638,19 @@ class TemporalDetector:
             # Robust training: what the fitted detector calls anomalous in its own training
             # part (a fault the training slice already holds) is left out, with the rows
             # around it, and the statistics are learnt again from the rest.
-            flagged = self._score_and_block(X, None, groups, times)[0] > 1.0
-            # Only episodes (most of ``short_window`` rows in a row flagged) are faults;
-            # the odd flagged reading is the training quantile at work and stays.
+            # The cut is robust: a level feature ``trim_spread`` robust units (median/MAD,
+            # which a fault in a fifth of the rows barely moves) from its centre, not the
+            # fitted alarm levels (a fault covering more than 1 % of the training part
+            # sits inside their 99 % quantiles).
+            F = self._features(X, None, groups, times).values
+            level = (self.kinds_ == "median") | (self.kinds_ == "jump")
+            flagged = np.nanmax(self._z(F)[:, level], axis=1, initial=0.0) > self.trim_spread
+            # Only sustained episodes (most of ``short_window`` rows in a row flagged, for
+            # at least ``long_window`` rows) are faults; a transient or the odd flagged
+            # reading is the training quantile at work and stays.
             window = np.ones(self.short_window)
             episode = np.convolve(flagged, window, mode="same") >= self.short_window / 2
+            episode = _long_runs(episode, self.long_window)
             if not episode.any() or flagged.mean() > self.trim_limit:
                 break
             keep &= ~(np.convolve(episode, np.ones(4 * self.short_window + 1), mode="same") > 0)
@@ -598,7 +677,12 @@ class TemporalDetector:
         self.feature_names_ = block.names
         self.kinds_ = np.asarray(block.kinds)
         self.origins_ = np.asarray(block.origins, dtype=np.intp)
-        centre, scale = _robust_centre_scale(F)
+        # A feature that did not move in training (a difference that was always 0) is
+        # measured against a thousandth of its variable's own spread, not against nothing:
+        # scores stay comparable from one series to the next.
+        spread = _robust_centre_scale(X[keep])[1][self.origins_]
+        floors = np.where(self.kinds_ == "run", 0.0, self.scale_floor * spread)
+        centre, scale = _robust_centre_scale(F, floors)
         self.centre_ = centre
         self.scale_ = scale
         Z = self._z(F)
@@ -608,6 +692,7 @@ class TemporalDetector:
             np.array([_quantile(Z[:, j], q) for j in range(Z.shape[1])]), self.level_floor
         )
         self.run_level_ = self._run_levels(X[keep], F[:, self.kinds_ == "run"])
+        self.seasonal_strength_ = _seasonal_strength(X[keep], F[:, self.kinds_ == "season"])
         # Jumps: each feature in units of its own training quantile, robust to a few per cent
         # of anomalies in the training part (a lower quantile, a larger margin).
         self.jump_levels_ = np.maximum(
@@ -631,15 +716,22 @@ class TemporalDetector:
             components = min(S.shape[1], max(len(S) - 1, 1))
         self.pca_ = PCA(n_components=components, random_state=self.random_state).fit(S)
         t2, q_stat = self._t2_q(S)
-        self.t2_level_ = _quantile(t2, q)
-        self.q_level_ = _quantile(q_stat, q) if np.nanmax(q_stat, initial=0.0) > 1e-9 else 0.0
+        # Floors as for the other views: T² of standardised features is about a chi-square
+        # (its quantile is rarely below 1), and a residual Q is measured against at least a
+        # thousandth of the features' total variance, not against a perfect fit.
+        self.t2_level_ = max(_quantile(t2, q), self.level_floor)
+        self.q_level_ = (
+            max(_quantile(q_stat, q), 1e-3 * self.level_floor * S.shape[1])
+            if np.nanmax(q_stat, initial=0.0) > 1e-9
+            else 0.0
+        )
         # Alarm levels of each view on the training part.
         self.robust_level_ = 1.0
         self.pca_level_ = 1.0
         views = self._views(F, S)
-        self.robust_level_ = _quantile(views["robust"], q)
+        self.robust_level_ = max(_quantile(views["robust"], q), self.level_floor)
         self.profile_level_ = max(_quantile(views["profile"], q), self.level_floor)
-        self.pca_level_ = _quantile(views["pca"], q)
+        self.pca_level_ = max(_quantile(views["pca"], q), self.level_floor)
 
     def _run_levels(self, X: FloatArray, runs: FloatArray) -> FloatArray:
         """Per variable, the run of equal readings that alarms the stuck view."""
@@ -657,11 +749,24 @@ class TemporalDetector:
         # times, so a few stuck episodes in the training part set the level; counted once
         # per run they are rare, and the level follows the usual runs.
         levels = np.ones(X.shape[1])
+        geometric = np.full(X.shape[1], np.inf)
         for column in range(X.shape[1]):
             lengths = _completed_runs(X[:, column])
             if len(lengths):
                 levels[column] = max(float(np.quantile(lengths, self.stuck_quantile)), 1.0)
-        return np.asarray(1.5 + self.stuck_margin * (levels - 1.0), dtype=np.float64)
+                # Runs as a geometric law: p, the chance a reading repeats, is the share of
+                # readings that do; a run of k has chance p^(k-1) per run.
+                p = 1.0 - len(lengths) / float(np.sum(lengths))
+                if 0.0 < p < 1.0:
+                    geometric[column] = 1.0 + np.log(self.stuck_alpha) / np.log(p)
+        empirical = 1.5 + self.stuck_margin * (levels - 1.0)
+        if self.stuck_rule == "hybrid":
+            # The shorter of the two, but never below ``stuck_floor`` times the usual longest
+            # run: a run that improbable under the geometric law and that much longer than
+            # training's usual ones is stuck, even when training held a few such episodes.
+            shorter = np.minimum(empirical, np.maximum(geometric, self.stuck_floor * levels))
+            return np.asarray(shorter, dtype=np.float64)
+        return np.asarray(empirical, dtype=np.float64)
 
     def score(
         self,
@@ -820,6 +925,10 @@ class TemporalDetector:
     def _collective(self, views: dict[str, FloatArray]) -> FloatArray | None:
         robust = views["robust"] / self.robust_level_
         pca = views["pca"] / self.pca_level_
+        if self._adapts():
+            # The PCA family judges absolute levels against training; a meter that adapts
+            # to its recent periods is judged by its level family alone.
+            return robust if {"collective", "robust"} & set(self.views) else None
         if "collective" in self.views:
             result: FloatArray = np.sqrt(np.maximum(robust, 0.0) * np.maximum(pca, 0.0))
             return result
@@ -833,9 +942,11 @@ class TemporalDetector:
         Z = self._z(F)
         season = self.kinds_ == "season"
         jump = (self.kinds_ == "jump") | (season & (self.profile_view in ("point", "both")))
+        # With a profile and ``adapt``, levels are judged against recent periods only.
+        absolute = not self._adapts()
         level = (
-            (self.kinds_ == "median")
-            | np.char.startswith(self.kinds_.astype(str), "lag")
+            ((self.kinds_ == "median") & absolute)
+            | (np.char.startswith(self.kinds_.astype(str), "lag") & self.lags_in_level)
             | (season & (self.profile_view in ("level", "both", "level_own")))
         )
         stuck = self.kinds_ == "run"
@@ -852,6 +963,12 @@ class TemporalDetector:
             "stuck": np.nanmax(runs, axis=1, initial=0.0),
             "pca": pca,
         }
+
+    def _adapts(self) -> bool:
+        """Whether levels follow the meter's recent periods: ``adapt``, a profile, and a
+        training part the profile explains (``seasonal_strength_`` above 0)."""
+        strength = getattr(self, "seasonal_strength_", None)
+        return bool(self.adapt and strength is not None and strength > 0.0)
 
     def _standardise_slow(self, F: FloatArray) -> FloatArray:
         S: FloatArray = np.nan_to_num((F[:, self.slow_] - self.slow_mean_) / self.slow_std_)
