@@ -39,7 +39,7 @@ CHARTS = """() => Object.fromEntries(
         const title = card.innerText.trim().split('\\n')[0];
         const el = card.querySelector('.nicegui-echart');
         const chart = el && getElement(el.id.slice(1))?.chart;
-        if (!chart || chart.getOption().series.length !== 4) return [];
+        if (!chart || chart.getOption().series.length !== 6) return [];
         const model = chart.getModel();
         const mean = model.getSeriesByIndex(2).getData();
         const extent = (axis) => model.getComponent(axis, 0).axis.scale.getExtent();
@@ -47,13 +47,14 @@ CHARTS = """() => Object.fromEntries(
             symbols: Array.from({length: mean.count()}, (_, i) => mean.getItemVisual(i, 'symbol')),
             means: chart.getOption().series[2].data.map(point => point[1]),
             marks: chart.getOption().series[3].data.map(point => point[1]),
+            highs: chart.getOption().series[5].data.map(point => point[2]).filter(v => v != null),
             x: extent('xAxis'),
             y: extent('yAxis'),
         }]];
     })
 )"""
 """Each time series card's title → what ECharts made of it: the mean line's symbols, the
-means, the red marks' values and the axes' extents."""
+means, the red marks' values, the expected band's highs and the axes' extents."""
 
 
 @pytest.fixture
@@ -156,7 +157,10 @@ def test_a_lone_flagged_reading_is_drawn_marked_and_framed_alike_on_every_chart(
             page.wait_for_function(f"({CHARTS})()['Voltage over time'].means.length === 2")
             voltage = page.evaluate(CHARTS)["Voltage over time"]
             assert voltage["symbols"] == ["none", "none"]
-            assert voltage["y"][0] >= 200 and voltage["y"][1] <= 300
+            # Fitted to the data (the second reading's expected band, around the first one,
+            # among it), not padded by half of it (100–350).
+            top = max([300.0, *voltage["highs"]])
+            assert voltage["y"][0] >= 200 and voltage["y"][1] <= top + 20
             assert voltage["x"][1] - voltage["x"][0] < 60_000
             page.wait_for_timeout(300)  # let pending renders report any error
         finally:
