@@ -378,7 +378,7 @@ def test_scoring_in_processes_gives_the_same_scores_as_in_one(plant, monkeypatch
     X = feature_matrix(training)
     groups = np.array([r.meter_id for r in training])
     detector = make_detector("temporal").fit(X, groups=groups)
-    monkeypatch.setattr(meter_calibration, "PARALLEL_MIN_METERS", 2)
+    monkeypatch.setattr(meter_calibration, "PARALLEL_MIN_ROWS", 0)
     together = score_meters(detector, X, groups, jobs=1)
     split = score_meters(detector, X, groups, jobs=2)
     np.testing.assert_array_equal(split, together)

@@ -48,8 +48,8 @@ not move when another's data changes holds that). The scores come from the poole
 so a retrain on other meters' changed data may still move them a little: per-meter models
 would remove that too.
 
-Scoring is split across processes with joblib when there are many meters
-(``PARALLEL_MIN_METERS``): the meters are cut into one chunk per process, each scored with
+Scoring is split across processes with joblib when the training part is large
+(``PARALLEL_MIN_ROWS``): the meters are cut into one chunk per process, each scored with
 its meters as groups, so every meter's rows are still one sequence.
 """
 
@@ -84,8 +84,10 @@ TAIL_EXCEEDANCES = 10
 TAIL_FRACTION = 0.01
 """Peaks over threshold: the tail is fitted on the top 2 % of the scores (at least
 ``TAIL_EXCEEDANCES`` of them), as SPOT does with its 98 % initial level."""
-PARALLEL_MIN_METERS = 64
-"""Scoring meters in several processes pays from about this many meters (bench/train.py)."""
+PARALLEL_MIN_ROWS = 200_000
+"""Scoring in several processes pays from about this many training rows (bench/train.py):
+below, starting the processes and sending them the model and the rows costs more than the
+share of the scoring they take."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,11 +200,11 @@ def score_meters(
 ) -> FloatArray:
     """``detector``'s score of every row of ``X``, each meter's rows (``groups``, in time
     order, at ``times``: seconds since the epoch) scored as one sequence; split across
-    ``jobs`` processes (joblib) when there are at least ``PARALLEL_MIN_METERS`` meters and
-    ``jobs`` > 1, else in this process."""
+    ``jobs`` processes (joblib) when there are at least ``PARALLEL_MIN_ROWS`` rows and as
+    many meters as processes, else in this process."""
     keys = np.asarray(groups)
     meters = list(dict.fromkeys(keys.tolist()))
-    if jobs <= 1 or len(meters) < PARALLEL_MIN_METERS:
+    if jobs <= 1 or len(meters) < jobs or len(X) < PARALLEL_MIN_ROWS:
         return _score_rows(detector, X, keys, times)
     from joblib import Parallel, delayed  # type: ignore[import-untyped]
 
