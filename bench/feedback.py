@@ -132,7 +132,8 @@ def monitor(scenario: str, seed: int) -> tuple[Monitor, ManualClock]:
             feed=MemoryChangeFeed(),
             clock=clock,
             simulator=simulator,
-            settings=MonitorSettings(max_readings=None, history_cadence=CADENCE),
+            # Feedback's effect alone: no per-meter budget factors (bench/calibration.py).
+            settings=MonitorSettings(max_readings=None, history_cadence=CADENCE, alarm_budget=None),
             alerting=Alerting(
                 store=MemoryAlertStore(),
                 mutes=MemoryMuteStore(),
