@@ -81,7 +81,7 @@ def _date(day: int) -> date:
     return _EPOCH_DAY + timedelta(days=day)
 
 
-def _bound(day: int) -> str:
+def bound_literal(day: int) -> str:
     """SQL literal of the first instant of ``day``; the day after 9999-12-31 too, which
     PostgreSQL holds and Python does not."""
     if day == day_of(datetime.max.replace(tzinfo=UTC)) + 1:
@@ -200,7 +200,7 @@ def create_days(connection: Connection, days: Iterable[int]) -> set[int] | None:
     connection.execute(text(f"LOCK TABLE ONLY {parents} IN SHARE UPDATE EXCLUSIVE MODE"))
     connection.execute(text(f"LOCK TABLE {defaults} IN ACCESS EXCLUSIVE MODE"))
     for day in sorted(wanted):
-        low, high = _bound(day), _bound(day + 1)
+        low, high = bound_literal(day), bound_literal(day + 1)
         for parent, key in PARENTS:
             if day in present[parent]:
                 continue
@@ -229,33 +229,6 @@ def create_days(connection: Connection, days: Iterable[int]) -> set[int] | None:
 
 
 # --- dropping days --------------------------------------------------------------------------
-_CREATE_DROPPED_BY_METER = text(
-    """
-    CREATE TEMP TABLE IF NOT EXISTS dropped_by_meter (
-        meter_id text NOT NULL,
-        readings bigint NOT NULL,
-        flagged bigint NOT NULL
-    ) ON COMMIT DELETE ROWS
-    """
-)
-_DROPPED_TOTAL = text("SELECT coalesce(sum(readings), 0) FROM dropped_by_meter")
-_LOCK_COUNTERS_OF_DROPPED = text(
-    """
-    SELECT count(*) FROM (
-        SELECT 1 FROM registros_contadores
-        WHERE meter_id IN (SELECT meter_id FROM dropped_by_meter)
-        ORDER BY meter_id FOR UPDATE
-    ) locked
-    """
-)
-_SUBTRACT_DROPPED = text(
-    """
-    UPDATE registros_contadores c
-    SET readings = c.readings - d.readings, flagged = c.flagged - d.flagged
-    FROM dropped_by_meter d
-    WHERE c.meter_id = d.meter_id
-    """
-)
 _DROP_EMPTIED_COUNTERS = text("DELETE FROM registros_contadores WHERE readings <= 0")
 
 
@@ -277,23 +250,33 @@ def drop_days(connection: Connection, days: Collection[int]) -> int:
     gone = sorted(set(days) & complete_days(connection))
     if not gone:
         return 0
-    connection.execute(_CREATE_DROPPED_BY_METER)
     rollups = " UNION ALL ".join(
         f"SELECT meter_id, readings, flagged FROM {partition_name(ROLLUPS, day)}" for day in gone
     )
-    connection.execute(
+    # No writer holds a counter now (writers reach the counters through the readings, locked
+    # above): no need to lock them in order first, as the row-by-row retention does.
+    dropped = connection.execute(
         text(
-            "INSERT INTO dropped_by_meter (meter_id, readings, flagged)"
-            f" SELECT meter_id, sum(readings), sum(flagged) FROM ({rollups}) d GROUP BY meter_id"
+            f"""
+            WITH dropped AS (
+                SELECT meter_id, sum(readings) AS readings, sum(flagged) AS flagged
+                FROM ({rollups}) days GROUP BY meter_id
+            ), settled AS (
+                UPDATE registros_contadores c
+                SET readings = c.readings - dropped.readings,
+                    flagged = c.flagged - dropped.flagged
+                FROM dropped
+                WHERE c.meter_id = dropped.meter_id
+            )
+            SELECT coalesce(sum(readings), 0) FROM dropped
+            """
         )
-    )
-    dropped = int(connection.execute(_DROPPED_TOTAL).scalar_one())
+    ).scalar_one()
     if dropped:
-        for statement in (_LOCK_COUNTERS_OF_DROPPED, _SUBTRACT_DROPPED, _DROP_EMPTIED_COUNTERS):
-            connection.execute(statement)
+        connection.execute(_DROP_EMPTIED_COUNTERS)
     tables = ", ".join(partition_name(parent, day) for day in gone for parent, _ in PARENTS)
     connection.execute(text(f"DROP TABLE {tables}"))
-    return dropped
+    return int(dropped)
 
 
 # --- this process's view ------------------------------------------------------------------

@@ -158,6 +158,7 @@ class PostgresReadingQueries:
         ranked = (
             select(
                 table.c.id,
+                table.c.timestamp,
                 (func.row_number().over(order_by=ORDER) - 1).label("position"),
                 func.count().over().label("total"),
             )
@@ -174,10 +175,12 @@ class PostgresReadingQueries:
         keep: ColumnElement[bool] = (total <= limit) | (position == picked_rank)
         if limit == 1:
             keep = position == 0
-        chosen = select(ranked.c.id).where(keep).subquery()
-        query = (
-            select(*SELECTED).join_from(table, chosen, table.c.id == chosen.c.id).order_by(*ORDER)
-        )
+        chosen = select(ranked.c.id, ranked.c.timestamp).where(keep).subquery()
+        # The picked rows are read back by their whole key, (id, timestamp), under the same
+        # conditions: only the partitions of the filter's days are visited, and within
+        # them one per row.
+        picked = and_(table.c.id == chosen.c.id, table.c.timestamp == chosen.c.timestamp)
+        query = select(*SELECTED).join_from(table, chosen, picked).where(condition).order_by(*ORDER)
         return self._rows(query)
 
     def since(self, last_id: int, limit: int = 10_000) -> list[Reading]:
