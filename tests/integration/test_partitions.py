@@ -93,6 +93,21 @@ def test_a_batch_across_distant_days_gets_a_partition_for_each(pg_stores):
     assert bookkeeping_errors(pg_stores.engine) == []
 
 
+def test_the_first_and_the_last_day_python_knows_get_partitions_too(pg_stores):
+    edges = [
+        Reading(datetime(1, 1, 1, 0, 0, 1, tzinfo=UTC), "old", {"voltage": 230.0}),
+        Reading(datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC), "far", {"voltage": 231.0}),
+    ]
+    stored = pg_stores.readings.add_many(edges)
+    made = days_with_partitions(pg_stores.engine)["registros_por_minuto"]
+    assert {day_of(reading.timestamp) for reading in edges} <= made
+    assert in_default(pg_stores.engine) == (0, 0)
+    assert pg_stores.queries.window(ReadingFilter()) == stored
+    assert bookkeeping_errors(pg_stores.engine) == []
+    assert pg_stores.readings.delete_before(datetime(2, 1, 1, tzinfo=UTC)) == 1
+    assert day_of(edges[0].timestamp) not in days_with_partitions(pg_stores.engine)["registros"]
+
+
 def test_retention_by_age_drops_whole_days_and_trims_the_day_straddling_the_cut(pg_stores):
     readings = four_days()
     store(pg_stores.readings, readings)

@@ -63,7 +63,7 @@ _EPOCH_DAY = _EPOCH.date()
 _PARTITION_LOCK = lock_key("smartenergy:partitions")
 _NAME = re.compile(r"^(registros|registros_por_minuto)_p(\d{4})(\d{2})(\d{2})$")
 _TIMESTAMP = attrgetter("timestamp")
-_LOCK_NOT_AVAILABLE = "55P03"
+_LOCK_CONFLICTS = ("55P03", "40P01")  # lock_not_available (the timeout), deadlock_detected
 
 
 # --- days and names -----------------------------------------------------------------------
@@ -167,9 +167,10 @@ def _limit_lock_waits(connection: Connection) -> None:
 
 
 def is_lock_timeout(error: BaseException) -> bool:
-    """Whether ``error`` is a lock wait given up after ``LOCK_TIMEOUT``."""
+    """Whether ``error`` is a lock wait given up: after ``LOCK_TIMEOUT``, or by PostgreSQL
+    to break a deadlock (this transaction was the one chosen to give way)."""
     original = getattr(error, "orig", None)
-    return getattr(original, "pgcode", None) == _LOCK_NOT_AVAILABLE
+    return getattr(original, "pgcode", None) in _LOCK_CONFLICTS
 
 
 # --- creating days --------------------------------------------------------------------------
