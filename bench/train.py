@@ -13,7 +13,9 @@ uses processes (``PARALLEL_MIN_ROWS``) lowered to 0 so that every size can be ru
 ways. The pool of processes is started once before timing (``cold`` is that first call,
 with the start-up; joblib keeps the pool 5 minutes idle, so a retrain every 5 minutes may
 pay it again); the rest are medians. The run checks that both ways give the same factors.
-The machine's load average is printed with the figures: processes only pay on free cores.
+The machine's load average is printed with the figures: processes only pay on free cores, so
+the run also gives the CPU seconds of the scoring alone and of the busiest worker process
+(what the split's wall time comes to on free cores, plus the dispatch).
 
 Prints a table, then one JSON object as the last line.
 """
@@ -51,6 +53,31 @@ def seconds(run: object, repeats: int) -> tuple[float, object]:
         result = run()  # type: ignore[operator]
         durations.append(time.perf_counter() - started)
     return median(durations), result
+
+
+def busy_seconds(
+    detector: object, X: np.ndarray, groups: np.ndarray, times: np.ndarray, jobs: int
+) -> tuple[float, float]:
+    """CPU seconds of the meters' scoring done in this process, and of the busiest of
+    ``jobs`` worker processes given the chunks ``score_meters`` gives them: on free cores
+    the split's wall time is about the latter plus the dispatch."""
+    from joblib import Parallel, delayed
+
+    started = time.process_time()
+    meter_calibration._score_rows(detector, X, groups, times)  # type: ignore[arg-type]
+    alone = time.process_time() - started
+    meters = list(dict.fromkeys(groups.tolist()))
+    chunks = [np.flatnonzero(np.isin(groups, meters[start::jobs])) for start in range(jobs)]
+    spent = Parallel(n_jobs=jobs, backend="loky")(
+        delayed(_cpu_of_chunk)(detector, X[rows], groups[rows], times[rows]) for rows in chunks
+    )
+    return alone, max(spent)
+
+
+def _cpu_of_chunk(detector: object, X: np.ndarray, groups: np.ndarray, times: np.ndarray) -> float:
+    started = time.process_time()
+    meter_calibration._score_rows(detector, X, groups, times)  # type: ignore[arg-type]
+    return time.process_time() - started
 
 
 def main() -> None:
@@ -94,6 +121,8 @@ def main() -> None:
         if alone != split:
             raise SystemExit(f"{meters} meters: factors differ between 1 and {jobs} processes")
         size = f"{meters}x{per_meter}"
+        seconds_of = np.array([t.timestamp() for t in times])
+        cpu_alone, cpu_busiest = busy_seconds(detector, X, groups, seconds_of, jobs)
         rows.append(
             [
                 meters,
@@ -102,6 +131,7 @@ def main() -> None:
                 f"{sequential_s:.2f}",
                 f"{parallel_s:.2f}",
                 f"{sequential_s / parallel_s:.2f}×",
+                f"{cpu_alone:.2f} → {cpu_busiest:.2f}",
                 f"{fit_s + sequential_s:.2f} → {fit_s + parallel_s:.2f}",
             ]
         )
@@ -109,6 +139,8 @@ def main() -> None:
             f"{size}_fit_s": round(fit_s, 3),
             f"{size}_calibrate_sequential_s": round(sequential_s, 3),
             f"{size}_calibrate_parallel_s": round(parallel_s, 3),
+            f"{size}_scoring_cpu_s": round(cpu_alone, 3),
+            f"{size}_scoring_cpu_busiest_process_s": round(cpu_busiest, 3),
         }
     print_table(
         f"Training with per-meter thresholds: calibration in 1 or {jobs} processes (median of"
@@ -122,6 +154,7 @@ def main() -> None:
             "calibrate s, 1 process",
             f"calibrate s, {jobs}",
             "speed-up",
+            "scoring CPU s: 1 → busiest of N",
             "train s, 1 → N",
         ],
     )

@@ -183,11 +183,14 @@ def budget_factor(
 def meter_cadence(timestamps: Sequence[datetime]) -> timedelta | None:
     """One meter's usual spacing: the median gap between its consecutive distinct
     timestamps (``None`` with fewer than two)."""
-    moments = sorted(set(timestamps))
+    return _cadence(np.array([moment.timestamp() for moment in timestamps], dtype=np.float64))
+
+
+def _cadence(seconds: FloatArray) -> timedelta | None:
+    moments = np.unique(seconds)
     if len(moments) < 2:
         return None
-    gaps = np.diff(np.array([moment.timestamp() for moment in moments]))
-    return timedelta(seconds=float(np.median(gaps)))
+    return timedelta(seconds=float(np.median(np.diff(moments))))
 
 
 def score_meters(
@@ -253,7 +256,7 @@ def calibrate_meters(
     scores = score_meters(detector, X, keys, times=seconds, jobs=jobs) / detector.threshold_
     factors: dict[str, float] = {}
     for meter, rows in _rows_by_meter(keys).items():
-        cadence = meter_cadence([timestamps[row] for row in rows])
+        cadence = _cadence(seconds[rows])
         if cadence is None:
             continue
         warm_up = detector.context_rows if detector.context_rows <= len(rows) // 2 else 0
