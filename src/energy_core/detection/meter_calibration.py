@@ -81,7 +81,7 @@ MIN_READINGS = 100
 """Fewer training readings (after the warm-up) than this: the meter keeps factor 1."""
 TAIL_EXCEEDANCES = 10
 """The exponential tail is fitted on at least this many of the top scores."""
-TAIL_FRACTION = 0.01
+TAIL_FRACTION = 0.02
 """Peaks over threshold: the tail is fitted on the top 2 % of the scores (at least
 ``TAIL_EXCEEDANCES`` of them), as SPOT does with its 98 % initial level."""
 PARALLEL_MIN_ROWS = 200_000
