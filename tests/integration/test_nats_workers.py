@@ -34,7 +34,13 @@ import pytest
 
 from energy_adapters.nats_log import LogConfig, lease_owners
 from energy_adapters.postgres import upgrade
-from energy_ui.nats_server import NatsServer, NatsServerError, free_port, start_nats_server
+from energy_ui.nats_server import (
+    NatsServer,
+    NatsServerError,
+    find_nats_server,
+    free_port,
+    start_nats_server,
+)
 from tests.postgres_support import scratch_database, throwaway_server
 from tests.services import unavailable
 
@@ -125,9 +131,9 @@ class Cluster:
     def log(self, name: str) -> str:
         return (self.folder / f"{name}.log").read_text(errors="replace")
 
-    def gateway(self) -> None:
+    def gateway(self, *options: str) -> None:
         self.port = free_port()
-        self.spawn("gateway", "ingest", "--port", str(self.port))
+        self.spawn("gateway", "ingest", "--port", str(self.port), *options)
         wait_for(self._answers, 60, "the gateway's /healthz")
 
     def _answers(self) -> bool:
@@ -360,3 +366,62 @@ def test_with_postgres_down_the_worker_stops_acknowledging_and_resumes(
             assert "storage unavailable" in the_cluster.log("w1")
         finally:
             the_cluster.stop()
+
+
+def test_ingest_without_nats_stores_directly_from_several_processes(
+    tmp_path: Path, database: str
+) -> None:
+    direct = Cluster(tmp_path, database, "")  # ENERGY_NATS_URL empty: no log
+    try:
+        direct.gateway("--workers", "2")
+        for step in range(3):
+            status, _, body = direct.post(batch(step))
+            assert (status, body["accepted"]) == (200, len(METERS))
+        assert direct.stored() == (3 * len(METERS), 3 * len(METERS))  # stored at the 200
+        assert "storing directly" in direct.log("gateway")
+    finally:
+        direct.stop()
+
+
+def test_dev_cluster_runs_a_nats_server_with_jetstream_until_interrupted(tmp_path: Path) -> None:
+    try:
+        find_nats_server()
+    except NatsServerError as error:
+        unavailable(str(error))
+    output = tmp_path / "dev-cluster.log"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("ENERGY_")}
+    env["PYTHONPATH"] = str(ROOT / "src")
+    with output.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "energy_ui",
+                "--lang",
+                "en",
+                "dev-cluster",
+                "--store-dir",
+                str(tmp_path / "store"),
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
+    try:
+        wait_for(lambda: "nats://" in output.read_text(), 30, "dev-cluster to say where")
+        said = output.read_text()
+        url = next(word for word in said.split() if word.startswith("nats://"))
+        assert f"ENERGY_NATS_URL={url}" in said and "smartenergy worker" in said
+
+        async def jetstream_answers() -> int:
+            client = await nats.connect(url, connect_timeout=2)
+            try:
+                return (await client.jetstream().account_info()).streams
+            finally:
+                await client.close()
+
+        assert asyncio.run(jetstream_answers()) == 0
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(15) == 0
