@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import math
@@ -179,12 +180,24 @@ class Worker:
                 batches = await open_bucket(
                     js, self.config.batches_bucket, ttl=None, replicas=self.config.replicas
                 )
+                made = await js.stream_info(f"KV_{self.config.leases_bucket}")
             except transient_errors() as error:
                 log.warning("NATS layout not ready (%s); retrying", error)
                 await asyncio.sleep(1.0)
                 continue
             self._client, self._js = client, js
             self._identity = stream_identity(info)
+            ttl = made.config.max_age
+            if ttl and abs(ttl - self.config.lease_s) > 0.001:
+                # The bucket's TTL decides when a lease ends, whatever this process was told.
+                log.warning(
+                    "the leases bucket expires leases after %.1f s, not ENERGY_NATS_LEASE_S"
+                    "=%.1f: using %.1f s",
+                    ttl,
+                    self.config.lease_s,
+                    ttl,
+                )
+                self.config = dataclasses.replace(self.config, lease_s=ttl)
             self._leases = Leases(leases, self.config, self.worker_id)
             self._in_flight = Batches(batches)
             return
