@@ -30,9 +30,11 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -347,6 +349,34 @@ def views(
     ]
 
 
+@contextmanager
+def watching(engine: Engine) -> Iterator[list[float]]:
+    """Meanwhile, a reader asks for the newest reading again and again; yields the
+    durations (ms) of its questions: the longest is how long the drop held readers up."""
+    durations: list[float] = [0.0]
+    done = threading.Event()
+
+    def read() -> None:
+        with engine.connect() as connection:
+            while not done.is_set():
+                started = time.perf_counter()
+                connection.execute(text(_NEWEST)).all()
+                connection.rollback()
+                durations.append((time.perf_counter() - started) * 1000)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        time.sleep(0.05)
+        yield durations
+    finally:
+        done.set()
+        reader.join()
+
+
+_NEWEST = 'SELECT id FROM registros ORDER BY "timestamp" DESC, id DESC LIMIT 1'
+
+
 class _NoDrops(Partitions):
     """A view of the days that never offers one to drop: retention deletes row by row, as
     it did before the tables were partitioned."""
@@ -366,6 +396,7 @@ def drop_against_delete(engine: Engine, pairs: Sequence[tuple[int, int]]) -> dic
     dropping = Partitions(database)
     figures: dict[str, list[float]] = {
         "drop": [],
+        "stall": [],
         "delete": [],
         "rows_path": [],
         "rows": [],
@@ -400,9 +431,11 @@ def drop_against_delete(engine: Engine, pairs: Sequence[tuple[int, int]]) -> dic
         with engine.begin() as connection:
             connection.execute(text("DROP TABLE bench_copy_readings, bench_copy_rollups"))
 
-        started = time.perf_counter()
-        dropped = retention.delete_before(database, day_start(dropped_day + 1), dropping)
-        figures["drop"].append((time.perf_counter() - started) * 1000)
+        with watching(engine) as stalls:
+            started = time.perf_counter()
+            dropped = retention.delete_before(database, day_start(dropped_day + 1), dropping)
+            figures["drop"].append((time.perf_counter() - started) * 1000)
+        figures["stall"].append(max(stalls))
         with engine.connect() as connection:
             assert dropped_day not in stored_days(connection)["registros"], "not dropped"
         if dropped != deleted:
@@ -503,10 +536,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             )
             pairs = [(whole[2 * n], whole[2 * n + 1]) for n in range(drops)]
             compared = drop_against_delete(engine, pairs)
-            drop_ms, delete_ms, rows_ms = (compared[key] for key in ("drop", "delete", "rows_path"))
+            drop_ms, delete_ms, rows_ms, stall_ms = (
+                compared[key] for key in ("drop", "delete", "rows_path", "stall")
+            )
             results.update(
                 day_rows=int(median(compared["rows"])),
                 drop_day_ms_p50=round(median(drop_ms), 1),
+                drop_stall_ms_p50=round(median(stall_ms), 1),
                 delete_day_ms_p50=round(median(delete_ms), 1),
                 row_retention_day_ms_p50=round(median(rows_ms), 1),
                 row_retention_day_rows=int(median(compared["rows_path_rows"])),
@@ -516,6 +552,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             deleted_rows = f"{results['row_retention_day_rows']:,}"
             table += [
                 (f"retention drops a day ({dropped_rows} readings)", median(drop_ms), max(drop_ms)),
+                ("  a reader held up meanwhile, at most", median(stall_ms), max(stall_ms)),
                 (
                     f"  row-by-row retention of the next ({deleted_rows})",
                     median(rows_ms),

@@ -235,3 +235,78 @@ def test_writers_go_on_while_days_are_dropped(pg_stores):
     assert dropped == sum(1 for reading in old if reading.timestamp < cut)
     assert pg_stores.queries.count() == len(old) - dropped + sum(written)
     assert bookkeeping_errors(engine) == []
+
+
+def test_a_late_writer_of_a_day_being_dropped_is_never_the_deadlock_victim(pg_stores, monkeypatch):
+    """A writer holding the readings (a batch of today under way) that then writes into a
+    day retention is dropping waits for the drop's lock on that day while the drop waits for
+    the writer: the drop gives way before PostgreSQL's deadlock check would cancel the
+    writer."""
+    monkeypatch.setattr(partitions, "LOCK_TIMEOUT", "1s")
+    readings = four_days(meters=1)
+    store(pg_stores.readings, readings)
+    add = text(
+        "INSERT INTO registros (meter_id, timestamp, top_variables) VALUES ('late', :at, '{}')"
+    )
+    outcome: list[int] = []
+    with pg_stores.engine.connect() as writer:
+        writer.execute(add, {"at": BASE + timedelta(days=1, hours=2)})  # holds the readings
+        retention = threading.Thread(
+            target=lambda: outcome.append(
+                PostgresReadingRepository(pg_stores.engine).delete_before(BASE + timedelta(days=1))
+            )
+        )
+        retention.start()
+        time.sleep(0.2)
+        writer.execute(add, {"at": BASE + timedelta(hours=2)})  # a late reading of day one
+        retention.join()
+        writer.rollback()
+    assert outcome == [0]  # postponed
+    expected = sum(1 for reading in readings if reading.timestamp < BASE + timedelta(days=1))
+    assert pg_stores.readings.delete_before(BASE + timedelta(days=1)) == expected
+    assert bookkeeping_errors(pg_stores.engine) == []
+
+
+def test_a_writer_already_waiting_for_a_day_being_dropped_makes_the_drop_give_way(
+    pg_stores, monkeypatch
+):
+    """The other order: the writer waits for the day before the drop asks for the whole
+    tables; the drop sees it waiting and gives way at once, so the writer is never the one
+    PostgreSQL's deadlock check cancels."""
+    monkeypatch.setattr(partitions, "LOCK_TIMEOUT", "2s")
+    readings = four_days(meters=1)
+    store(pg_stores.readings, readings)
+    add = text(
+        "INSERT INTO registros (meter_id, timestamp, top_variables) VALUES ('late', :at, '{}')"
+    )
+    outcome: list[int] = []
+    failures: list[BaseException] = []
+    with pg_stores.engine.connect() as holder, pg_stores.engine.connect() as writer:
+        holder.execute(add, {"at": BASE + timedelta(hours=1)})  # day one, until rolled back
+        writer.execute(add, {"at": BASE + timedelta(days=1, hours=2)})  # holds the readings
+        retention = threading.Thread(
+            target=lambda: outcome.append(
+                PostgresReadingRepository(pg_stores.engine).delete_before(BASE + timedelta(days=1))
+            )
+        )
+        retention.start()  # waits for the holder's lock on day one
+        time.sleep(0.2)
+
+        def late() -> None:
+            try:
+                writer.execute(add, {"at": BASE + timedelta(hours=2)})  # queues behind it
+            except BaseException as error:
+                failures.append(error)
+
+        late_writer = threading.Thread(target=late)
+        late_writer.start()
+        time.sleep(0.5)
+        holder.rollback()  # the drop gets day one, and finds the writer waiting
+        retention.join()
+        late_writer.join()
+        writer.rollback()
+    assert failures == []
+    assert outcome == [0]
+    expected = sum(1 for reading in readings if reading.timestamp < BASE + timedelta(days=1))
+    assert pg_stores.readings.delete_before(BASE + timedelta(days=1)) == expected
+    assert bookkeeping_errors(pg_stores.engine) == []

@@ -17,9 +17,10 @@ empty unless a day is dropped while a late reading for it is in flight, or rows 
 without the application; creating a day moves its rows out of the default partitions.
 
 Locks: a day is created by ``ATTACH PARTITION`` (SHARE UPDATE EXCLUSIVE on the parents:
-readers and writers go on) after a brief ACCESS EXCLUSIVE lock on the default partitions;
-dropping takes ACCESS EXCLUSIVE on both parents for one pass over the dropped days' rollups,
-waiting at most ``LOCK_TIMEOUT`` for it (else retention is postponed to its next call).
+readers and writers go on) after a brief ACCESS EXCLUSIVE lock on the default partitions.
+Dropping sums the day's rollups under a SHARE lock on the day alone, then takes ACCESS
+EXCLUSIVE on both parents only to settle the counters and drop, waiting at most
+``PARENT_LOCK_TIMEOUT`` for it (else retention is postponed to its next call).
 """
 
 from __future__ import annotations
@@ -51,7 +52,10 @@ BEHIND_DAYS = 1
 AHEAD_DAYS = 3
 """Days kept created around today: yesterday (late readings) to three days ahead."""
 LOCK_TIMEOUT = "3s"
-"""How long creating or dropping a day waits for its locks before giving up for now."""
+"""How long creating a day, or locking a day to drop, waits before giving up for now."""
+PARENT_LOCK_TIMEOUT = "500ms"
+"""How long dropping a day waits for the whole tables (everyone queued behind it waits as
+long): well under PostgreSQL's deadlock check (``deadlock_timeout``, 1 s by default)."""
 RETRY_AFTER = 30.0
 """Seconds a writer waits before trying again to create days whose locks were busy."""
 CATALOGUE_LIFETIME = 60.0
@@ -230,54 +234,88 @@ def create_days(connection: Connection, days: Iterable[int]) -> set[int] | None:
 
 
 # --- dropping days --------------------------------------------------------------------------
+_CREATE_DROPPED_BY_METER = text(
+    """
+    CREATE TEMP TABLE IF NOT EXISTS dropped_by_meter (
+        meter_id text NOT NULL,
+        readings bigint NOT NULL,
+        flagged bigint NOT NULL
+    ) ON COMMIT DELETE ROWS
+    """
+)
+_ANYONE_WAITING = text(
+    "SELECT EXISTS (SELECT 1 FROM pg_locks"
+    " WHERE NOT granted AND relation = ANY(CAST(:tables AS regclass[])))"
+)
+_SUBTRACT_DROPPED = text(
+    """
+    UPDATE registros_contadores c
+    SET readings = c.readings - d.readings, flagged = c.flagged - d.flagged
+    FROM dropped_by_meter d
+    WHERE c.meter_id = d.meter_id
+    """
+)
 _DROP_EMPTIED_COUNTERS = text("DELETE FROM registros_contadores WHERE readings <= 0")
 
 
+class BusyError(RuntimeError):
+    """A day could not be dropped now without making someone wait too long, or without
+    risking a deadlock: try again later."""
+
+
 def drop_days(connection: Connection, days: Collection[int]) -> int:
-    """Drop both partitions of each of ``days`` (those that have both), settle the
-    per-meter counters from the days' rollups, in the caller's transaction (which holds the
+    """Drop both partitions of each of ``days`` (those that have both), the per-meter
+    counters settled from the days' rollups, in the caller's transaction (which holds the
     retention lock); how many readings went.
 
-    Both parents are locked (ACCESS EXCLUSIVE) first, before anything else, so that no
-    writer holding one of them can wait for this transaction while it waits for them; the
-    lock is held for one pass over the dropped days' rollups. Raises on a lock wait longer
-    than ``LOCK_TIMEOUT`` (``is_lock_timeout``).
+    In two steps, so that the application waits only for the second, whatever a day holds:
+
+    1. The days' partitions are locked in SHARE mode (only a writer of those days, a late
+       reading or a rescoring, waits; readers go on; at most ``LOCK_TIMEOUT``) and their
+       rollups summed per meter.
+    2. Both parents are locked ACCESS EXCLUSIVE, waiting at most ``PARENT_LOCK_TIMEOUT``
+       (the readers and writers queued behind this request wait as long), then the
+       counters are settled and the partitions dropped.
+
+    A writer waiting for step 1's locks while holding a parent would deadlock with step 2:
+    if one waits when step 2 begins, the drop gives way (``BusyError``); one that starts
+    waiting later is freed when step 2 gives up, which it does before PostgreSQL's deadlock
+    check (1 s by default) would cancel the writer. Raises ``BusyError`` or a lock timeout
+    (``is_lock_timeout``) when the day cannot go now.
     """
-    if not days:
-        return 0
-    _limit_lock_waits(connection)
-    parents = ", ".join(parent for parent, _ in PARENTS)
-    connection.execute(text(f"LOCK TABLE {parents} IN ACCESS EXCLUSIVE MODE"))
     gone = sorted(set(days) & complete_days(connection))
     if not gone:
         return 0
+    partitions = [partition_name(parent, day) for day in gone for parent, _ in PARENTS]
+    _limit_lock_waits(connection)
+    connection.execute(text(f"LOCK TABLE {', '.join(partitions)} IN SHARE MODE"))
+    connection.execute(_CREATE_DROPPED_BY_METER)
     rollups = " UNION ALL ".join(
         f"SELECT meter_id, readings, flagged FROM {partition_name(ROLLUPS, day)}" for day in gone
     )
-    # No writer holds a counter now (writers reach the counters through the readings, locked
-    # above): no need to lock them in order first, as the row-by-row retention does.
-    dropped = connection.execute(
+    connection.execute(
         text(
-            f"""
-            WITH dropped AS (
-                SELECT meter_id, sum(readings) AS readings, sum(flagged) AS flagged
-                FROM ({rollups}) days GROUP BY meter_id
-            ), settled AS (
-                UPDATE registros_contadores c
-                SET readings = c.readings - dropped.readings,
-                    flagged = c.flagged - dropped.flagged
-                FROM dropped
-                WHERE c.meter_id = dropped.meter_id
-            )
-            SELECT coalesce(sum(readings), 0) FROM dropped
-            """
+            "INSERT INTO dropped_by_meter (meter_id, readings, flagged)"
+            f" SELECT meter_id, sum(readings), sum(flagged) FROM ({rollups}) d GROUP BY meter_id"
         )
-    ).scalar_one()
+    )
+    if connection.execute(_ANYONE_WAITING, {"tables": partitions}).scalar_one():
+        raise BusyError(f"a writer waits for the days {gone} being dropped")
+    connection.execute(select(func.set_config("lock_timeout", PARENT_LOCK_TIMEOUT, True)))
+    parents = ", ".join(parent for parent, _ in PARENTS)
+    connection.execute(text(f"LOCK TABLE {parents} IN ACCESS EXCLUSIVE MODE"))
+    # No writer can hold a counter now (writers reach the counters through the readings):
+    # no need to lock them in order first, as the row-by-row retention does.
+    dropped = int(
+        connection.execute(
+            text("SELECT coalesce(sum(readings), 0) FROM dropped_by_meter")
+        ).scalar_one()
+    )
     if dropped:
+        connection.execute(_SUBTRACT_DROPPED)
         connection.execute(_DROP_EMPTIED_COUNTERS)
-    tables = ", ".join(partition_name(parent, day) for day in gone for parent, _ in PARENTS)
-    connection.execute(text(f"DROP TABLE {tables}"))
-    return int(dropped)
+    connection.execute(text(f"DROP TABLE {', '.join(partitions)}"))
+    return dropped
 
 
 # --- this process's view ------------------------------------------------------------------

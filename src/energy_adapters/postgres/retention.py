@@ -21,7 +21,7 @@ from sqlalchemy import Connection, func, select, text
 
 from energy_adapters.postgres import rollups
 from energy_adapters.postgres.locks import lock_key
-from energy_adapters.postgres.partitions import Partitions, drop_days, is_lock_timeout
+from energy_adapters.postgres.partitions import BusyError, Partitions, drop_days, is_lock_timeout
 from energy_adapters.postgres.reading_rows import ORDER
 from energy_adapters.postgres.schema import meter_counters
 from energy_adapters.postgres.schema import readings as table
@@ -80,10 +80,8 @@ def delete_oldest(database: Database, keep: int, partitions: Partitions) -> int:
                         "(timestamp, id) <= (:cut_time, :cut_id)",
                         {"cut_time": cut_time, "cut_id": cut_id},
                     )
-        except sqlalchemy.exc.OperationalError as error:
-            if not is_lock_timeout(error):
-                raise
-            log.warning("retention postponed: the readings are busy (locks not granted in time)")
+        except (sqlalchemy.exc.OperationalError, BusyError) as error:
+            _postponed(error)
             return dropped
         partitions.forget(whole)
 
@@ -102,10 +100,8 @@ def delete_before(database: Database, cutoff: datetime, partitions: Partitions) 
             whole = partitions.droppable(connection, cutoff)
             if whole:
                 dropped = drop_days(connection, whole)
-    except sqlalchemy.exc.OperationalError as error:
-        if not is_lock_timeout(error):
-            raise
-        log.warning("retention postponed: the readings are busy (locks not granted in time)")
+    except (sqlalchemy.exc.OperationalError, BusyError) as error:
+        _postponed(error)
         return 0
     partitions.forget(whole)
     with database.transaction() as connection:
@@ -113,6 +109,13 @@ def delete_before(database: Database, cutoff: datetime, partitions: Partitions) 
         removed = _delete(connection, "timestamp < :cutoff", {"cutoff": cutoff})
     partitions.keep_ahead()
     return dropped + removed
+
+
+def _postponed(error: Exception) -> None:
+    """Log that days could not be dropped now; raise ``error`` if it is something else."""
+    if isinstance(error, sqlalchemy.exc.OperationalError) and not is_lock_timeout(error):
+        raise error
+    log.warning("retention postponed: the readings are busy (%s)", error)
 
 
 def clear(database: Database) -> None:
