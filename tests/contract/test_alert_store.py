@@ -212,6 +212,48 @@ def test_occurrences_get_ids_in_the_order_they_are_told(stores):
     assert sorted(s.id for s in listed) == [s.id for s in listed][::-1]
 
 
+def test_a_batch_telling_an_occurrence_out_of_order_ends_as_told_one_by_one(stores):
+    # Several events of one occurrence in one call, in any order: the occurrence ends as
+    # recording them one call at a time would leave it (an end is final, else the later
+    # update wins), and each event's notification is queued once.
+    first = an_alert("lathe", readings=1)
+    later = an_alert("lathe", updated=40, readings=4)
+    ended = an_alert("lathe", updated=90, ended=90, readings=6)
+    batch = [resolved(ended), updated(later, escalated=True), opened(first), opened(first)]
+    added = stores.alerts.record(batch)
+    assert [item.kind for item in added] == ["resolved", "escalated", "opened"]
+    [stored] = stores.alerts.alerts()
+    assert (stored.alert, stored.id) == (ended, added[0].alert_id)
+    assert {item.alert_id for item in added} == {stored.id}
+
+    # Updates alone, the latest told first: the latest stays.
+    newest = an_alert("press", updated=50, readings=5)
+    stores.alerts.record([opened(an_alert("press")), updated(newest), updated(later)])
+    assert newest == stores.alerts.alerts(meter_id="press")[0].alert
+
+
+def test_a_burst_of_thousands_of_events_is_recorded_whole_and_once(stores):
+    # 2,500 meters go silent together: one call, every occurrence stored in the order told,
+    # every notification queued once; telling the burst again (another process) adds nothing,
+    # and their ends, told together, close them all.
+    meters = [f"m{index:05d}" for index in range(2_500)]
+    silent = [an_alert(meter, kind=AlertKind.SILENT_METER, rule="silent") for meter in meters]
+    added = stores.alerts.record([opened(alert) for alert in silent])
+    assert [item.alert.meter_id for item in added] == meters
+    assert [item.id for item in added] == sorted(item.id for item in added)
+    opened_ids = [stored.id for stored in stores.alerts.open_alerts()]
+    assert opened_ids == sorted(opened_ids) and len(opened_ids) == len(meters)
+    assert [stored.alert.meter_id for stored in stores.alerts.open_alerts()] == meters
+    assert all(stored.announced for stored in stores.alerts.open_alerts())
+    assert stores.alerts.record([opened(alert) for alert in silent]) == []
+
+    back = [replace(alert, updated_at=seconds(30), ended_at=seconds(30)) for alert in silent]
+    ends = stores.alerts.record([resolved(alert) for alert in back])
+    assert len(ends) == len(meters) and stores.alerts.open_alerts() == []
+    assert len(stores.alerts.notifications(limit=10_000)) == 2 * len(meters)
+    assert {item.alert_id for item in ends} == set(opened_ids)
+
+
 def test_an_occurrence_is_its_key_and_start(stores):
     first = an_alert(started=0, updated=10, ended=10)
     second = an_alert(started=60)

@@ -4,17 +4,21 @@ their notifications (``alertas``, ``notificaciones``); silences and maintenance 
 
 Several processes may record the same events and run dispatchers on one database:
 
-- ``record`` writes each event's alert (an upsert on its occurrence, ``key`` and
-  ``started_at``) and its notification (``ON CONFLICT (event_id) DO NOTHING``) in one
+- ``record`` writes the events' alerts (an upsert on each occurrence, ``key`` and
+  ``started_at``) and their notifications (``ON CONFLICT (event_id) DO NOTHING``) in one
   transaction, so an event is queued once whoever saw it. A stored occurrence only moves
   forward: an end is final, and otherwise an event older than what is stored (a slower
-  process telling what another told already) changes nothing.
+  process telling what another told already) changes nothing. The whole call is a few
+  multi-row statements per 1,000 events (the locks, one upsert of every occurrence at the
+  most forward state the call tells, one insert of the notifications, one update of the
+  announced alerts), not a few per event: an ingest batch's events cost one round of
+  statements, and 10,000 meters going silent at once a few dozen.
 - ``claim_due`` takes rows with ``FOR UPDATE SKIP LOCKED`` and marks them ``sending``
   with a lease in the same statement: concurrent claimers never get the same row, and a
   row whose dispatcher vanished is due again when its lease runs out.
 - Locks are taken in one order, so writers queue rather than deadlock: ``record`` first
-  takes a transaction-level advisory lock per occurrence (sorted), then, in the events'
-  order (so ids are given in that order, as in memory), the occurrences' rows before
+  takes a transaction-level advisory lock per occurrence (sorted), then the occurrences'
+  rows (in the order first told, so new ids are given in that order, as in memory) before
   their notifications; ``repeat`` and ``mark_sent`` too lock the occurrence before the
   notification. A deadlock the server still reports (e.g. with ``close``) is retried.
 
@@ -35,7 +39,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import sqlalchemy.exc
-from sqlalchemy import Connection, Engine, Row, and_, func, or_, select, update
+from sqlalchemy import Connection, Engine, Row, and_, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 
 from energy_adapters.postgres.alert_codec import (
@@ -63,6 +67,23 @@ _DEADLOCK = "40P01"
 _ATTEMPTS = 3
 _FIRST_WAIT_S = 0.1
 _T = TypeVar("_T")
+_ROWS_PER_STATEMENT = 1_000
+"""Events per multi-row statement: a burst (10,000 meters silent at once) is a few
+statements, each of a bounded size."""
+_LOCK_OCCURRENCES = text(
+    "SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k"
+)
+
+
+def _forward(stored: Alert, new: Alert) -> bool:
+    """Whether ``new`` may replace ``stored`` (the same occurrence): the upsert's rule, in
+    Python. An end is final (whatever its instant); otherwise the later ``updated_at``
+    wins, a tie going to ``new``."""
+    if stored.ended_at is None and new.ended_at is not None:
+        return True
+    return (stored.ended_at is None) == (new.ended_at is None) and (
+        stored.updated_at <= new.updated_at
+    )
 
 
 def _stored(row: Row[Any]) -> StoredAlert:
@@ -155,50 +176,104 @@ class PostgresAlertStore:
     def _record(self, connection: Connection, recorded: Sequence[Recorded]) -> list[OutboxItem]:
         # Writers telling the same occurrences queue here, in one order, whatever theirs.
         occurrences = {item.event.alert.occurrence for item in recorded}
-        for key in sorted(lock_key(f"smartenergy:alert:{name}") for name in occurrences):
-            connection.execute(select(func.pg_advisory_xact_lock(key)))
-        ids: dict[str, int] = {}
-        for item in recorded:
-            ids[item.event.alert.occurrence] = self._upsert(connection, item.event.alert)
-        added = []
-        for item in recorded:
-            if item.decision.action == "not_due":
-                continue
-            notification = self._add(
-                connection,
-                alert_id=ids[item.event.alert.occurrence],
-                event_id=item.event.id,
-                kind=item.kind,
-                alert=item.event.alert,
-                at=item.event.at,
-                state="pending" if item.decision.send else "suppressed",
-                reason=str(item.decision),
+        keys = sorted({lock_key(f"smartenergy:alert:{name}") for name in occurrences})
+        for first in range(0, len(keys), _ROWS_PER_STATEMENT):
+            # unnest reads the (sorted) array in order: the locks are taken in that order.
+            connection.execute(
+                _LOCK_OCCURRENCES, {"keys": keys[first : first + _ROWS_PER_STATEMENT]}
             )
-            if notification is not None:
-                added.append(notification)
+        ids = self._upsert_many(connection, [item.event.alert for item in recorded])
+        told = [item for item in recorded if item.decision.action != "not_due"]
+        added: list[OutboxItem] = []
+        for first in range(0, len(told), _ROWS_PER_STATEMENT):
+            added.extend(self._add_many(connection, told[first : first + _ROWS_PER_STATEMENT], ids))
         return added
 
-    def _upsert(self, connection: Connection, alert: Alert) -> int:
-        values = alert_columns(alert)
-        statement = insert(alerts_table).values(announced=False, **values)
-        table = alerts_table.c
-        # Forward only: an end is final (whatever its instant); otherwise the later wins.
-        was_open, ends = table.ended_at.is_(None), statement.excluded.ended_at.is_not(None)
-        forward = or_(
-            and_(was_open, ends),
-            and_(was_open != ends, table.updated_at <= statement.excluded.updated_at),
+    def _upsert_many(self, connection: Connection, alerts: Sequence[Alert]) -> dict[str, int]:
+        """Each occurrence of ``alerts`` brought to the most forward state the batch tells
+        (as if its events were applied one after the other) by multi-row upserts; the
+        occurrences' ids. New occurrences get ids in the order they are first told."""
+        latest: dict[str, Alert] = {}  # in the order first told (dicts keep insertion order)
+        for alert in alerts:
+            kept = latest.get(alert.occurrence)
+            if kept is None or _forward(kept, alert):
+                latest[alert.occurrence] = alert
+        ids: dict[str, int] = {}
+        chosen = list(latest.values())
+        for first in range(0, len(chosen), _ROWS_PER_STATEMENT):
+            part = chosen[first : first + _ROWS_PER_STATEMENT]
+            rows = [{"announced": False, **alert_columns(alert)} for alert in part]
+            statement = insert(alerts_table).values(rows)
+            table = alerts_table.c
+            # Forward only: an end is final (whatever its instant); otherwise the later wins.
+            was_open, ends = table.ended_at.is_(None), statement.excluded.ended_at.is_not(None)
+            forward = or_(
+                and_(was_open, ends),
+                and_(was_open != ends, table.updated_at <= statement.excluded.updated_at),
+            )
+            upsert = statement.on_conflict_do_update(
+                index_elements=[table.key, table.started_at],
+                set_={name: statement.excluded[name] for name in rows[0] if name != "announced"},
+                where=forward,
+            ).returning(table.id, table.key, table.started_at)
+            found = {
+                (key, started): alert_id for alert_id, key, started in connection.execute(upsert)
+            }
+            missing = [alert for alert in part if (alert.key, alert.started_at) not in found]
+            if missing:  # stored already, and newer: the rows are locked by the upsert
+                pairs = tuple_(table.key, table.started_at).in_(
+                    [(alert.key, alert.started_at) for alert in missing]
+                )
+                found.update(
+                    {
+                        (key, started): alert_id
+                        for alert_id, key, started in connection.execute(
+                            select(table.id, table.key, table.started_at).where(pairs)
+                        )
+                    }
+                )
+            for alert in part:
+                ids[alert.occurrence] = int(found[(alert.key, alert.started_at)])
+        return ids
+
+    def _add_many(
+        self, connection: Connection, told: Sequence[Recorded], ids: dict[str, int]
+    ) -> list[OutboxItem]:
+        """The notifications of ``told`` in one multi-row insert (an event id stored before
+        adds nothing); the alerts whose opening is now on its way marked announced."""
+        rows = [
+            {
+                "alert_id": ids[item.event.alert.occurrence],
+                "event_id": item.event.id,
+                "kind": item.kind,
+                "alert": alert_json(item.event.alert),
+                "created_at": item.event.at,
+                "state": "pending" if item.decision.send else "suppressed",
+                "reason": str(item.decision),
+                "attempts": 0,
+            }
+            for item in told
+        ]
+        statement = (
+            insert(outbox)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=[outbox.c.event_id])
+            .returning(*outbox.c)
         )
-        upsert = statement.on_conflict_do_update(
-            index_elements=[table.key, table.started_at],
-            set_={name: statement.excluded[name] for name in values},
-            where=forward,
-        ).returning(table.id)
-        alert_id = connection.execute(upsert).scalar_one_or_none()
-        if alert_id is None:  # stored already, and newer: the row is locked by the upsert
-            alert_id = connection.execute(
-                select(table.id).where(table.key == alert.key, table.started_at == alert.started_at)
-            ).scalar_one()
-        return int(alert_id)
+        # Ids follow the rows' order; RETURNING's order is not promised: sort by id.
+        items = sorted((_item(row) for row in connection.execute(statement)), key=lambda i: i.id)
+        announced = sorted(
+            {
+                item.alert_id
+                for item in items
+                if item.state == "pending" and item.kind in _ANNOUNCING
+            }
+        )
+        if announced:
+            connection.execute(
+                update(alerts_table).where(alerts_table.c.id.in_(announced)).values(announced=True)
+            )
+        return items
 
     def _add(
         self,
