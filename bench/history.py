@@ -28,6 +28,7 @@ local server), dropped at the end.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import threading
@@ -565,8 +566,13 @@ def main(argv: Sequence[str] | None = None) -> None:
                 [(label, f"{p50:.1f}", f"{top:.1f}") for label, p50, top in table],
                 ("question", "p50 ms", "p90/max ms"),
             )
+            results["load_average"] = round(os.getloadavg()[0], 1)
             print(
-                f"\ndisk: database {results['disk_gb']} GB; readings {results['readings_gb']} GB,"
+                f"\nload average (1 min) at the end: {results['load_average']}"
+                f" on {os.cpu_count()} cores"
+            )
+            print(
+                f"disk: database {results['disk_gb']} GB; readings {results['readings_gb']} GB,"
                 f" rollups {results['rollups_gb']} GB: {results['bytes_per_reading']} B per reading"
             )
         finally:
