@@ -39,7 +39,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import sqlalchemy.exc
-from sqlalchemy import Connection, Engine, Row, and_, or_, select, text, tuple_, update
+from sqlalchemy import Connection, Engine, Row, and_, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from energy_adapters.postgres.alert_codec import (
@@ -72,6 +72,50 @@ _ROWS_PER_STATEMENT = 1_000
 statements, each of a bounded size."""
 _LOCK_OCCURRENCES = text(
     "SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k"
+)
+
+
+def _upsert_statement() -> Any:
+    statement = insert(alerts_table)
+    table = alerts_table.c
+    # Forward only: an end is final (whatever its instant); otherwise the later wins.
+    was_open, ends = table.ended_at.is_(None), statement.excluded.ended_at.is_not(None)
+    forward = or_(
+        and_(was_open, ends),
+        and_(was_open != ends, table.updated_at <= statement.excluded.updated_at),
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[table.key, table.started_at],
+        set_={name: statement.excluded[name] for name in _ALERT_FIELDS},
+        where=forward,
+    ).returning(table.id, table.key, table.started_at)
+
+
+_ALERT_FIELDS = (
+    "key",
+    "kind",
+    "rule_id",
+    "meter_id",
+    "severity",
+    "started_at",
+    "updated_at",
+    "ended_at",
+    "peak",
+    "readings",
+    "top_variables",
+    "details",
+)
+"""The columns of ``alertas`` that hold an alert itself (``alert_codec.alert_columns``)."""
+_UPSERT = _upsert_statement()
+_NOTIFY = (
+    insert(outbox).on_conflict_do_nothing(index_elements=[outbox.c.event_id]).returning(*outbox.c)
+)
+_IDS_OF_OCCURRENCES = text(
+    """
+    SELECT id, key, started_at FROM alertas
+    WHERE (key, started_at) IN (
+        SELECT * FROM unnest(CAST(:keys AS text[]), CAST(:starts AS timestamptz[])))
+    """
 )
 
 
@@ -198,43 +242,27 @@ class PostgresAlertStore:
             kept = latest.get(alert.occurrence)
             if kept is None or _forward(kept, alert):
                 latest[alert.occurrence] = alert
-        ids: dict[str, int] = {}
         chosen = list(latest.values())
-        for first in range(0, len(chosen), _ROWS_PER_STATEMENT):
-            part = chosen[first : first + _ROWS_PER_STATEMENT]
-            rows = [{"announced": False, **alert_columns(alert)} for alert in part]
-            statement = insert(alerts_table).values(rows)
-            table = alerts_table.c
-            # Forward only: an end is final (whatever its instant); otherwise the later wins.
-            was_open, ends = table.ended_at.is_(None), statement.excluded.ended_at.is_not(None)
-            forward = or_(
-                and_(was_open, ends),
-                and_(was_open != ends, table.updated_at <= statement.excluded.updated_at),
+        rows = [{"announced": False, **alert_columns(alert)} for alert in chosen]
+        # One statement compiled once; the rows go as multi-row VALUES, 1,000 a statement.
+        found = {
+            (key, started): alert_id for alert_id, key, started in connection.execute(_UPSERT, rows)
+        }
+        missing = [alert for alert in chosen if (alert.key, alert.started_at) not in found]
+        if missing:  # stored already, and newer: the rows are locked by the upsert
+            found.update(
+                {
+                    (key, started): alert_id
+                    for alert_id, key, started in connection.execute(
+                        _IDS_OF_OCCURRENCES,
+                        {
+                            "keys": [alert.key for alert in missing],
+                            "starts": [alert.started_at for alert in missing],
+                        },
+                    )
+                }
             )
-            upsert = statement.on_conflict_do_update(
-                index_elements=[table.key, table.started_at],
-                set_={name: statement.excluded[name] for name in rows[0] if name != "announced"},
-                where=forward,
-            ).returning(table.id, table.key, table.started_at)
-            found = {
-                (key, started): alert_id for alert_id, key, started in connection.execute(upsert)
-            }
-            missing = [alert for alert in part if (alert.key, alert.started_at) not in found]
-            if missing:  # stored already, and newer: the rows are locked by the upsert
-                pairs = tuple_(table.key, table.started_at).in_(
-                    [(alert.key, alert.started_at) for alert in missing]
-                )
-                found.update(
-                    {
-                        (key, started): alert_id
-                        for alert_id, key, started in connection.execute(
-                            select(table.id, table.key, table.started_at).where(pairs)
-                        )
-                    }
-                )
-            for alert in part:
-                ids[alert.occurrence] = int(found[(alert.key, alert.started_at)])
-        return ids
+        return {alert.occurrence: int(found[(alert.key, alert.started_at)]) for alert in chosen}
 
     def _add_many(
         self, connection: Connection, told: Sequence[Recorded], ids: dict[str, int]
@@ -254,14 +282,10 @@ class PostgresAlertStore:
             }
             for item in told
         ]
-        statement = (
-            insert(outbox)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=[outbox.c.event_id])
-            .returning(*outbox.c)
-        )
         # Ids follow the rows' order; RETURNING's order is not promised: sort by id.
-        items = sorted((_item(row) for row in connection.execute(statement)), key=lambda i: i.id)
+        items = sorted(
+            (_item(row) for row in connection.execute(_NOTIFY, rows)), key=lambda i: i.id
+        )
         announced = sorted(
             {
                 item.alert_id
