@@ -133,7 +133,9 @@ class MemoryReadingRepository:
         picks = np.linspace(0, len(found) - 1, limit).round().astype(int)
         return [found[index] for index in picks]
 
-    def since(self, last_id: int, limit: int = 10_000) -> list[Reading]:
+    def since(
+        self, last_id: int, limit: int = 10_000, meter_ids: Sequence[str] | None = None
+    ) -> list[Reading]:
         with self._lock:
             newer: list[Reading] = []
             for reading_id in reversed(self._by_id):
@@ -141,6 +143,9 @@ class MemoryReadingRepository:
                     break
                 newer.append(self._by_id[reading_id])
         newer.reverse()
+        if meter_ids is not None:
+            chosen = set(meter_ids)
+            newer = [reading for reading in newer if reading.meter_id in chosen]
         return newer[:limit]
 
     def downsample(self, variable: str, where: ReadingFilter, buckets: int) -> list[Bucket]:

@@ -110,8 +110,11 @@ class ReadingQueries(Protocol):
         """At most ``limit`` readings spread evenly over the matching ones, in time order."""
         ...
 
-    def since(self, last_id: int, limit: int = 10_000) -> list[Reading]:
-        """Readings stored after the one with id ``last_id``, in id order (for live push)."""
+    def since(
+        self, last_id: int, limit: int = 10_000, meter_ids: Sequence[str] | None = None
+    ) -> list[Reading]:
+        """Readings stored after the one with id ``last_id``, in id order (for live push);
+        with ``meter_ids``, only those meters' (``limit`` counts what is returned)."""
         ...
 
     def downsample(self, variable: str, where: ReadingFilter, buckets: int) -> list[Bucket]:

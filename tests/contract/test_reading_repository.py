@@ -131,6 +131,19 @@ def test_since_returns_what_is_new_in_id_order(stores):
     assert len(stores.queries.since(0, limit=3)) == 3
 
 
+def test_since_for_some_meters_returns_only_theirs_and_limits_what_it_returns(stores):
+    stored = stores.readings.add_many(history(30, meters=3))
+    meters = sorted({reading.meter_id for reading in stored})
+    chosen = [meters[0], meters[2], "nobody"]
+    theirs = [r.id for r in stored if r.meter_id in chosen]
+    assert [r.id for r in stores.queries.since(0, meter_ids=chosen)] == theirs
+    assert [r.id for r in stores.queries.since(stored[4].id, limit=4, meter_ids=chosen)] == [
+        rid for rid in theirs if rid > stored[4].id
+    ][:4]
+    assert stores.queries.since(0, meter_ids=[]) == []
+    assert stores.queries.since(0, meter_ids=["nobody"]) == []
+
+
 def test_downsample_keeps_the_envelope_and_the_flags(stores):
     readings = flag_every_third(history(600, meters=2))
     spike_at = 301

@@ -78,6 +78,45 @@ def test_alone_it_reads_storage_once_per_meter_and_then_only_asks_for_the_last_i
     assert recent.reads == 3  # one per meter, the first time it was seen
 
 
+class CountingQueries:
+    """A repository that counts the readings ``since`` returns."""
+
+    def __init__(self, repository: MemoryReadingRepository) -> None:
+        self.repository = repository
+        self.returned = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.repository, name)
+
+    def since(self, last_id: int, limit: int = 10_000, meter_ids=None) -> list[Reading]:
+        found = self.repository.since(last_id, limit, meter_ids)
+        self.returned += len(found)
+        return found
+
+
+@pytest.mark.parametrize("filter_meters", [0, 2_000])
+def test_what_another_process_stores_for_its_own_meters_is_not_read_back(filter_meters):
+    # Two ingest processes, each with its own clients' meters: each reads back what the
+    # other stored only for the meters it keeps (none here), and the context stays true;
+    # past ``filter_meters`` tails it reads everything, as it did before.
+    repository = MemoryReadingRepository()
+    counted = CountingQueries(repository)
+    mine, theirs = RecentReadings(counted, filter_meters=filter_meters), RecentReadings(repository)
+    my_meters = Simulator(meters=4, seed=7, meter_prefix="mine")
+    their_meters = Simulator(meters=4, seed=8, meter_prefix="theirs")
+    for step in range(20):
+        at = BASE + timedelta(seconds=step)
+        ours, others = my_meters.next_batch(4, at=at), their_meters.next_batch(4, at=at)
+        assert_same_context(mine.context(ours, ROWS, FEATURES), from_storage(repository, ours))
+        mine.stored(repository.add_many(ours))
+        theirs.context(others, ROWS, FEATURES)
+        theirs.stored(repository.add_many(others))
+    if filter_meters:
+        assert counted.returned == 0
+    else:
+        assert counted.returned == 19 * 4  # every batch of theirs but the last
+
+
 def test_batches_stored_out_of_order_by_several_threads_are_all_kept():
     repository = MemoryReadingRepository()
     recent = RecentReadings(repository)

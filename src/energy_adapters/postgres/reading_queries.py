@@ -4,16 +4,20 @@ samples and downsampling (rollups where the bucket width allows). Reads only."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     BigInteger,
     ColumnElement,
     Engine,
     Integer,
     Select,
+    Text,
     and_,
+    any_,
     cast,
     func,
     literal,
@@ -183,11 +187,16 @@ class PostgresReadingQueries:
         query = select(*SELECTED).join_from(table, chosen, picked).where(condition).order_by(*ORDER)
         return self._rows(query)
 
-    def since(self, last_id: int, limit: int = 10_000) -> list[Reading]:
+    def since(
+        self, last_id: int, limit: int = 10_000, meter_ids: Sequence[str] | None = None
+    ) -> list[Reading]:
         if limit <= 0:
             return []
-        query = select(*SELECTED).where(table.c.id > last_id).order_by(table.c.id).limit(limit)
-        return self._rows(query)
+        query = select(*SELECTED).where(table.c.id > last_id)
+        if meter_ids is not None:
+            # One array parameter (= ANY), not an IN list compiled per length.
+            query = query.where(table.c.meter_id == any_(literal(list(meter_ids), ARRAY(Text))))
+        return self._rows(query.order_by(table.c.id).limit(limit))
 
     def meters(self) -> list[str]:
         query = (

@@ -7,7 +7,8 @@ keeps each meter's tail instead and stays true to storage:
 
 - what this process stores is added as it is stored (``stored``);
 - before each use, one question to storage (``last_id``) tells whether anybody else stored
-  readings meanwhile; if so, those are read once (``since``) and added;
+  readings meanwhile; if so, those of the meters kept here are read once (``since``) and
+  added;
 - a meter seen for the first time is read from storage once (``latest``).
 
 Ids grow in commit order (every adapter guarantees it: the live feed relies on it), so
@@ -124,7 +125,8 @@ class RecentReadings:
 
     ``max_meters``: tails kept (least recently used dropped). ``catch_up``: when more than
     this many ids were stored elsewhere since the last look, everything is forgotten rather
-    than read. Thread-safe.
+    than read. ``filter_meters``: with at most this many tails, what others stored is read
+    for those meters only. Thread-safe.
     """
 
     def __init__(
@@ -134,11 +136,13 @@ class RecentReadings:
         max_meters: int = 20_000,
         catch_up: int = 20_000,
         slack: int = 64,
+        filter_meters: int = 2_000,
     ) -> None:
         self.repository = repository
         self.max_meters = max_meters
         self.catch_up = catch_up
         self.slack = slack
+        self.filter_meters = filter_meters
         self.reads = 0
         """Times storage was read for readings (a meter's tail, or what others stored)."""
         self._lock = threading.Lock()
@@ -202,8 +206,12 @@ class RecentReadings:
         if newest - self._synced > self.catch_up:
             self._forget(newest)
             return
+        # Only the meters with a tail matter: asked for by name while they are few (several
+        # ingest processes each keep their own clients' meters), so that what the others
+        # stored for their meters is neither sent nor decoded here.
+        meters = list(self._tails) if len(self._tails) <= self.filter_meters else None
         while self._synced < newest:
-            found = self.repository.since(self._synced, limit=self.catch_up)
+            found = self.repository.since(self._synced, limit=self.catch_up, meter_ids=meters)
             self.reads += 1
             if not found:
                 break
