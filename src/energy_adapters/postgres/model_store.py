@@ -14,6 +14,9 @@ from energy_adapters.postgres.urls import Database
 from energy_core.detection.protocol import Detector
 from energy_core.ports import ModelInfo
 
+_LATEST_VERSION = select(func.max(table.c.version))
+"""Asked before every ingest batch is scored: built once (building it cost more than
+running it)."""
 _INFO_COLUMNS = (
     table.c.version,
     table.c.trained_at,
@@ -80,7 +83,7 @@ class PostgresModelStore:
 
     def latest_version(self) -> int | None:
         with self._db.connection() as connection:
-            found = connection.execute(select(func.max(table.c.version))).scalar_one()
+            found = connection.execute(_LATEST_VERSION).scalar_one()
         return None if found is None else int(found)
 
     def info(self, version: int | None = None) -> ModelInfo | None:
