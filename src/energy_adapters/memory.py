@@ -16,8 +16,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-import numpy as np
-
 from energy_core.detection.protocol import Detector
 from energy_core.health.analysis import MetricSnapshot
 from energy_core.ports import (
@@ -30,6 +28,7 @@ from energy_core.ports import (
 )
 from energy_core.telemetry.buckets import bucket_start, bucket_width
 from energy_core.telemetry.readings import Reading, batch_fingerprint
+from energy_core.telemetry.sampling import sample_ranks
 
 log = logging.getLogger(__name__)
 
@@ -128,10 +127,7 @@ class MemoryReadingRepository:
 
     def sample(self, where: ReadingFilter, limit: int) -> list[Reading]:
         found = self.window(where)
-        if len(found) <= limit:
-            return found
-        picks = np.linspace(0, len(found) - 1, limit).round().astype(int)
-        return [found[index] for index in picks]
+        return [found[rank] for rank in sample_ranks(len(found), limit)]
 
     def since(
         self, last_id: int, limit: int = 10_000, meter_ids: Sequence[str] | None = None

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from energy_core import ReadingFilter, Simulator
 from energy_core.ports import IdempotencyConflictError
+from energy_core.telemetry.sampling import sample_ranks
 from tests.strategies import BASE
 
 
@@ -122,6 +123,102 @@ def test_sample_is_capped_spread_and_in_time_order(stores):
     assert times == sorted(times)
     assert times[0] <= readings[10].timestamp and times[-1] >= readings[-10].timestamp
     assert len(stores.queries.sample(ReadingFilter(), 1000)) == 300
+
+
+def crowded(seed=4):
+    """Three meters every 7 s (not whole minutes) from 25 minutes before midnight to 12 after
+    (two days), all three at each instant, and every 9th instant a second reading of
+    meter-02 at the same instant: ties on the timestamp, broken by id; every third flagged."""
+    readings = Simulator(meters=3, seed=seed, anomaly_ratio=0.05).history(
+        960, end=BASE + timedelta(minutes=12), cadence=timedelta(seconds=7)
+    )
+    doubled = []
+    for index, reading in enumerate(readings):
+        doubled.append(reading)
+        if reading.meter_id == "meter-02" and index % 27 == 1:
+            doubled.append(replace(reading, values={**reading.values, "voltage": 1.0}))
+    return flag_every_third(doubled)
+
+
+SAMPLED_WINDOWS = {
+    "everything": ReadingFilter(),
+    # Edges inside minutes on both sides, across midnight.
+    "mid-minute": ReadingFilter(
+        start=BASE - timedelta(minutes=13, seconds=43), end=BASE + timedelta(minutes=9, seconds=19)
+    ),
+    "from mid-minute on": ReadingFilter(start=BASE - timedelta(minutes=2, seconds=5)),
+    "until mid-minute": ReadingFilter(end=BASE - timedelta(minutes=20, seconds=31)),
+    "two meters": ReadingFilter(meter_ids=("meter-02", "meter-03")),
+    "one meter, mid-minute": ReadingFilter(
+        start=BASE - timedelta(minutes=21, seconds=1),
+        end=BASE + timedelta(minutes=3, seconds=30),
+        meter_ids=("meter-02",),
+    ),
+    "flagged": ReadingFilter(state="anomalous"),
+    "normal, mid-minute": ReadingFilter(
+        start=BASE - timedelta(minutes=11, seconds=59),
+        end=BASE + timedelta(seconds=1),
+        state="normal",
+    ),
+    "within one minute": ReadingFilter(
+        start=BASE - timedelta(minutes=5, seconds=-3), end=BASE - timedelta(minutes=4, seconds=7)
+    ),
+    "nobody": ReadingFilter(meter_ids=("nobody",)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLED_WINDOWS))
+def test_sample_picks_exactly_the_evenly_spaced_ranks(stores, name):
+    """``sample`` is the readings of ``window`` (time order, ties by id) at the ranks of
+    ``sample_ranks``: first and last included, gaps differing by at most one; for limits
+    below, at and above the matching count."""
+    stores.readings.add_many(crowded())
+    where = SAMPLED_WINDOWS[name]
+    matching = [reading.id for reading in stores.queries.window(where)]
+    assert (len(matching) == 0) == (name == "nobody")
+    for limit in (1, 2, 3, 7, 10, 33, 100, 250, len(matching) - 1, len(matching), 5_000):
+        ranks = sample_ranks(len(matching), limit)
+        got = [reading.id for reading in stores.queries.sample(where, limit)]
+        assert got == [matching[rank] for rank in ranks], (name, limit)
+    assert stores.queries.sample(where, 0) == []
+
+
+def test_sample_of_readings_sharing_one_instant(stores):
+    """Many readings at the same instant (several meters, and one meter twice): ranked by
+    id among themselves."""
+    readings = [
+        reading
+        for step in range(3)
+        for reading in Simulator(meters=4, seed=step).history(
+            8, end=BASE + timedelta(seconds=30 * step)
+        )
+    ]
+    stores.readings.add_many(readings + readings[:4])
+    ids = [reading.id for reading in stores.queries.window(ReadingFilter())]
+    for limit in (2, 5, 9, 27, 28):
+        got = [reading.id for reading in stores.queries.sample(ReadingFilter(), limit)]
+        assert got == [ids[rank] for rank in sample_ranks(len(ids), limit)]
+
+
+def test_sample_at_the_ends_of_time(stores):
+    """Readings in year 1 and in the last minute of year 9999 (a bound there has no next
+    minute to round up to): sampled like any others."""
+    edges = [
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(1, 1, 1, 0, 0, 30, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 0, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+    ]
+    readings = [
+        replace(reading, timestamp=moment)
+        for reading, moment in zip(history(len(edges), meters=1), edges, strict=True)
+    ]
+    stores.readings.add_many(readings)
+    every = stores.queries.sample(ReadingFilter(), 3)
+    assert [r.timestamp for r in every] == [edges[0], edges[2], edges[4]]
+    last_minute = ReadingFilter(start=datetime(9999, 12, 31, 23, 59, 0, 5, tzinfo=UTC))
+    assert [r.timestamp for r in stores.queries.sample(last_minute, 2)] == edges[3:]
 
 
 def test_since_returns_what_is_new_in_id_order(stores):

@@ -24,6 +24,7 @@ from energy_adapters.postgres import (
 )
 from energy_core import ReadingFilter, Simulator
 from energy_core.telemetry.catalogue import VARIABLE_NAMES
+from energy_core.telemetry.sampling import sample_ranks
 from tests.postgres_support import scratch_database
 from tests.strategies import BASE
 
@@ -130,3 +131,6 @@ def test_sample_picks_evenly_spaced_ranks_in_time_order(both, where, limit):
         assert (picked[0], picked[-1]) == (0, len(matching) - 1)
         gaps = [later - earlier for earlier, later in pairwise(picked)]
         assert max(gaps) - min(gaps) <= 1
+    # Exactly the ranks the memory adapter picks, whichever way PostgreSQL found them (the
+    # rollups' per-minute counts, or every row ranked for a short window).
+    assert picked == sample_ranks(len(matching), limit)
