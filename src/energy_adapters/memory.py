@@ -145,32 +145,43 @@ class MemoryReadingRepository:
         return newer[:limit]
 
     def downsample(self, variable: str, where: ReadingFilter, buckets: int) -> list[Bucket]:
+        return self.downsample_many((variable,), where, buckets)[variable]
+
+    def downsample_many(
+        self, variables: Sequence[str], where: ReadingFilter, buckets: int
+    ) -> dict[str, list[Bucket]]:
         with self._lock:
             found = list(self._ascending(where))
         if not found:
-            return []
+            return {name: [] for name in variables}
         start = where.start or found[0].timestamp
         end = where.end or found[-1].timestamp + timedelta(microseconds=1)
         width = bucket_width(start, end, buckets)
         groups: dict[datetime, list[Reading]] = {}
         for reading in found:
             groups.setdefault(bucket_start(reading.timestamp, width), []).append(reading)
-        result = []
-        for moment in sorted(groups):
-            # Readings that lack the variable count for the bucket's flags, not its values.
-            values = [
-                reading.values[variable] for reading in groups[moment] if variable in reading.values
-            ]
-            result.append(
-                Bucket(
-                    start=moment,
-                    count=len(values),
-                    minimum=min(values, default=math.nan),
-                    maximum=max(values, default=math.nan),
-                    mean=sum(values) / len(values) if values else math.nan,
-                    flagged=sum(1 for reading in groups[moment] if reading.is_flagged),
+        moments = sorted(groups)
+        flagged = [sum(1 for reading in groups[moment] if reading.is_flagged) for moment in moments]
+        result: dict[str, list[Bucket]] = {}
+        for variable in variables:
+            result[variable] = []
+            for moment, bucket_flagged in zip(moments, flagged, strict=True):
+                # Readings that lack the variable count for the bucket's flags, not its values.
+                values = [
+                    reading.values[variable]
+                    for reading in groups[moment]
+                    if variable in reading.values
+                ]
+                result[variable].append(
+                    Bucket(
+                        start=moment,
+                        count=len(values),
+                        minimum=min(values, default=math.nan),
+                        maximum=max(values, default=math.nan),
+                        mean=sum(values) / len(values) if values else math.nan,
+                        flagged=bucket_flagged,
+                    )
                 )
-            )
         return result
 
     def update_scores(self, readings: Sequence[Reading]) -> None:

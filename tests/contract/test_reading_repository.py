@@ -360,6 +360,43 @@ def test_a_variable_nobody_sent_in_a_bucket_is_a_gap_not_a_zero(stores):
     assert all(math.isnan(b.minimum) and math.isnan(b.maximum) for b in gaps)
 
 
+@pytest.mark.parametrize(
+    "where",
+    [
+        ReadingFilter(),
+        ReadingFilter(meter_ids=("plug-01", "plug-02")),  # no motor temperature at all
+        ReadingFilter(state="anomalous"),  # from rows, not rollups
+        ReadingFilter(start=BASE - timedelta(minutes=77, seconds=13), end=BASE),  # ragged edge
+    ],
+    ids=["all", "plugs", "flagged", "ragged"],
+)
+def test_downsample_many_is_each_variables_own_downsample(stores, where):
+    """A page's envelopes in one read: the same buckets, per variable, as one read each."""
+    stores.readings.add_many(mixed_fleet())
+    names = ("voltage", "motor_temperature", "energy_import", "current")
+    for buckets in (7, 40, 1_000):
+        many = stores.queries.downsample_many(names, where, buckets)
+        assert list(many) == list(names)
+        for name in names:
+            alone = stores.queries.downsample(name, where, buckets)
+            assert alone, name
+            assert [nan_free(bucket) for bucket in many[name]] == [
+                nan_free(bucket) for bucket in alone
+            ]
+    assert stores.queries.downsample_many((), where, 10) == {}
+    assert stores.queries.downsample_many(names, ReadingFilter(meter_ids=("nobody",)), 10) == {
+        name: [] for name in names
+    }
+
+
+def nan_free(bucket):
+    """A bucket comparable with ==: NaN never equals NaN."""
+    fields = (bucket.start, bucket.count, bucket.minimum, bucket.maximum, bucket.mean)
+    return [None if isinstance(f, float) and math.isnan(f) else f for f in fields] + [
+        bucket.flagged
+    ]
+
+
 def test_retention_and_rescoring_keep_subsets_whole(stores):
     readings = mixed_fleet()
     stored = stores.readings.add_many(readings)

@@ -419,7 +419,18 @@ class PostgresReadingQueries:
         many readings of the bucket carry the variable: a bucket whose readings all lack it
         has count 0 and NaN minimum, maximum and mean (a gap, not a zero).
         """
-        variable(variable_name)  # unknown names fail here, with the known ones listed
+        return self.downsample_many((variable_name,), where, buckets)[variable_name]
+
+    def downsample_many(
+        self, variable_names: Sequence[str], where: ReadingFilter, buckets: int
+    ) -> dict[str, list[Bucket]]:
+        """``downsample`` of each of ``variable_names`` in one statement: the rollups (or
+        rows) of the window are read once for all of them."""
+        names = list(dict.fromkeys(variable_names))
+        for name in names:
+            variable(name)  # unknown names fail here, with the known ones listed
+        if not names:
+            return {}
         where = normalised(where)
         with self._db.connection() as connection:
             start, end = where.start, where.end
@@ -430,43 +441,57 @@ class PostgresReadingQueries:
                     )
                 ).one()
                 if first is None:
-                    return []
+                    return {name: [] for name in names}
                 start = start if start is not None else first
                 end = end if end is not None else last + timedelta(microseconds=1)
             width = bucket_width(start, end, buckets)
             if where.state is None and width % ROLLUP_WIDTH == timedelta(0):
-                query = self._buckets_from_rollups(variable_name, where, width)
+                query = self._buckets_from_rollups(names, where, width)
                 connection.execute(_SERIAL_PLAN)
             else:
-                query = self._buckets_from_rows(variable_name, where, width)
+                query = self._buckets_from_rows(names, where, width)
             rows = connection.execute(query).all()
-        return [
-            Bucket(
-                start=row.bucket,
-                count=int(row.readings),
-                minimum=_or_nan(row.minimum),
-                maximum=_or_nan(row.maximum),
-                mean=float(row.total) / int(row.readings) if row.readings else math.nan,
-                flagged=int(row.flagged),
-            )
-            for row in rows
-        ]
+        # Each row: the bucket's start, its flagged readings, then per variable its count,
+        # minimum, maximum and sum.
+        found: dict[str, list[Bucket]] = {name: [] for name in names}
+        for row in rows:
+            moment, flagged = row[0], int(row[1])
+            for index, name in enumerate(names):
+                count, minimum, maximum, total = row[2 + 4 * index : 6 + 4 * index]
+                found[name].append(
+                    Bucket(
+                        start=moment,
+                        count=int(count),
+                        minimum=_or_nan(minimum),
+                        maximum=_or_nan(maximum),
+                        mean=float(total) / int(count) if count else math.nan,
+                        flagged=flagged,
+                    )
+                )
+        return found
 
     @staticmethod
     def _bucket_of(column: Any, width: timedelta) -> Any:
         return func.date_bin(width, column, literal(EPOCH))
 
-    def _buckets_from_rows(self, name: str, where: ReadingFilter, width: timedelta) -> Select[Any]:
-        value = table.c[name]
+    def _buckets_from_rows(
+        self, names: Sequence[str], where: ReadingFilter, width: timedelta
+    ) -> Select[Any]:
         bucket = self._bucket_of(table.c.timestamp, width).label("bucket")
+        statistics: list[Any] = []
+        for index, name in enumerate(names):
+            value = table.c[name]
+            statistics += [
+                func.count(value).label(f"readings_{index}"),
+                func.min(value).label(f"minimum_{index}"),
+                func.max(value).label(f"maximum_{index}"),
+                func.sum(value).label(f"total_{index}"),
+            ]
         return (
             select(
                 bucket,
-                func.count(value).label("readings"),
-                func.min(value).label("minimum"),
-                func.max(value).label("maximum"),
-                func.sum(value).label("total"),
                 func.count().filter(table.c.is_flagged).label("flagged"),
+                *statistics,
             )
             .where(reading_conditions(where))
             .group_by(bucket)
@@ -474,45 +499,55 @@ class PostgresReadingQueries:
         )
 
     def _buckets_from_rollups(
-        self, name: str, where: ReadingFilter, width: timedelta
+        self, names: Sequence[str], where: ReadingFilter, width: timedelta
     ) -> Select[Any]:
-        low, high, total = (minute_rollups.c[column] for column in rollup_columns(name))
-        count = minute_rollups.c[rollup_count_column(name)]
         split = split_by_minute(where.start, where.end)
         parts: list[Select[Any]] = []
         if split.whole is not None:
+            columns: list[Any] = []
+            for index, name in enumerate(names):
+                low, high, total = (minute_rollups.c[column] for column in rollup_columns(name))
+                columns += [
+                    minute_rollups.c[rollup_count_column(name)].label(f"readings_{index}"),
+                    low.label(f"minimum_{index}"),
+                    high.label(f"maximum_{index}"),
+                    total.label(f"total_{index}"),
+                ]
             parts.append(
                 select(
                     self._bucket_of(minute_rollups.c.minute, width).label("bucket"),
-                    count.label("readings"),
-                    low.label("minimum"),
-                    high.label("maximum"),
-                    total.label("total"),
                     minute_rollups.c.flagged.label("flagged"),
+                    *columns,
                 ).where(true(), *self._rollup_conditions(where, *split.whole))
             )
-        value = table.c[name]
         for start, end in split.edges:
+            columns = []
+            for index, name in enumerate(names):
+                value = table.c[name]
+                columns += [
+                    cast(value.is_not(None), Integer).label(f"readings_{index}"),
+                    value.label(f"minimum_{index}"),
+                    value.label(f"maximum_{index}"),
+                    value.label(f"total_{index}"),
+                ]
             parts.append(
                 select(
                     self._bucket_of(table.c.timestamp, width).label("bucket"),
-                    cast(value.is_not(None), Integer).label("readings"),
-                    value.label("minimum"),
-                    value.label("maximum"),
-                    value.label("total"),
                     cast(func.coalesce(table.c.is_flagged, False), Integer).label("flagged"),
+                    *columns,
                 ).where(and_(*time_conditions(start, end), *meter_and_state_conditions(where)))
             )
         combined = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("parts")
+        statistics: list[Any] = []
+        for index in range(len(names)):
+            statistics += [
+                func.sum(combined.c[f"readings_{index}"]),
+                func.min(combined.c[f"minimum_{index}"]),
+                func.max(combined.c[f"maximum_{index}"]),
+                func.sum(combined.c[f"total_{index}"]),
+            ]
         return (
-            select(
-                combined.c.bucket,
-                func.sum(combined.c.readings).label("readings"),
-                func.min(combined.c.minimum).label("minimum"),
-                func.max(combined.c.maximum).label("maximum"),
-                func.sum(combined.c.total).label("total"),
-                func.sum(combined.c.flagged).label("flagged"),
-            )
+            select(combined.c.bucket, func.sum(combined.c.flagged), *statistics)
             .group_by(combined.c.bucket)
             .order_by(combined.c.bucket)
         )

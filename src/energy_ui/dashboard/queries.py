@@ -1,7 +1,7 @@
 """Everything one page shows, read from the repositories in one go (no UI here).
 
 Only bounded repository queries: ``count``, ``latest``, ``sample`` (at most the sampling
-limit), ``downsample`` (at most that many buckets) — never a whole table.
+limit), ``downsample``/``downsample_many`` (at most that many buckets) — never a whole table.
 """
 
 from __future__ import annotations
@@ -163,9 +163,7 @@ def _envelopes(
     end = filters.end or span[1] + timedelta(microseconds=1)
     spanned = replace(where, start=start, end=end)
     width = bucket_width(start, end, count)
-    return width, {
-        name: monitor.queries.downsample(name, spanned, count) for name in filters.variables
-    }
+    return width, monitor.queries.downsample_many(filters.variables, spanned, count)
 
 
 @dataclass(frozen=True, slots=True)
