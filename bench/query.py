@@ -1,11 +1,12 @@
 """How fast the dashboard's questions are answered with millions of readings stored.
 
 Loads 1 M readings (and 10 M without ``--quick``): 10 meters at 1 Hz, generated as numpy
-columns and sent with one binary COPY per million rows (building millions of Reading
-objects would take longer than the whole benchmark), then builds the per-minute rollups and
-per-meter counters with one SQL statement each, as the migration back-fills them.
+columns and sent with one binary COPY per million rows (building millions of Reading objects
+would take longer than the whole benchmark) into their days' partitions, made first as the
+writers make them; then builds the per-minute rollups and per-meter counters with one SQL
+statement each, as the migration back-fills them.
 
-Then measures, through ``PostgresReadingRepository``: ``count()``, the last 24 h of all
+Then measures, through ``PostgresReadingQueries``: ``count()``, the last 24 h of all
 meters downsampled to 1,000 buckets, the latest page (100 readings), anomaly counts, and,
 as the baseline, loading the raw 24 h window into Python. Prints a table of medians and, as
 its last line, one JSON object (the largest size's numbers).
@@ -36,8 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from common import emit_json, print_table, scratch_engine, server_url, timed
 
-from energy_adapters.postgres import PostgresReadingRepository, describe_url
+from energy_adapters.postgres import PostgresReadingQueries, describe_url
 from energy_adapters.postgres.binary_copy import COLUMNS, HEADER, TRAILER
+from energy_adapters.postgres.partitions import create_days, day_of
 from energy_adapters.postgres.rollups import MINUTE_OF_TIMESTAMP
 from energy_adapters.postgres.schema import rollup_columns, rollup_count_column
 from energy_core import ReadingFilter
@@ -136,6 +138,11 @@ def load(engine: Engine, rows: int) -> float:
     started = time.perf_counter()
     steps = rows // METERS
     start_second = int((END - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds()) - steps + 1
+    # The days' partitions first, as the application's writers make them (else every row
+    # would land in the default partitions, which no time bound can leave out).
+    first_day = day_of(datetime.fromtimestamp(start_second, UTC))
+    with engine.begin() as connection:
+        create_days(connection, range(first_day, day_of(END) + 1))
     statement = f"COPY registros ({', '.join(COLUMNS)}) FROM STDIN WITH (FORMAT binary)"
     for first in range(0, rows, CHUNK_ROWS):
         payload = generated_chunk(first, min(CHUNK_ROWS, rows - first), start_second, seed=first)
@@ -178,7 +185,7 @@ def load(engine: Engine, rows: int) -> float:
 
 
 def measure(engine: Engine, rows: int, repeats: int) -> dict[str, Any]:
-    repository = PostgresReadingRepository(engine)
+    repository = PostgresReadingQueries(engine)
     day = ReadingFilter(start=END - timedelta(hours=24), end=END)
     # A window whose edges cut minutes: rollups in the middle, raw rows at the edges.
     ragged = ReadingFilter(
