@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     ARRAY,
+    CTE,
     BigInteger,
     ColumnElement,
     DateTime,
@@ -61,7 +62,8 @@ _SERIAL_PLAN = text("SET LOCAL max_parallel_workers_per_gather = 0")
 _NO_JIT = text("SET LOCAL jit = off")
 # What reading a minute's picked rows costs, in rows skipped along the (timestamp, id) index
 # (measured on bench/variables_view.py's data: ~0.07 µs a row skipped, ~5 µs a probe, ~0.55 µs
-# a row numbered): a probe per pick, or one run numbered from the first pick to the last.
+# a row numbered): a probe per pick, or one run numbered from the first pick to the last
+# (see ``_fetch_picks``).
 _COSTS_A_PROBE = 75
 _COSTS_A_NUMBERED_ROW = 8
 RANKED_MINUTES_PER_PICK = 8
@@ -177,9 +179,10 @@ class PostgresReadingQueries:
         each minute are counted there (raw rows only at a filter's partial edge minutes), so
         the rank of a minute's first reading is the sum of the counts before it; each wanted
         rank falls in one minute at one offset, and only the minutes holding picks are read,
-        along the (timestamp, id) index, each up to its last pick. The cost follows the
-        picks and the minutes, not the readings the window holds. A shorter window ranks
-        every matching row (window functions), which costs less there.
+        along the (timestamp, id) index: a probe per pick from the nearer end of its minute,
+        or one numbered run over a minute dense with picks. The cost follows the picks and
+        the minutes, not the readings the window holds. A shorter window ranks every
+        matching row (window functions), which costs less there.
         """
         if limit <= 0:
             return []
@@ -249,7 +252,15 @@ class PostgresReadingQueries:
     def _picks_by_minute(
         self, where: ReadingFilter, condition: ColumnElement[bool], split: MinuteSplit, limit: int
     ) -> Subquery:
-        """(id, timestamp) of the picked rows, ranks found from the per-minute counts."""
+        """(id, timestamp) of the picked rows, their ranks found from per-minute counts."""
+        picks = self._picks_per_minute(self._minute_ranks(where, split), limit)
+        return self._fetch_picks(picks, condition)
+
+    def _minute_ranks(self, where: ReadingFilter, split: MinuteSplit) -> Subquery:
+        """Per minute holding matching readings (or partial edge minute): its bounds [low,
+        high), the rank of its first matching reading (``before``), the rank after its last
+        (``through``) and the window's ``total``. Counts from the rollups; raw rows only
+        for the edges."""
         assert split.whole is not None
         minute = minute_rollups.c.minute
         counted = self._counted(where.state, minute_rollups.c.readings, minute_rollups.c.flagged)
@@ -271,19 +282,21 @@ class PostgresReadingQueries:
                 )
             )
         segments = union_all(*parts).subquery("segments")
-        # Per minute (or edge): the rank of its first matching reading, and the window's total.
-        ranked = select(
+        readings = segments.c.readings
+        through = func.sum(readings).over(order_by=segments.c.low)
+        return select(
             segments.c.low,
             segments.c.high,
-            cast(
-                func.sum(segments.c.readings).over(order_by=segments.c.low) - segments.c.readings,
-                BigInteger,
-            ).label("before"),
-            cast(func.sum(segments.c.readings).over(order_by=segments.c.low), BigInteger).label(
-                "through"
-            ),
-            cast(func.sum(segments.c.readings).over(), BigInteger).label("total"),
+            cast(through - readings, BigInteger).label("before"),
+            cast(through, BigInteger).label("through"),
+            cast(func.sum(readings).over(), BigInteger).label("total"),
         ).subquery("ranked")
+
+    @staticmethod
+    def _picks_per_minute(ranked: Subquery, limit: int) -> CTE:
+        """One row per pick: its minute, its ``offset`` among the minute's matching readings
+        and how many come ``after`` it there; and per minute, its picks' count, first and
+        last offsets and the rows probes would skip (``skipped``, each from the nearer end)."""
         # Picks whose rank falls in [before, through) (see energy_core.telemetry.sampling):
         # every rank when the window holds at most ``limit``.
         total, steps = ranked.c.total, literal(limit - 1, BigInteger)
@@ -305,40 +318,61 @@ class PostgresReadingQueries:
         pick = series.c.pick
         rank = case((every, pick), else_=(2 * pick * (total - 1) + steps) // (2 * steps))
         offset = rank - ranked.c.before
+        after = ranked.c.through - ranked.c.before - 1 - offset
         its_minute = ranked.c.low
-        picks = (
+        return (
             select(
                 ranked.c.low,
                 ranked.c.high,
                 offset.label("offset"),
+                after.label("after"),
                 func.count().over(partition_by=its_minute).label("picks"),
                 func.min(offset).over(partition_by=its_minute).label("first"),
                 func.max(offset).over(partition_by=its_minute).label("last"),
-                func.sum(offset).over(partition_by=its_minute).label("skipped"),
+                func.sum(func.least(offset, after)).over(partition_by=its_minute).label("skipped"),
             )
             .select_from(ranked.join(series, true()))
             .cte("picks")
         )
-        # A minute's picks are fetched one probe each (skipping the rows before it), or,
-        # when that would skip more, read as one run from the first to the last, numbered.
+
+    @staticmethod
+    def _fetch_picks(picks: CTE, condition: ColumnElement[bool]) -> Subquery:
+        """(id, timestamp) of each pick, read along the (timestamp, id) index of its minute:
+        one probe per pick, skipping the rows before it or, from the minute's end, after it
+        (whichever are fewer); or, where that would skip more, one run read from the
+        minute's first pick to its last and numbered."""
         one_run = (
             picks.c.first
             + _COSTS_A_PROBE
             + _COSTS_A_NUMBERED_ROW * (picks.c.last - picks.c.first + 1)
             < picks.c.skipped + _COSTS_A_PROBE * picks.c.picks
         )
-        probe = (
+        in_minute = (table.c.timestamp >= picks.c.low, table.c.timestamp < picks.c.high, condition)
+        forward = (
             select(table.c.id, table.c.timestamp)
-            .where(table.c.timestamp >= picks.c.low, table.c.timestamp < picks.c.high, condition)
+            .where(*in_minute)
             .order_by(*ORDER)
             .offset(picks.c.offset)
             .limit(1)
-            .lateral("probe")
+            .lateral("forward")
         )
-        probed = (
-            select(probe.c.id, probe.c.timestamp)
-            .select_from(picks.join(probe, true()))
-            .where(~one_run)
+        backward = (
+            select(table.c.id, table.c.timestamp)
+            .where(*in_minute)
+            .order_by(*NEWEST_FIRST)
+            .offset(picks.c.after)
+            .limit(1)
+            .lateral("backward")
+        )
+        probed_forward = (
+            select(forward.c.id, forward.c.timestamp)
+            .select_from(picks.join(forward, true()))
+            .where(~one_run, picks.c.offset <= picks.c.after)
+        )
+        probed_backward = (
+            select(backward.c.id, backward.c.timestamp)
+            .select_from(picks.join(backward, true()))
+            .where(~one_run, picks.c.offset > picks.c.after)
         )
         runs = (
             select(
@@ -376,7 +410,7 @@ class PostgresReadingQueries:
         from_runs = select(numbered.c.id, numbered.c.timestamp).where(
             numbered.c.offset == any_(numbered.c.offsets)
         )
-        return union_all(probed, from_runs).subquery("chosen")
+        return union_all(probed_forward, probed_backward, from_runs).subquery("chosen")
 
     def since(
         self, last_id: int, limit: int = 10_000, meter_ids: Sequence[str] | None = None
