@@ -7,7 +7,6 @@ limit), ``downsample``/``downsample_many`` (at most that many buckets) — never
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -98,62 +97,37 @@ def read_status(monitor: Monitor) -> Status:
 
 
 def load_view(monitor: Monitor, filters: Filters) -> ViewData:
-    """Read what a page with ``filters`` shows.
-
-    The flagged readings (up to ``MAX_SAMPLING``, and their count) are read on a second
-    thread while this one reads the sample, the envelopes and the rest: the database
-    answers one while Python decodes the other (the flagged list is the largest read of a
-    page, thousands of whole readings).
-    """
+    """Read what a page with ``filters`` shows."""
     repo = monitor.queries
     last_id = repo.last_id()
     where = filters.reading_filter()
     bounded = monitor.readable(where)
-    flagged_reads = None if filters.state == "normal" else _READS.submit(_flagged, monitor, filters)
-    try:
-        sample = repo.sample(bounded, filters.sampling)
-        span = (sample[0].timestamp, sample[-1].timestamp) if sample else None
-        width, buckets = _envelopes(monitor, filters, bounded, span)
-        status = read_status(monitor)
-        meters = repo.meters()
-        total = repo.count(where)
-        rows = repo.latest(filters.row_limit, bounded)
-        history = list(reversed(monitor.analyses(HISTORY_ANALYSES)))
-        feedback = _feedback(monitor, filters, span)
-    except BaseException:
-        if flagged_reads is not None:  # no read outlives the page's load, even a failed one
-            wait([flagged_reads])
-        raise
-    flagged_readings, flagged = ([], 0) if flagged_reads is None else flagged_reads.result()
+    sample = repo.sample(bounded, filters.sampling)
+    span = (sample[0].timestamp, sample[-1].timestamp) if sample else None
+    width, buckets = _envelopes(monitor, filters, bounded, span)
+    flagged_readings = (
+        []
+        if filters.state == "normal"
+        else repo.latest(MAX_SAMPLING, monitor.readable(filters.anomalous_filter()))
+    )
     return ViewData(
         filters=filters,
         last_id=last_id,
-        status=status,
-        meters=meters,
-        total=total,
-        flagged=flagged,
+        status=read_status(monitor),
+        meters=repo.meters(),
+        total=repo.count(where),
+        flagged=len(flagged_readings)
+        if len(flagged_readings) < MAX_SAMPLING
+        else repo.count(filters.anomalous_filter()),
         span=span,
         width=width,
         buckets=buckets,
         sample=sample,
         flagged_readings=flagged_readings,
-        rows=rows,
-        history=history,
-        feedback=feedback,
+        rows=repo.latest(filters.row_limit, bounded),
+        history=list(reversed(monitor.analyses(HISTORY_ANALYSES))),
+        feedback=_feedback(monitor, filters, span),
     )
-
-
-_READS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="view-reads")
-"""Where pages read their flagged readings (at most this many pages' at once; the others'
-wait their turn, so a crowd of pages never holds more pooled connections than this)."""
-
-
-def _flagged(monitor: Monitor, filters: Filters) -> tuple[list[Reading], int]:
-    """The view's most recent flagged readings (newest first) and how many it holds."""
-    anomalous = filters.anomalous_filter()
-    readings = monitor.queries.latest(MAX_SAMPLING, monitor.readable(anomalous))
-    count = len(readings) if len(readings) < MAX_SAMPLING else monitor.queries.count(anomalous)
-    return readings, count
 
 
 def _feedback(
