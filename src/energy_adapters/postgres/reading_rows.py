@@ -6,6 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import type_coerce
+from sqlalchemy.types import NullType
+
 from energy_adapters.postgres.schema import readings as table
 from energy_core.telemetry.catalogue import VARIABLE_NAMES
 from energy_core.telemetry.readings import Reading
@@ -19,7 +22,10 @@ SELECTED = (
     table.c.anomaly_kind,
     table.c.score,
     table.c.is_flagged,
-    table.c.top_variables,
+    # psycopg2 already hands text[] back as a list of str: read as is, not through
+    # SQLAlchemy's ARRAY result processor, which walked each list again (~2.5 µs a row, a
+    # fifth of a dashboard page's time on 1 M readings).
+    type_coerce(table.c.top_variables, NullType()).label("top_variables"),
 )
 _FIRST_VALUE = 3
 _AFTER_VALUES = _FIRST_VALUE + len(VARIABLE_NAMES)
