@@ -139,6 +139,11 @@ def test_a_lone_flagged_reading_is_drawn_marked_and_framed_alike_on_every_chart(
             page.wait_for_selector(f".q-chip:has-text('{METER}')")
             page.click("[data-tab=variables]")
             page.wait_for_function(f"({CHARTS})()['Voltage over time']?.means[0] === 300")
+            # The band arrives after the page and redraws each chart: at a minute's turn the
+            # charts may briefly be framed a minute apart; they must agree once it has.
+            page.wait_for_function(
+                f"new Set(Object.values(({CHARTS})()).map(c => String(c.x))).size === 1"
+            )
             charts = page.evaluate(CHARTS)
             page.screenshot(path=str(tmp_path / "variables.png"), full_page=True)
             for name, value in ODD.items():
