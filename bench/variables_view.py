@@ -2,12 +2,12 @@
 
 Loads the readings of ``query.py`` (1 M by default: 10 meters at 1 Hz, about 28 hours, with
 their rollups and counters) into a scratch database, then times ``load_view`` (everything a
-page shows for its filters, the Variables tab's envelopes among it), ``load_zoom`` (one
-variable re-queried over a zoomed hour), the Meters tab's first page (``meters_overview``)
-and ``load_expected`` (the detector's expected band of a one-meter view, which the Variables
-tab reads after the page, off the event loop): first with no model (no band can be drawn),
-then after ``Monitor.train`` (the default detector). Prints a table of medians and, as its
-last line, one JSON object.
+page shows for its filters, the Variables tab's envelopes among it; and, alone, its
+``sample``), ``load_zoom`` (one variable re-queried over a zoomed hour), the Meters tab's
+first page (``meters_overview``) and ``load_expected`` (the detector's expected band of a
+one-meter view, which the Variables tab reads after the page, off the event loop): first
+with no model (no band can be drawn), then after ``Monitor.train`` (the default detector).
+Prints a table of medians and, as its last line, one JSON object.
 
 DATABASE_URL names the server (default: the local one); the scratch database is dropped at
 the end.
@@ -56,6 +56,16 @@ def cases(monitor: Monitor, fleet: Any) -> list[tuple[str, str, Callable[[], Any
         ("view_meter_day", "page, one meter, last 24 h", lambda: load_view(monitor, day_of_one)),
         ("view_meter_all", "page, one meter, all stored", lambda: load_view(monitor, all_of_one)),
         (
+            "sample_default",
+            "  its sample: all meters, all stored",
+            lambda: sample_of(monitor, Filters()),
+        ),
+        (
+            "sample_meter_day",
+            "  its sample: one meter, last 24 h",
+            lambda: sample_of(monitor, day_of_one),
+        ),
+        (
             "zoom_meter_hour",
             "zoom, one meter, one hour",
             lambda: load_zoom(
@@ -87,12 +97,15 @@ def cases(monitor: Monitor, fleet: Any) -> list[tuple[str, str, Callable[[], Any
 
 
 def envelopes_of(monitor: Monitor, filters: Filters) -> object:
-    """What the Variables tab itself draws from storage: each variable's envelope."""
+    """What the Variables tab itself draws from storage: each variable's envelope, read at
+    once as the page reads them."""
     where = monitor.readable(filters.reading_filter())
-    return [
-        monitor.queries.downsample(name, where, max(filters.sampling, 2))
-        for name in filters.variables
-    ]
+    return monitor.queries.downsample_many(filters.variables, where, max(filters.sampling, 2))
+
+
+def sample_of(monitor: Monitor, filters: Filters) -> object:
+    """The page's sample (the readings its scatter plots and histograms draw)."""
+    return monitor.queries.sample(monitor.readable(filters.reading_filter()), filters.sampling)
 
 
 def band_size(monitor: Monitor, filters: Filters) -> int:
@@ -149,7 +162,14 @@ def main(argv: Sequence[str] | None = None) -> None:
             )
         finally:
             stores.close()
-    checked = ("meters_page", "variables_meter_day", "band_meter_day", "zoom_meter_hour")
+    checked = (
+        "view_default",
+        "view_meter_day",
+        "meters_page",
+        "variables_meter_day",
+        "band_meter_day",
+        "zoom_meter_hour",
+    )
     print(f"\ntargets (≤ {TARGET_MS:.0f} ms, with the model):")
     for key in checked:
         value = results[f"{key}_model_ms_p50"]
