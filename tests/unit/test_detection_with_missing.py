@@ -323,3 +323,27 @@ def test_the_drill_command_drills_a_mixed_fleet_with_plugs():
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert (report["meters"], report["plugs"]) == (1, 1)
+
+
+def test_score_with_names_the_view_of_a_flagged_reading_and_only_of_one(forest_data):
+    """A stuck meter's flagged readings say ``stuck``; quiet ones, and a forest's (no views),
+    say nothing."""
+    rng = np.random.default_rng(2)
+    values = rng.normal(230.0, 1.0, 400).round(2)
+    values[300:340] = values[299]
+    readings = [
+        Reading(BASE + timedelta(seconds=i), "m", {"voltage": float(v)})
+        for i, v in enumerate(values)
+    ]
+    X = feature_matrix(readings[:250], ("voltage",))
+    temporal = TemporalDetector(features=("voltage",)).fit(X)
+    scored = score_with(temporal, readings[250:])
+    flagged = [reading for reading in scored if reading.is_flagged]
+    assert any(reading.flagged_by == "stuck" for reading in flagged[-5:])
+    assert all(reading.flagged_by is not None for reading in flagged)
+    assert all(reading.flagged_by is None for reading in scored if not reading.is_flagged)
+    X, _ = forest_data
+    forest = IsolationForestDetector(features=("voltage", "current")).fit(X[:500, :2])
+    spike = [Reading(BASE, "m", {"voltage": 400.0, "current": 90.0})]
+    (alone,) = score_with(forest, spike)
+    assert alone.is_flagged and alone.flagged_by is None

@@ -10,6 +10,7 @@ from energy_core.detection.drill import run_drill
 from energy_core.detection.protocol import Detector, NotFittedError
 from energy_core.detection.registry import make_detector
 from energy_core.detection.temporal import (
+    VIEWS,
     TemporalDetector,
     batched_sequence_features,
     holiday_mask,
@@ -346,3 +347,42 @@ def test_robust_training_leaves_a_fault_in_the_training_part_out():
         caught[rounds] = flags[fault[1000:]].mean()
     assert caught[0] < 0.5
     assert caught[1] > 0.8
+
+
+def _views_fired(detector, X, context, times=None):
+    scores, tops, views = detector.score_explain_views(X, context=context, times=times)
+    above = np.flatnonzero(scores > detector.threshold_)
+    assert len(tops) == len(views) == len(above)
+    return dict(zip(above.tolist(), views, strict=True))
+
+
+def test_each_alarm_names_the_view_that_fired_it():
+    """A spike is a jump, a value held is stuck, a slow climb is collective; and the scores
+    are those of ``score``."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(230.0, 1.0, size=(3000, 1)).round(2)
+    X[2200, 0] = 260.0  # a spike
+    X[2400:2440, 0] = X[2399, 0]  # frozen
+    X[2600:2900, 0] += np.linspace(0.0, 25.0, 300)  # a slow climb
+    detector = TemporalDetector(features=("voltage",)).fit(X[:2000])
+    fired = _views_fired(detector, X[2000:], X[:2000])
+    scores, _, _ = detector.score_explain_views(X[2000:], context=X[:2000])
+    assert np.array_equal(scores, detector.score(X[2000:], context=X[:2000]))
+    assert fired[200] == "point"
+    assert fired[2439 - 2000] == "stuck"
+    assert fired[2880 - 2000] == "collective"
+    assert set(fired.values()) <= set(VIEWS)
+
+
+def test_a_busy_night_is_named_unusual_for_its_hour():
+    """An office running its daytime load at 3 a.m. on a Wednesday: every reading is at a
+    level training knows, only the hour is wrong, and the profile view says so."""
+    X, times = _hourly_building(10, datetime(2000, 1, 1, tzinfo=UTC))
+    train = 6 * 7 * 24
+    night = train + 2 * 24 + 3  # Wednesday of week 7, 03:00
+    X[night : night + 3, 0] = 100.0
+    detector = TemporalDetector(
+        features=("active_power",), seasonal_lags=seasonal_lags_for(timedelta(hours=1), train)
+    ).fit(X[:train], times=times[:train])
+    fired = _views_fired(detector, X[train:], X[:train], times[train:])
+    assert fired[night - train] == "profile"

@@ -113,6 +113,23 @@ class Detector(Protocol):
         ...
 
 
+@runtime_checkable
+class NamesViews(Protocol):
+    """A detector that scores through several views (e.g. a jump, a stuck value, a drift)
+    and says which one made each alarm: ``score_and_explain`` plus, for each row scored above
+    ``threshold_``, the view's name."""
+
+    def score_explain_views(
+        self,
+        X: FloatArray,
+        top: int = 3,
+        *,
+        context: Context = None,
+        groups: Groups = None,
+        times: Times = None,
+    ) -> tuple[FloatArray, list[tuple[str, ...]], list[str]]: ...
+
+
 def score_and_explain_each(
     detector: Detector, X: FloatArray, top: int = 3
 ) -> tuple[FloatArray, list[tuple[str, ...]]]:

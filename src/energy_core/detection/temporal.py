@@ -112,6 +112,12 @@ def seasonal_lags_for(
     return tuple(lags)
 
 
+VIEWS = ("point", "stuck", "profile", "collective")
+"""The views a ``TemporalDetector`` alarm comes from, as ``score_explain_views`` names them:
+a sudden jump, a value held too long, a reading unusual for its hour of the week, a level or
+combination of variables that drifted."""
+
+
 @dataclass(frozen=True, slots=True)
 class FeatureBlock:
     """Engineered features of one sequence: ``values`` columns named ``names``, each derived
@@ -826,9 +832,27 @@ class TemporalDetector:
     ) -> tuple[FloatArray, list[tuple[str, ...]]]:
         """``score`` of every row and ``explain`` of the rows scored above ``threshold_``
         (in row order), from features computed once."""
-        scores, F = self._score_and_block(X, context, groups, times)
+        scores, tops, _ = self.score_explain_views(
+            X, top, context=context, groups=groups, times=times
+        )
+        return scores, tops
+
+    def score_explain_views(
+        self,
+        X: FloatArray,
+        top: int = 3,
+        *,
+        context: Context = None,
+        groups: Groups = None,
+        times: Times = None,
+    ) -> tuple[FloatArray, list[tuple[str, ...]], list[str]]:
+        """``score_and_explain`` plus, for each row scored above ``threshold_``, the view
+        whose alarm made its score (one of ``VIEWS``): why it was flagged, beside which
+        variables."""
+        scores, F, fired = self._score_and_block(X, context, groups, times)
         flagged = scores > self.threshold_
-        return scores, self._explain(F[flagged], top, ~np.isnan(np.asarray(X)[flagged]))
+        tops = self._explain(F[flagged], top, ~np.isnan(np.asarray(X)[flagged]))
+        return scores, tops, [VIEWS[index] for index in fired[flagged].tolist()]
 
     def expected_range(
         self,
@@ -900,27 +924,36 @@ class TemporalDetector:
         context: Context,
         groups: Groups,
         times: Times = None,
-    ) -> tuple[FloatArray, FloatArray]:
+    ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.intp]]:
+        """Scores, features and, per row, which of ``VIEWS`` made the score."""
         X = self._check(X)
         self._check_is_fitted()
         if len(X) == 0:
-            return np.empty(0), np.empty((0, len(self.feature_names_)))
+            return np.empty(0), np.empty((0, len(self.feature_names_))), np.empty(0, np.intp)
         F = self._features(X, context, groups, times).values
         views = self._views(F, self._standardise_slow(F))
-        alarms = np.zeros(len(X))
+        # One column per entry of VIEWS, each in units of its own alarm level; a view that
+        # is switched off stays at 0.
+        alarms = np.zeros((len(X), len(VIEWS)))
         if "point" in self.views:
-            alarms = np.maximum(alarms, views["point"] / self.point_margin)
+            alarms[:, 0] = views["point"] / self.point_margin
         if "stuck" in self.views:
-            alarms = np.maximum(alarms, views["stuck"])
+            alarms[:, 1] = views["stuck"]
         if "own" in self.profile_view and self.seasonal_lags and self.profile_periods:
-            alarms = np.maximum(alarms, views["profile"] / self.profile_level_ / self.margin)
+            alarms[:, 2] = views["profile"] / self.profile_level_ / self.margin
         collective = self._collective(views)
-        level = collective / self.margin if collective is not None else np.zeros(len(X))
-        # Rows where a point or stuck view alarms rank above every quiet row; the others are
-        # ranked by the collective view alone, so that the noise of single readings does not
-        # shuffle the ranking of slow faults.
-        score = np.where(alarms > 1.0, np.maximum(alarms, level), level)
-        return score, F
+        if collective is not None:
+            alarms[:, 3] = collective / self.margin
+        loudest = np.max(alarms[:, :3], axis=1)
+        level = alarms[:, 3]
+        # Rows where a point, stuck or profile view alarms rank above every quiet row; the
+        # others are ranked by the collective view alone, so that the noise of single
+        # readings does not shuffle the ranking of slow faults.
+        score = np.where(loudest > 1.0, np.maximum(loudest, level), level)
+        fired = np.where(
+            (loudest > 1.0) & (loudest >= level), np.argmax(alarms[:, :3], axis=1), 3
+        ).astype(np.intp)
+        return score, F, fired
 
     def _collective(self, views: dict[str, FloatArray]) -> FloatArray | None:
         robust = views["robust"] / self.robust_level_

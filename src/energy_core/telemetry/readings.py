@@ -55,7 +55,9 @@ class Reading:
     non-empty subset of the catalogue (a variable it did not send is absent). Ground truth
     (``is_anomaly``, ``anomaly_kind``) is known only for simulated or labelled data.
     ``score`` (higher = more anomalous), ``is_flagged`` and ``top_variables`` are set once a
-    model scored it.
+    model scored it; ``flagged_by``, when a flagged reading's detector has views, names the
+    view that fired (``energy_core.detection.temporal.VIEWS``: ``point``, ``stuck``,
+    ``profile``, ``collective``).
     ``id`` is assigned by the repository that stores it. ``origin`` (not part of equality:
     the same sample is the same reading whichever way it came) is kept per meter by storage.
     """
@@ -68,6 +70,7 @@ class Reading:
     score: float | None = None
     is_flagged: bool | None = None
     top_variables: tuple[str, ...] = field(default=())
+    flagged_by: str | None = None
     id: int | None = None
     origin: Origin | None = field(default=None, compare=False)
 
@@ -78,10 +81,20 @@ class Reading:
     def is_scored(self) -> bool:
         return self.score is not None
 
-    def scored(self, score: float, flagged: bool, top_variables: Sequence[str] = ()) -> Reading:
+    def scored(
+        self,
+        score: float,
+        flagged: bool,
+        top_variables: Sequence[str] = (),
+        flagged_by: str | None = None,
+    ) -> Reading:
         """A copy carrying a model's verdict."""
         return replace(
-            self, score=float(score), is_flagged=bool(flagged), top_variables=tuple(top_variables)
+            self,
+            score=float(score),
+            is_flagged=bool(flagged),
+            top_variables=tuple(top_variables),
+            flagged_by=flagged_by,
         )
 
     def with_id(self, reading_id: int) -> Reading:

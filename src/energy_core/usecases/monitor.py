@@ -23,7 +23,7 @@ from energy_core.detection.feedback import (
 )
 from energy_core.detection.isolation_forest import Contamination, IsolationForestDetector
 from energy_core.detection.meter_calibration import AlarmBudget, calibrate_meters, combine_factors
-from energy_core.detection.protocol import Detector, choose_features
+from energy_core.detection.protocol import Detector, NamesViews, choose_features
 from energy_core.detection.registry import DEFAULT_DETECTOR, make_detector
 from energy_core.detection.temporal import PROFILE_PERIODS, seasonal_lags_for
 from energy_core.health.analysis import HealthThresholds, MetricSnapshot, analyse
@@ -720,15 +720,18 @@ def score_with(
         return []
     X = feature_matrix(readings, tuple(detector.features) or DEFAULT_FEATURES)
     scorable: npt.NDArray[np.bool_] = ~np.all(np.isnan(X), axis=1)
-    scores, tops = detector.score_and_explain(
-        X,
-        context=_hashable_keys(context),
-        groups=meter_groups(readings),
-        times=reading_times(readings),
-    )
-    # Explanations come for the rows scored above the threshold, in row order.
+    keyed, groups, times = _hashable_keys(context), meter_groups(readings), reading_times(readings)
+    views: list[str] | None = None
+    if isinstance(detector, NamesViews):
+        scores, tops, views = detector.score_explain_views(
+            X, context=keyed, groups=groups, times=times
+        )
+    else:
+        scores, tops = detector.score_and_explain(X, context=keyed, groups=groups, times=times)
+    # Explanations (and views) come for the rows scored above the threshold, in row order.
     above = np.flatnonzero(scores > detector.threshold_)
     explanations = {int(row): top for row, top in zip(above, tops, strict=True)}
+    fired = dict(zip(above.tolist(), views, strict=True)) if views is not None else {}
     thresholds: npt.NDArray[np.float64] | float = detector.threshold_
     if threshold_factors:
         thresholds = detector.threshold_ * np.array(
@@ -736,7 +739,12 @@ def score_with(
         )
     flags = (scores > thresholds) & scorable
     return [
-        reading.scored(float(scores[row]), bool(flags[row]), explanations.get(row, ()))
+        reading.scored(
+            float(scores[row]),
+            bool(flags[row]),
+            explanations.get(row, ()),
+            fired.get(row) if flags[row] else None,
+        )
         if scorable[row]
         else reading
         for row, reading in enumerate(readings)
