@@ -253,3 +253,40 @@ def newest_migration_file() -> str:
 
     folder = Path(energy_adapters.postgres.__file__).parent / "migrations" / "versions"
     return max(path.name.split("_", 1)[0] for path in folder.glob("[0-9]*_*.py"))
+
+
+READING_COLUMNS_ADDED_SINCE: dict[str, tuple[str, str]] = {"flagged_by": ("0012", "text")}
+"""Columns of ``registros`` that today's reading code writes and reads, by the revision that
+added each and its type."""
+
+
+@contextmanager
+def todays_reading_columns(engine: Engine) -> Iterator[None]:
+    """Today's reading code (repositories, queries) on a database left at an older revision.
+
+    That code writes and reads every column of ``registros`` of today: those the database's
+    revision lacks are lent for the duration and dropped after, so that the migrations run
+    next meet the schema they were written for, and the rows keep what a writer of that
+    revision stored (no value in them). Only for the tests of migrations; the application
+    always runs at the newest revision.
+    """
+    with engine.begin() as connection:
+        present = {
+            name
+            for (name,) in connection.execute(
+                text(
+                    "SELECT column_name FROM information_schema.columns"
+                    " WHERE table_schema = current_schema() AND table_name = 'registros'"
+                )
+            )
+        }
+        lent = [name for name in READING_COLUMNS_ADDED_SINCE if name not in present]
+        for name in lent:
+            kind = READING_COLUMNS_ADDED_SINCE[name][1]
+            connection.execute(text(f"ALTER TABLE registros ADD COLUMN {name} {kind}"))
+    try:
+        yield
+    finally:
+        with engine.begin() as connection:
+            for name in lent:
+                connection.execute(text(f"ALTER TABLE registros DROP COLUMN {name}"))

@@ -195,6 +195,7 @@ class MemoryReadingRepository:
                     score=reading.score,
                     is_flagged=reading.is_flagged,
                     top_variables=reading.top_variables,
+                    flagged_by=reading.flagged_by,
                 )
 
     def meters(self) -> list[str]:

@@ -16,9 +16,18 @@ def history(count=300, meters=3, seed=1):
     return Simulator(meters=meters, seed=seed, anomaly_ratio=0.05).history(count, end=BASE)
 
 
+VIEWS = ("point", "stuck", "profile", "collective")
+
+
 def flag_every_third(readings):
+    """Every third reading flagged, by each view in turn (and by none, as a forest flags)."""
     return [
-        reading.scored(0.1 * (index % 10), index % 3 == 0, ("voltage",) if index % 3 == 0 else ())
+        reading.scored(
+            0.1 * (index % 10),
+            index % 3 == 0,
+            ("voltage",) if index % 3 == 0 else (),
+            (*VIEWS, None)[index // 3 % 5] if index % 3 == 0 else None,
+        )
         for index, reading in enumerate(readings)
     ]
 
@@ -270,12 +279,26 @@ def test_downsample_of_a_window_counts_only_that_window(stores):
 
 def test_update_scores_writes_verdicts_by_id(stores):
     stored = stores.readings.add_many(history(20))
-    verdicts = [r.scored(0.9, True, ("current", "voltage")) for r in stored[:5]]
+    verdicts = [r.scored(0.9, True, ("current", "voltage"), "stuck") for r in stored[:5]]
     stores.readings.update_scores(verdicts)
     flagged = stores.queries.window(ReadingFilter(state="anomalous"))
     assert [r.id for r in flagged] == [r.id for r in stored[:5]]
     assert flagged[0].top_variables == ("current", "voltage")
+    assert flagged[0].flagged_by == "stuck"
     assert flagged[0].score == pytest.approx(0.9)
+
+
+def test_rescoring_replaces_or_clears_the_view_that_fired(stores):
+    stored = stores.readings.add_many(
+        [r.scored(0.9, True, ("voltage",), "point") for r in history(6)]
+    )
+    stores.readings.update_scores(
+        [stored[0].scored(0.95, True, ("current",), "profile"), stored[1].scored(0.1, False)]
+    )
+    back = {r.id: r for r in stores.queries.window(ReadingFilter())}
+    assert back[stored[0].id].flagged_by == "profile"
+    assert back[stored[1].id].flagged_by is None
+    assert back[stored[2].id].flagged_by == "point"
 
 
 def test_delete_oldest_keeps_the_most_recent(stores):

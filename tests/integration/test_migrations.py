@@ -39,7 +39,12 @@ from energy_core import Reading, ReadingFilter, Simulator, feature_matrix
 from energy_core.alerts import Alert, AlertEvent, AlertKind, Decision, Severity, Silence
 from energy_core.alerts.store import Feedback, Recorded
 from energy_core.detection.registry import make_detector
-from tests.postgres_support import bookkeeping_errors, newest_migration_file, scratch_database
+from tests.postgres_support import (
+    bookkeeping_errors,
+    newest_migration_file,
+    scratch_database,
+    todays_reading_columns,
+)
 from tests.strategies import BASE
 
 pytestmark = pytest.mark.postgres
@@ -216,7 +221,8 @@ def test_revision_9_adds_alerting_to_a_filled_revision_8_database_and_goes_away(
         engine = open_engine(url)
         try:
             upgrade(engine, "0008")
-            PostgresReadingRepository(engine).add_many(history)
+            with todays_reading_columns(engine):
+                PostgresReadingRepository(engine).add_many(history)
             assert not any(inspect(engine).has_table(name) for name in ALERT_TABLES)
 
             upgrade(engine)
@@ -292,6 +298,67 @@ def test_revision_10_loads_a_model_stored_at_revision_9_with_no_meter_factors(pg
             assert "meter_factors" not in {
                 column["name"] for column in inspect(engine).get_columns("modelos")
             }
+        finally:
+            engine.dispose()
+
+
+def flagged_by_columns(engine: Engine) -> dict[str, bool]:
+    """Each table of ``registros`` (the parent and every partition): whether it has
+    ``flagged_by``."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                """
+                SELECT c.relname, EXISTS (
+                    SELECT 1 FROM pg_attribute a
+                    WHERE a.attrelid = c.oid AND a.attname = 'flagged_by' AND NOT a.attisdropped
+                )
+                FROM pg_class c
+                WHERE c.oid = 'registros'::regclass
+                   OR c.oid IN (SELECT inhrelid FROM pg_inherits
+                                WHERE inhparent = 'registros'::regclass)
+                """
+            )
+        ).all()
+    return {name: present for name, present in rows}
+
+
+def test_revision_12_keeps_which_view_flagged_a_reading_in_every_partition(pg_server_url):
+    history = Simulator(meters=2, seed=12).history(300, end=BASE)
+    views = ("point", "stuck", "profile", "collective", None)
+    readings = [
+        reading.scored(0.9, True, ("voltage",), views[index % 5]) if index % 4 == 0 else reading
+        for index, reading in enumerate(history)
+    ]
+    with scratch_database(pg_server_url, prefix="smartenergy_migration") as url:
+        engine = open_engine(url)
+        try:
+            upgrade(engine)
+            writer, queries = PostgresReadingRepository(engine), PostgresReadingQueries(engine)
+            stored = writer.add_many(readings)
+            assert [replace(r, id=None) for r in queries.window(ReadingFilter())] == readings
+            tables = flagged_by_columns(engine)
+            assert {"registros", "registros_default"} < set(tables) and all(tables.values())
+
+            downgrade(engine, "0011")
+
+            assert not any(flagged_by_columns(engine).values())
+            assert queries.count() == len(readings)
+            assert bookkeeping_errors(engine) == []
+
+            upgrade(engine)
+
+            assert all(flagged_by_columns(engine).values())
+            back = queries.window(ReadingFilter())
+            # Stored before revision 12: the view is not known, all else is kept.
+            assert [r.flagged_by for r in back] == [None] * len(readings)
+            assert [replace(r, id=None) for r in back] == [
+                replace(r, flagged_by=None) for r in readings
+            ]
+            writer.update_scores([stored[1].scored(0.95, True, ("current",), "collective")])
+            by_id = {r.id: r for r in queries.window(ReadingFilter())}
+            assert by_id[stored[1].id].flagged_by == "collective"
+            assert bookkeeping_errors(engine) == []
         finally:
             engine.dispose()
 

@@ -24,7 +24,7 @@ from energy_adapters.postgres import (
 from energy_adapters.postgres.migrations import alembic_config
 from energy_adapters.postgres.partitions import day_of, stored_days
 from energy_core import Reading, ReadingFilter, Simulator
-from tests.postgres_support import bookkeeping_errors, scratch_database
+from tests.postgres_support import bookkeeping_errors, scratch_database, todays_reading_columns
 from tests.strategies import BASE
 
 pytestmark = pytest.mark.postgres
@@ -89,16 +89,17 @@ def test_revision_11_partitions_a_filled_revision_9_database_keeping_every_row(p
         try:
             upgrade(engine, "0009")
             writer = PostgresReadingRepository(engine)
-            stored = writer.add_many(readings[:-50])
-            keyed = writer.add_many(readings[-50:], key="batch-before-0011")
-            stored += keyed
-            writer.delete_oldest(len(readings) - 20)  # retention ran at 0009 too
-            stored += writer.add_many(ODD)
-            writer.update_scores(
-                [reading.scored(0.99, True, ("voltage",)) for reading in stored[::5]]
-            )
             queries = PostgresReadingQueries(engine)
-            before = queries.window(ReadingFilter())
+            with todays_reading_columns(engine):
+                stored = writer.add_many(readings[:-50])
+                keyed = writer.add_many(readings[-50:], key="batch-before-0011")
+                stored += keyed
+                writer.delete_oldest(len(readings) - 20)  # retention ran at 0009 too
+                stored += writer.add_many(ODD)
+                writer.update_scores(
+                    [reading.scored(0.99, True, ("voltage",)) for reading in stored[::5]]
+                )
+                before = queries.window(ReadingFilter())
             assert len(before) == len(readings) - 20 + len(ODD)
             assert bookkeeping_errors(engine) == []
             last_id = max(reading.id for reading in stored)
@@ -129,15 +130,16 @@ def test_revision_11_partitions_a_filled_revision_9_database_keeping_every_row(p
             downgrade(engine, "0010")
 
             assert kind_of(engine, "registros") == kind_of(engine, "registros_por_minuto") == "r"
-            assert queries.window(ReadingFilter()) == in_time_order([*before, new])
+            with todays_reading_columns(engine):
+                assert queries.window(ReadingFilter()) == in_time_order([*before, new])
+                [newer] = PostgresReadingRepository(engine).add_many(
+                    [replace(later, timestamp=later.timestamp + timedelta(seconds=1))]
+                )
             assert bookkeeping_errors(engine) == []
             with engine.connect() as connection:
                 assert not connection.execute(
                     text("SELECT to_regclass('registros_default')")
                 ).scalar()
-            [newer] = PostgresReadingRepository(engine).add_many(
-                [replace(later, timestamp=later.timestamp + timedelta(seconds=1))]
-            )
             assert newer.id == new.id + 1
 
             upgrade(engine)

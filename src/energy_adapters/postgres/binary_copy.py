@@ -26,6 +26,7 @@ COLUMNS: tuple[str, ...] = (
     "score",
     "is_flagged",
     "top_variables",
+    "flagged_by",
 )
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
@@ -86,7 +87,7 @@ def _layout(present: Sequence[str]) -> _Layout:
 class ReadingEncoder:
     """Encodes readings as binary COPY rows (without the payload's header and trailer).
 
-    Meter ids, anomaly kinds and top-variable tuples repeat a lot: each is encoded once
+    Meter ids, anomaly kinds, views and top-variable tuples repeat a lot: each is encoded once
     per encoder, so use one encoder for all the chunks of a payload. So is the layout of
     each set of variables readings carry (a variable a reading lacks is written NULL).
     """
@@ -147,6 +148,14 @@ class ReadingEncoder:
             if top is None:
                 top = arrays[reading.top_variables] = _text_array_field(reading.top_variables)
             append(top)
+            view = reading.flagged_by
+            if view is None:
+                append(_NULL)
+            else:
+                encoded_view = texts.get(view)
+                if encoded_view is None:
+                    encoded_view = texts[view] = _text_field(view)
+                append(encoded_view)
         return b"".join(parts)
 
 
@@ -177,19 +186,29 @@ _SCORE_ROW = struct.Struct(">hiq")
 
 
 def encode_scores(readings: Iterable[Reading]) -> bytes:
-    """Each reading's id, score, flag and top variables as a binary COPY payload."""
+    """Each reading's id, score, flag, top variables and the view that flagged it as a binary
+    COPY payload (the columns of ``rollups.SCORE_UPDATE_COLUMNS``)."""
     arrays: dict[tuple[str, ...], bytes] = {}
+    views: dict[str, bytes] = {}
     parts = [HEADER]
     append = parts.append
     for reading in readings:
         if reading.id is None:
             raise ValueError("a reading without id cannot be updated")
-        append(_SCORE_ROW.pack(4, 8, reading.id))
+        append(_SCORE_ROW.pack(5, 8, reading.id))
         append(_NULL if reading.score is None else _SCORE.pack(8, reading.score))
         append(_BOOLEANS[reading.is_flagged])
         top = arrays.get(reading.top_variables)
         if top is None:
             top = arrays[reading.top_variables] = _text_array_field(reading.top_variables)
         append(top)
+        view = reading.flagged_by
+        if view is None:
+            append(_NULL)
+        else:
+            encoded_view = views.get(view)
+            if encoded_view is None:
+                encoded_view = views[view] = _text_field(view)
+            append(encoded_view)
     append(TRAILER)
     return b"".join(parts)

@@ -26,6 +26,7 @@ SELECTED = (
     # SQLAlchemy's ARRAY result processor, which walked each list again (~2.5 µs a row, a
     # fifth of a dashboard page's time on 1 M readings).
     type_coerce(table.c.top_variables, NullType()).label("top_variables"),
+    table.c.flagged_by,
 )
 _FIRST_VALUE = 3
 _AFTER_VALUES = _FIRST_VALUE + len(VARIABLE_NAMES)
@@ -47,5 +48,6 @@ def to_reading(row: Sequence[Any]) -> Reading:
         score=row[_AFTER_VALUES + 2],
         is_flagged=row[_AFTER_VALUES + 3],
         top_variables=tuple(row[_AFTER_VALUES + 4]),
+        flagged_by=row[_AFTER_VALUES + 5],
         id=row[0],
     )

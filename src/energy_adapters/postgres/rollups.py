@@ -224,13 +224,14 @@ CREATE_SCORE_UPDATES = text(
         score double precision,
         is_flagged boolean,
         top_variables text[] NOT NULL,
+        flagged_by text,
         meter_id text,
         minute timestamptz,
         was_flagged boolean
     ) ON COMMIT DELETE ROWS
     """
 )
-SCORE_UPDATE_COLUMNS = ("id", "score", "is_flagged", "top_variables")
+SCORE_UPDATE_COLUMNS = ("id", "score", "is_flagged", "top_variables", "flagged_by")
 # Locked first, so the flags read next are the ones being replaced.
 LOCK_SCORED_READINGS = lock_readings_where("id IN (SELECT id FROM score_updates)")
 READ_PREVIOUS_FLAGS = text(
@@ -245,7 +246,8 @@ READ_PREVIOUS_FLAGS = text(
 WRITE_SCORES = text(
     """
     UPDATE registros r
-    SET score = u.score, is_flagged = u.is_flagged, top_variables = u.top_variables
+    SET score = u.score, is_flagged = u.is_flagged, top_variables = u.top_variables,
+        flagged_by = u.flagged_by
     FROM score_updates u
     WHERE r.id = u.id
     """

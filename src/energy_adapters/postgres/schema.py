@@ -62,6 +62,7 @@ readings = Table(
     Column("score", Double),
     Column("is_flagged", Boolean),
     Column("top_variables", ARRAY(Text), nullable=False),
+    Column("flagged_by", Text, nullable=True),
 )
 
 minute_rollups = Table(
