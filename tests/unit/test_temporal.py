@@ -386,3 +386,37 @@ def test_a_busy_night_is_named_unusual_for_its_hour():
     ).fit(X[:train], times=times[:train])
     fired = _views_fired(detector, X[train:], X[:train], times[train:])
     assert fired[night - train] == "profile"
+
+
+def _server_load(days: int) -> tuple[np.ndarray, np.ndarray]:
+    """A 5-minute series with no daily shape (noise around 50) that moves to 65 for good
+    after two days."""
+    rng = np.random.default_rng(4)
+    rows = days * 288
+    X = rng.normal(50.0, 2.0, size=(rows, 1))
+    X[2 * 288 :, 0] += 15.0
+    times = datetime(2024, 3, 4, tzinfo=UTC).timestamp() + 300.0 * np.arange(rows)
+    return X, times
+
+
+@pytest.mark.parametrize("adapt_below_periods", [0.0, 7.0])
+def test_after_a_short_training_part_a_new_level_stops_alarming_within_days(
+    adapt_below_periods,
+):
+    """Trained on two days (too few to know the load's ordinary range), a level that moves
+    and stays alarms at first and is judged against recent days after that; without the
+    rule it alarms to the end."""
+    X, times = _server_load(9)
+    train = 2 * 288
+    detector = TemporalDetector(
+        features=("cpu",),
+        seasonal_lags=seasonal_lags_for(timedelta(minutes=5), train),
+        adapt_below_periods=adapt_below_periods,
+    ).fit(X[:train], times=times[:train])
+    flags = detector.predict(X[train:], context=X[:train], times=times[train:])
+    assert flags[:10].any()  # the move itself
+    last_days = flags[-3 * 288 :].mean()
+    if adapt_below_periods:
+        assert last_days < 0.02
+    else:
+        assert last_days > 0.9

@@ -90,6 +90,9 @@ SCALE_FLOOR = 1e-3
 """A feature's scale is at least this share of its variable's training spread."""
 PROFILE_PERIODS = 3
 """How many earlier periods (days or weeks) the same-hour profile takes the median of."""
+ADAPT_BELOW_PERIODS = 7.0
+"""A training part shorter than this many of the shortest seasonal lag (a week of days)
+cannot say what level is normal: levels are then judged against recent periods."""
 
 
 def seasonal_lags_for(
@@ -526,8 +529,10 @@ class TemporalDetector:
     ``"hybrid"``: also a geometric law with tail ``stuck_alpha``, floored at ``stuck_floor``
     times the usual run), ``level_floor`` (least alarm level of a view, in robust units),
     ``scale_floor`` (least scale of a feature, as a share of its variable's training spread),
-    ``trim_rounds``/``trim_spread``/``trim_limit`` (robust training), ``lags_in_level``
-    (whether the single-period lag features join the level family beside the profile).
+    ``adapt_below_periods`` (adapt also when training spans fewer than this many of the
+    shortest seasonal lag), ``trim_rounds``/``trim_spread``/``trim_limit`` (robust
+    training), ``lags_in_level`` (whether the single-period lag features join the level
+    family beside the profile).
     """
 
     threshold_: float
@@ -543,6 +548,7 @@ class TemporalDetector:
     scale_floor: float = 0.0
     trim_rounds: int = 0
     lags_in_level: bool = True
+    adapt_below_periods: float = 0.0
 
     def __init__(
         self,
@@ -573,6 +579,7 @@ class TemporalDetector:
         trim_spread: float = 8.0,
         scale_floor: float = SCALE_FLOOR,
         lags_in_level: bool = False,
+        adapt_below_periods: float = ADAPT_BELOW_PERIODS,
     ) -> None:
         self.features = tuple(features)
         self.short_window = short_window
@@ -600,6 +607,7 @@ class TemporalDetector:
         self.trim_spread = trim_spread
         self.scale_floor = scale_floor
         self.lags_in_level = lags_in_level
+        self.adapt_below_periods = adapt_below_periods
 
     # --- public API ----------------------------------------------------------------------
     @property
@@ -639,6 +647,8 @@ class TemporalDetector:
         keep = ~self._holiday_rows(times, len(X))
         if keep.sum() < 2:
             keep[:] = True
+        # Known before the statistics: whether levels adapt depends on how long training is.
+        self.n_training_rows_ = len(X)
         self._fit_statistics(X, groups, keep, times)
         for _ in range(self.trim_rounds):
             # Robust training: what the fitted detector calls anomalous in its own training
@@ -664,7 +674,6 @@ class TemporalDetector:
                 break
             self._fit_statistics(X, groups, keep, times)
         self.threshold_ = 1.0
-        self.n_training_rows_ = len(X)
         return self
 
     def _fit_statistics(self, X: FloatArray, groups: Groups, keep: BoolArray, times: Times) -> None:
@@ -999,9 +1008,16 @@ class TemporalDetector:
 
     def _adapts(self) -> bool:
         """Whether levels follow the meter's recent periods: ``adapt``, a profile, and a
-        training part the profile explains (``seasonal_strength_`` above 0)."""
+        training part the profile explains (``seasonal_strength_`` above 0) or too short to
+        say what level is normal (fewer than ``adapt_below_periods`` of the shortest
+        seasonal lag: a few days of a server's load do not show its ordinary range)."""
         strength = getattr(self, "seasonal_strength_", None)
-        return bool(self.adapt and strength is not None and strength > 0.0)
+        if not self.adapt or strength is None:
+            return False
+        short = getattr(self, "n_training_rows_", np.inf) < self.adapt_below_periods * min(
+            self.seasonal_lags, default=0
+        )
+        return bool(strength > 0.0 or short)
 
     def _standardise_slow(self, F: FloatArray) -> FloatArray:
         S: FloatArray = np.nan_to_num((F[:, self.slow_] - self.slow_mean_) / self.slow_std_)
