@@ -397,6 +397,7 @@ def readings_frame(
     columns["score"] = [r.score for r in readings]
     columns["is_flagged"] = [r.is_flagged for r in readings]
     columns["top_variables"] = [",".join(r.top_variables) for r in readings]
+    columns["flagged_by"] = [r.flagged_by for r in readings]
     schema: dict[str, pl.DataType | type[pl.DataType]] = {
         "id": pl.Int64,
         "timestamp": pl.Datetime("us", "UTC"),
@@ -407,6 +408,7 @@ def readings_frame(
         "score": pl.Float64,
         "is_flagged": pl.Boolean,
         "top_variables": pl.String,
+        "flagged_by": pl.String,
     }
     if feedback is not None:
         said = verdicts(readings, feedback)

@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 
 from energy_adapters.memory import ManualClock
 from energy_core import Simulator
+from energy_core.detection.temporal import VIEWS
 from energy_ui.bootstrap import bootstrap
 from energy_ui.settings import Settings
 from tests.api.helpers import AUTH, TOKEN, api_app, reading
@@ -120,6 +121,13 @@ def test_accepted_readings_are_scored_when_a_model_exists(client, application):
     assert body["flagged"] == 1
     stored = application.monitor.queries.latest(1, None)[0]
     assert stored.is_flagged and "voltage" in stored.top_variables
+    listed = client.get("/api/v1/readings", params={"limit": 1}).json()["items"][0]
+    # The default detector names the view that fired; the API says it as stored.
+    assert stored.flagged_by in VIEWS
+    assert (listed["flagged_by"], listed["top_variables"]) == (
+        stored.flagged_by,
+        list(stored.top_variables),
+    )
 
 
 def test_readings_are_listed_filtered_and_paged(client, application):
@@ -166,6 +174,9 @@ def test_openapi_documents_every_route_and_the_reading_schema(client):
     [number] = [kind for kind in kinds if kind["type"] != "null"]
     assert (number["type"], number["maximum"]) == ("number", 1000.0)
     assert set(reading["required"]) == {"meter_id", "timestamp"}
+    answered = schema["components"]["schemas"]["ReadingOut"]["properties"]["flagged_by"]
+    assert {kind["type"] for kind in answered["anyOf"]} == {"string", "null"}
+    assert "stuck" in answered["description"]
 
 
 def test_with_read_access_login_reads_need_the_token_and_health_stays_open(monkeypatch):

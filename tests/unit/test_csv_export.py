@@ -20,6 +20,7 @@ from energy_ui.csv_io import (
     readings_frame,
     safe_for_spreadsheets,
 )
+from energy_ui.dashboard.export import readings_csv
 from tests.strategies import BASE
 
 HOSTILE = ["=1+1", "+1", "-cmd", "@SUM(A1)", "\tcmd", "\rcmd", '=HYPERLINK("x")']
@@ -102,3 +103,18 @@ def test_the_export_command_writes_neutralised_csv(monkeypatch, tmp_path):
     exported = read_back(tmp_path / "out.csv")
     assert exported["anomaly_kind"].to_list() == ["'" + cell for cell in HOSTILE]
     assert exported["meter_id"].to_list() == ["meter-01"] * len(HOSTILE)
+
+
+def test_both_exports_say_which_view_flagged_each_reading(tmp_path):
+    batch = Simulator(meters=1, seed=4).next_batch(2, at=BASE)
+    readings = [
+        batch[0].scored(0.9, True, ("voltage",), "stuck"),
+        batch[1].scored(0.1, False),
+    ]
+    export_readings(readings, tmp_path / "out.csv", "csv")
+    assert read_back(tmp_path / "out.csv")["flagged_by"].to_list() == ["stuck", None]
+    export_readings(readings, tmp_path / "out.parquet", "parquet")
+    assert pl.read_parquet(tmp_path / "out.parquet")["flagged_by"].to_list() == ["stuck", None]
+    table = read_back(readings_csv(readings).encode())
+    assert table["flagged_by"].to_list() == ["stuck", None]
+    assert table.columns.index("flagged_by") == table.columns.index("top_variables") + 1

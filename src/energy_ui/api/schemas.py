@@ -46,7 +46,16 @@ class ReadingOut(BaseModel):
     anomaly_kind: str | None
     score: float | None
     is_flagged: bool | None
-    top_variables: list[str]
+    top_variables: list[str] = Field(
+        description="the variables most to blame for the score, most first (empty unless flagged)"
+    )
+    flagged_by: str | None = Field(
+        None,
+        description="for a flagged reading, which of the detector's views fired: `point` (a "
+        "sudden jump), `stuck` (a value held too long), `profile` (unusual for its hour of "
+        "the week) or `collective` (a slow drift or an unusual combination of variables); "
+        "null when not flagged or when the detector has no views (the isolation forests)",
+    )
     expected: dict[str, tuple[float, float]] | None = Field(
         None,
         description="with `expected=true`: per variable, the range [low, high] the current "
@@ -70,6 +79,7 @@ class ReadingOut(BaseModel):
             score=reading.score,
             is_flagged=reading.is_flagged,
             top_variables=list(reading.top_variables),
+            flagged_by=reading.flagged_by,
             expected=expected,
         )
 

@@ -38,6 +38,7 @@ def csv_columns(variables: Sequence[str] = VARIABLE_NAMES) -> list[str]:
         "is_flagged",
         "score",
         "top_variables",
+        "flagged_by",
         "is_anomaly",
         "anomaly_kind",
     ]
@@ -58,6 +59,7 @@ def _cells(reading: Reading, variables: Sequence[str]) -> list[str]:
         optional(reading.is_flagged),
         optional(reading.score),
         "|".join(reading.top_variables),
+        optional(reading.flagged_by),
         optional(reading.is_anomaly),
         optional(reading.anomaly_kind),
     ]
