@@ -7,10 +7,11 @@ Variable labels and units come from ``energy_core.telemetry.catalogue`` and heal
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Final
 
-from energy_core.telemetry.catalogue import Language
+from energy_core.telemetry.catalogue import Language, variable
 from energy_core.telemetry.readings import Origin
 
 LANGUAGES: Final[tuple[Language, ...]] = ("es", "en")
@@ -222,7 +223,16 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
     "column.meter": {"es": "Medidor", "en": "Meter"},
     "column.state": {"es": "Estado", "en": "State"},
     "column.score": {"es": "Puntuación", "en": "Score"},
-    "column.top": {"es": "Variables principales", "en": "Top variables"},
+    "column.why": {"es": "Motivo", "en": "Why"},
+    # why a reading was flagged: the detector's view that fired (Reading.flagged_by)
+    "flagged_by.point": {"es": "salto brusco", "en": "sudden jump"},
+    "flagged_by.stuck": {"es": "valor congelado", "en": "value stuck"},
+    "flagged_by.profile": {"es": "inusual para esta hora", "en": "unusual for this hour"},
+    "flagged_by.collective": {
+        "es": "deriva o combinación inusual",
+        "en": "drift or unusual combination",
+    },
+    "flagged_by.explained": {"es": "{reason}: {variables}", "en": "{reason}: {variables}"},
     "column.kind": {"es": "Tipo simulado", "en": "Simulated kind"},
     "state.normal": {"es": "Normal", "en": "Normal"},
     "state.anomalous": {"es": "Anómalo", "en": "Anomalous"},
@@ -1124,6 +1134,42 @@ def moment(value: datetime | None, *, seconds: bool = True) -> str:
         return ""
     pattern = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
     return value.astimezone(UTC).strftime(pattern)
+
+
+VIEW_TEXT: Final[dict[str, str]] = {
+    "point": "flagged_by.point",
+    "stuck": "flagged_by.stuck",
+    "profile": "flagged_by.profile",
+    "collective": "flagged_by.collective",
+}
+"""The words of each view a detector may name (``Reading.flagged_by``, one of
+``energy_core.detection.temporal.VIEWS``): keys of ``TEXTS``."""
+
+
+def view_label(view: str | None, language: Language) -> str:
+    """Why a reading was flagged, in words (``value stuck``); empty when not known, the
+    view's own name when the catalogue has no words for it."""
+    if view is None:
+        return ""
+    key = VIEW_TEXT.get(view)
+    return view if key is None else text(key, language)
+
+
+def explanation(view: str | None, variables: Iterable[str], language: Language) -> str:
+    """Why and which in one short cell: ``value stuck: Voltage, Current``; the variables
+    alone when the view is not known (a forest's alarm), the reason alone without them.
+    Variables by their labels (a name outside the catalogue as it is)."""
+    labels = []
+    for name in variables:
+        try:
+            labels.append(variable(name).label(language))
+        except KeyError:
+            labels.append(name)
+    shown = ", ".join(labels)
+    reason = view_label(view, language)
+    if reason and shown:
+        return text("flagged_by.explained", language, reason=reason, variables=shown)
+    return reason or shown
 
 
 _FORMAT_NAMES = {"tasmota": "Tasmota", "shelly": "Shelly", "emoncms": "Emoncms"}

@@ -139,3 +139,27 @@ async def test_zooming_in_requeries_at_finer_resolution(user: User) -> None:
     )
     await eventually(lambda: points_in_window() > 4 * coarse)
     assert one(user, "chart-series-voltage", ui.echart) is chart  # updated, not rebuilt
+
+
+async def test_the_records_and_anomalies_tables_say_why_a_reading_was_flagged(
+    user: User, dashboard: Dashboard
+) -> None:
+    monitor = dashboard.application.monitor
+    newest = monitor.queries.latest(1)[0]
+    later = newest.timestamp + timedelta(seconds=1)
+    [stuck] = monitor.readings.add_many(
+        [
+            Reading(later, "meter-01", {"voltage": 230.0, "current": 5.0}).scored(
+                0.99, True, ("voltage", "current"), "stuck"
+            )
+        ]
+    )
+    said = "valor congelado: Voltaje, Corriente"
+    await user.open("/")
+    await open_tab(user, "records")
+    records = one(user, "table-records", ui.table)
+    assert [col["label"] for col in records.columns][-1] == "Motivo"
+    assert {row["id"]: row["top"] for row in records.rows}[stuck.id] == said
+    await open_tab(user, "anomalies")
+    anomalies = one(user, "table-anomalies", ui.table).rows
+    assert {row["id"]: row["top"] for row in anomalies}[stuck.id] == said

@@ -8,7 +8,8 @@ import string
 from pathlib import Path
 
 import energy_ui
-from energy_ui.i18n import LANGUAGES, TEXTS, number, signed, text
+from energy_core.detection.temporal import VIEWS
+from energy_ui.i18n import LANGUAGES, TEXTS, VIEW_TEXT, explanation, number, signed, text
 
 
 def test_every_text_exists_in_spanish_and_english_with_the_same_placeholders():
@@ -53,3 +54,12 @@ def test_every_text_of_the_command_line_is_used_by_it():
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
                 used.add(node.value)
     assert {key for key in TEXTS if key.startswith("cli.")} - used == set()
+
+
+def test_every_view_a_detector_names_has_words_in_both_languages():
+    assert set(VIEW_TEXT) == set(VIEWS)
+    assert all(VIEW_TEXT[view] in TEXTS for view in VIEWS)
+    assert explanation("stuck", ("voltage",), "en") == "value stuck: Voltage"
+    assert explanation("point", (), "es") == "salto brusco"
+    assert explanation(None, ("voltage", "current"), "es") == "Voltaje, Corriente"
+    assert explanation("new_view", ("not_a_variable",), "en") == "new_view: not_a_variable"

@@ -7,12 +7,11 @@ from typing import Any
 
 from nicegui import ui
 
-from energy_core.telemetry.catalogue import variable
 from energy_core.telemetry.readings import Reading
 from energy_ui.dashboard import charts
 from energy_ui.dashboard.layout import card, table_texts
 from energy_ui.dashboard.tabs.base import TabView
-from energy_ui.i18n import moment
+from energy_ui.i18n import explanation, moment
 
 TABLE_ROWS = 200
 """Flagged readings listed (the most recent)."""
@@ -65,7 +64,7 @@ class AnomaliesTab(TabView):
                             "field": "score",
                             "sortable": True,
                         },
-                        {"name": "top", "label": t("column.top"), "field": "top", "align": "left"},
+                        {"name": "top", "label": t("column.why"), "field": "top", "align": "left"},
                         {
                             "name": "kind",
                             "label": t("column.kind"),
@@ -108,6 +107,6 @@ class AnomaliesTab(TabView):
             "time": moment(reading.timestamp),
             "meter": reading.meter_id,
             "score": round(reading.score, 4) if reading.score is not None else None,
-            "top": ", ".join(variable(name).label(self.language) for name in reading.top_variables),
+            "top": explanation(reading.flagged_by, reading.top_variables, self.language),
             "kind": reading.anomaly_kind or "",
         }

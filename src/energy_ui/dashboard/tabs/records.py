@@ -13,7 +13,7 @@ from energy_ui.dashboard import charts
 from energy_ui.dashboard.export import readings_csv
 from energy_ui.dashboard.layout import card, table_texts
 from energy_ui.dashboard.tabs.base import TabView
-from energy_ui.i18n import moment, number
+from energy_ui.i18n import explanation, moment, number
 
 PAGE_SIZE = 15
 
@@ -71,7 +71,7 @@ class RecordsTab(TabView):
                     "sortable": True,
                 },
                 {"name": "score", "label": t("column.score"), "field": "score", "sortable": True},
-                {"name": "top", "label": t("column.top"), "field": "top", "align": "left"},
+                {"name": "top", "label": t("column.why"), "field": "top", "align": "left"},
             ]
             self.table = (
                 ui.table(columns=columns, rows=[], row_key="id", pagination=PAGE_SIZE)
@@ -104,7 +104,7 @@ class RecordsTab(TabView):
             "meter": reading.meter_id,
             "state": state,
             "score": round(reading.score, 4) if reading.score is not None else None,
-            "top": ", ".join(variable(name).label(self.language) for name in reading.top_variables),
+            "top": explanation(reading.flagged_by, reading.top_variables, self.language),
         }
         for name in self.model.filters.variables:  # blank, not 0, where the meter sent none
             value = reading.values.get(name)
