@@ -10,8 +10,8 @@ from energy_core.alerts.delivery import Notification
 from energy_core.alerts.model import Alert, AlertKind, Severity, format_duration
 from energy_core.alerts.store import OutboxItem
 from energy_core.health.analysis import HealthState
-from energy_core.telemetry.catalogue import Language, variable
-from energy_ui.i18n import moment, number, text
+from energy_core.telemetry.catalogue import Language
+from energy_ui.i18n import explanation, moment, number, text
 
 _TITLES = {
     (AlertKind.INCIDENT, "opened"): "notify.incident_opened",
@@ -66,12 +66,17 @@ def render(item: OutboxItem, language: Language, dashboard_url: str) -> Notifica
     )
 
 
+def alert_variables(alert: Alert, language: Language) -> str:
+    """The variables an alert names, after why when its detector said (an incident's
+    ``details["flagged_by"]``): ``value stuck: Voltage, Current``."""
+    view = alert.details.get("flagged_by")
+    return explanation(view if isinstance(view, str) else None, alert.top_variables, language)
+
+
 def _title_values(alert: Alert, language: Language) -> dict[str, object]:
     details = alert.details
     values: dict[str, object] = {"meter": alert.meter_id or ""}
-    values["variables"] = (
-        ", ".join(variable(name).label(language) for name in alert.top_variables) or "—"
-    )
+    values["variables"] = alert_variables(alert, language) or "—"
     if alert.kind is AlertKind.LIMIT:
         values["rule"] = details.get("name") or details.get("rule", alert.rule_id)
     if alert.kind is AlertKind.HEALTH:

@@ -23,7 +23,7 @@ from energy_core.alerts.store import (
     OutboxItem,
     StoredAlert,
 )
-from energy_core.telemetry.catalogue import Language, variable
+from energy_core.telemetry.catalogue import Language
 from energy_core.telemetry.meter_patterns import check_patterns
 from energy_core.usecases.alerting import AlertSettings
 from energy_ui.alert_messages import render
@@ -76,17 +76,6 @@ def kind_label(kind: AlertKind, language: Language) -> str:
 
 def severity_label(severity: Severity, language: Language) -> str:
     return text(SEVERITY_TEXT[Severity(severity)], language)
-
-
-def variables_label(names: Iterable[str], language: Language) -> str:
-    """Variables by their labels in ``language`` (unknown names as they are)."""
-    shown = []
-    for name in names:
-        try:
-            shown.append(variable(name).label(language))
-        except KeyError:
-            shown.append(name)
-    return ", ".join(shown)
 
 
 def duration_text(duration: timedelta) -> str:

@@ -25,13 +25,13 @@ from energy_core.alerts.delivery import DeliveryError, Notification
 from energy_core.alerts.model import Severity, format_duration, parse_duration
 from energy_core.alerts.store import StoredAlert
 from energy_core.usecases.alerting import Alerting
+from energy_ui.alert_messages import alert_variables
 from energy_ui.alert_views import (
     kind_label,
     new_silence,
     new_window,
     rule_lines,
     severity_label,
-    variables_label,
     window_schedule,
 )
 from energy_ui.api.alerts import MAX_ALERTS, AlertOut, SilenceOut, WindowOut
@@ -163,7 +163,7 @@ def _cells(stored: StoredAlert) -> list[str]:
         lasted,
         "" if alert.peak is None else number(alert.peak, 2),
         number(alert.readings),
-        variables_label(alert.top_variables, language()),
+        alert_variables(alert, language()),
         "" if ack is None else ack.by,
     ]
 

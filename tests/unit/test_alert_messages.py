@@ -3,6 +3,7 @@ alert's meter and days."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -59,6 +60,22 @@ def test_an_incident_is_told_in_the_users_language(language, title, severity):
     assert severity in message.body
     assert ("Lasted 2m" if language == "en" else "Duró 2m") in message.body
     assert message.tags == ("incident", "incident", "press")
+
+
+@pytest.mark.parametrize(
+    ("language", "title"),
+    [
+        ("en", "Incident on press: anomalous readings (value stuck: Motor temperature, Current)"),
+        (
+            "es",
+            "Incidencia en press: lecturas anómalas"
+            " (valor congelado: Temperatura del motor, Corriente)",
+        ),
+    ],
+)
+def test_an_incident_says_which_view_fired_before_its_variables(language, title):
+    stuck = replace(INCIDENT, ended_at=None, details={"flagged_by": "stuck", "scored": 12})
+    assert render(item(stuck), language, "https://plant.example/").title == title
 
 
 def test_the_link_opens_the_dashboard_on_the_meter_and_the_days_it_spans():

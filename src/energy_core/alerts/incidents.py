@@ -12,7 +12,10 @@ opens nor closes anything):
   before that keeps it open.
 
 An incident starts at its first flagged reading and ends at its last flagged one; the
-resolved event is at the reading that confirmed the end.
+resolved event is at the reading that confirmed the end. It names the variables most often
+to blame (``top_variables``) and, when its readings' detector said which of its views fired
+(``Reading.flagged_by``), the one that fired most often (``details["flagged_by"]``, absent
+otherwise).
 """
 
 from __future__ import annotations
@@ -77,6 +80,7 @@ class _Run:
     flagged: int
     peak: float
     variables: Counter[str] = field(default_factory=Counter)
+    views: Counter[str] = field(default_factory=Counter)
     scored: int = 1
     quiet: int = 0
     alert: Alert | None = None
@@ -143,12 +147,15 @@ class IncidentTracker:
         variables = Counter(
             {name: len(alert.top_variables) - i for i, name in enumerate(alert.top_variables)}
         )
+        view = alert.details.get("flagged_by")
         run = _Run(
             start=alert.started_at,
             last_flag=alert.updated_at,
             flagged=alert.readings,
             peak=alert.peak if alert.peak is not None else float("-inf"),
             variables=variables,
+            # Nor those behind the view: it stays first until another fires more often.
+            views=Counter({view: 1}) if isinstance(view, str) else Counter(),
             scored=int(alert.details.get("scored", alert.readings)),
             alert=alert,
         )
@@ -176,6 +183,8 @@ class IncidentTracker:
             run.last_flag = reading.timestamp
             run.peak = max(run.peak, score)
         run.variables.update(reading.top_variables)
+        if reading.flagged_by is not None:
+            run.views[reading.flagged_by] += 1
         rule = self.rule
         if run.alert is None:
             long_enough = (rule.open_after is not None and run.flagged >= rule.open_after) or (
@@ -212,6 +221,12 @@ class IncidentTracker:
         severity = rule.severity
         if rule.critical_score is not None and run.peak >= rule.critical_score:
             severity = Severity.CRITICAL
+        details: dict[str, str | int] = {
+            "scored": run.scored,
+            "last_flagged_at": run.last_flag.isoformat(),
+        }
+        if run.views:
+            details["flagged_by"] = run.views.most_common(1)[0][0]
         return Alert(
             key=incident_key(meter_id, run.start),
             kind=AlertKind.INCIDENT,
@@ -224,5 +239,5 @@ class IncidentTracker:
             peak=run.peak,
             readings=run.flagged,
             top_variables=tuple(name for name, _ in run.variables.most_common(rule.top)),
-            details={"scored": run.scored, "last_flagged_at": run.last_flag.isoformat()},
+            details=details,
         )

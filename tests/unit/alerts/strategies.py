@@ -25,8 +25,10 @@ def scored(
     score: float | None = None,
     top: Sequence[str] = (),
     values: dict[str, float] | None = None,
+    by: str | None = None,
 ) -> Reading:
-    """A reading of ``meter`` at ``BASE + second``; ``flagged=None``: not scored."""
+    """A reading of ``meter`` at ``BASE + second``; ``flagged=None``: not scored; ``by``:
+    the detector's view that flagged it."""
     if flagged is None:
         score = None
     elif score is None:
@@ -38,6 +40,7 @@ def scored(
         score=score,
         is_flagged=flagged,
         top_variables=tuple(top),
+        flagged_by=by,
     )
 
 

@@ -85,6 +85,21 @@ def test_an_incident_carries_its_peak_and_its_most_frequent_variables():
     assert resolved.top_variables == ("current", "frequency")
 
 
+def test_an_incident_names_the_view_that_fired_most_often():
+    tracker = IncidentTracker(IncidentRule(close_after=1))
+    views = ["point", "stuck", "stuck", None, "point", "stuck"]
+    readings = [scored(i, True, by=view) for i, view in enumerate(views)]
+    opened, *_, resolved = tracker.observe([*readings, scored(9, False)])
+    assert opened.alert.details["flagged_by"] == "point"  # all it knew then
+    assert resolved.alert.details["flagged_by"] == "stuck"
+
+
+def test_an_incident_of_a_detector_without_views_names_none():
+    tracker = IncidentTracker(IncidentRule(close_after=1))
+    events = tracker.observe([scored(0, True, top=["voltage"]), scored(1, False)])
+    assert "flagged_by" not in events[-1].alert.details
+
+
 def test_one_call_gives_at_most_one_update_per_incident():
     tracker = IncidentTracker(IncidentRule())
     tracker.observe([scored(0, True)])
@@ -126,6 +141,17 @@ def test_a_restored_incident_resolves_instead_of_opening_again():
     events = second.observe([scored(1, True), scored(2, False)])
     assert [("resolved", at(2))] == kinds(events)
     assert (opened.key, 2) == (events[0].alert.key, events[0].alert.readings)
+
+
+def test_a_restored_incident_keeps_its_view_until_another_fires_more_often():
+    first = IncidentTracker(IncidentRule(close_after=1))
+    opened = first.observe([scored(0, True, by="stuck")])[0].alert
+    second = IncidentTracker(IncidentRule(close_after=3))
+    assert second.restore(opened)
+    [kept] = second.observe([scored(1, True, by="profile")])
+    assert kept.alert.details["flagged_by"] == "stuck"
+    [changed] = second.observe([scored(2, True, by="profile")])
+    assert changed.alert.details["flagged_by"] == "profile"
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,7 @@ from energy_core.telemetry.catalogue import Language
 from energy_core.telemetry.readings import Reading
 from energy_core.telemetry.simulator import AnomalyKind
 from energy_core.usecases.alerting import Alerting
+from energy_ui.alert_messages import alert_variables
 from energy_ui.alert_views import (
     DELIVERY_TEXT,
     NOTIFICATION_TEXT,
@@ -40,7 +41,6 @@ from energy_ui.alert_views import (
     reason_text,
     rule_lines,
     severity_label,
-    variables_label,
     window_schedule,
 )
 from energy_ui.dashboard.alerts_state import (
@@ -343,7 +343,7 @@ class AlertsTab(TabView):
             "duration": "" if lasted is None else duration_text(lasted),
             "peak": "" if alert.peak is None else number(alert.peak, language, 2),
             "readings": number(alert.readings, language),
-            "variables": variables_label(alert.top_variables, language),
+            "variables": alert_variables(alert, language),
             "acknowledged": "" if ack is None else ack.by,
         }
 
@@ -481,9 +481,7 @@ class AlertsTab(TabView):
             facts.append((t("alerts.column_peak"), number(alert.peak, language, 2)))
         facts.append((t("alerts.column_readings"), number(alert.readings, language)))
         if alert.top_variables:
-            facts.append(
-                (t("alerts.column_variables"), variables_label(alert.top_variables, language))
-            )
+            facts.append((t("alerts.column_variables"), alert_variables(alert, language)))
         return facts
 
     @staticmethod
