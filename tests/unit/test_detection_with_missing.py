@@ -198,7 +198,14 @@ def test_batched_features_with_holes_equal_each_sequences_own_bit_for_bit(seed):
             data[:, 1] = np.nan  # a variable this meter never sends
         sequences.append((data[before:], data[:before] if before else None))
     limits = (np.zeros(3), np.ones(3)) if seed % 2 else None
-    options = {"short_window": short, "long_window": long, "seasonal_lags": lags}
+    options = {
+        "short_window": short,
+        "long_window": long,
+        "seasonal_lags": lags,
+        # with a lag, half the seeds add the profile and the last period's median
+        "profile_periods": 2 * (seed % 4 == 1),
+        "recent": seed % 4 == 1,
+    }
     batched = batched_sequence_features(sequences, variables, jump_limits=limits, **options)
     for (rows, previous), got in zip(sequences, batched, strict=True):
         whole = rows if previous is None else np.vstack([previous, rows])

@@ -99,6 +99,7 @@ def test_batched_features_equal_each_sequences_own_bit_for_bit(seed):
         "seasonal_lags": lags,
         "jump_limits": limits,
         "profile_periods": periods,
+        "recent": seed % 5 < 3,  # the median of the last period before each row
     }
     # Some rows are holidays (compared with the same hour of earlier Sundays).
     backs = [
@@ -296,6 +297,8 @@ def test_a_model_stored_before_the_new_settings_scores_as_it_was_trained():
         "scale_floor",
         "trim_rounds",
         "profile_level_",
+        "adapt_below_periods",
+        "recent_baseline",
     ):
         old.__dict__.pop(name, None)
     np.testing.assert_array_equal(
@@ -420,3 +423,51 @@ def test_after_a_short_training_part_a_new_level_stops_alarming_within_days(
         assert last_days < 0.02
     else:
         assert last_days > 0.9
+
+
+def test_a_meter_without_a_daily_shape_is_not_judged_by_its_same_hour_yesterday():
+    """A load that changes level every six hours, whatever the hour: the same hour of
+    earlier days predicts nothing (seasonal strength below 0), so the profile view keeps
+    quiet and the level family compares with the last day's median instead; a model built
+    without ``recent_baseline`` still raises profile alarms on such loads."""
+    profile_alarms = {False: 0, True: 0}
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        rows, train = 10 * 288, 2 * 288
+        level = np.repeat(rng.normal(40.0, 8.0, rows // 72 + 1), 72)[:rows]
+        X = (level + rng.normal(0.0, 1.0, rows))[:, None]
+        times = datetime(2024, 3, 4, tzinfo=UTC).timestamp() + 300.0 * np.arange(rows)
+        for recent in (False, True):
+            detector = TemporalDetector(
+                features=("cpu",),
+                seasonal_lags=seasonal_lags_for(timedelta(minutes=5), train),
+                recent_baseline=recent,
+            ).fit(X[:train], times=times[:train])
+            if detector.seasonal_strength_ > 0:
+                continue
+            _, _, views = detector.score_explain_views(
+                X[train:], context=X[:train], times=times[train:]
+            )
+            profile_alarms[recent] += views.count("profile")
+    assert profile_alarms[True] == 0
+    assert profile_alarms[False] > 20
+
+
+def test_a_shapeless_meter_learns_a_new_level_from_its_last_day():
+    """The load of ``_server_load`` (no daily shape, two days of training) moves for good:
+    judged against the median of its last day it alarms until half that day has seen the
+    new level, then stops; against the same hour of the last three days (models without
+    ``recent_baseline``) it alarms into the second day."""
+    X, times = _server_load(9)
+    train = 2 * 288
+    last_alarm = {}
+    for recent in (False, True):
+        detector = TemporalDetector(
+            features=("cpu",),
+            seasonal_lags=seasonal_lags_for(timedelta(minutes=5), train),
+            recent_baseline=recent,
+        ).fit(X[:train], times=times[:train])
+        flags = detector.predict(X[train:], context=X[:train], times=times[train:])
+        last_alarm[recent] = int(np.flatnonzero(flags)[-1])
+    assert 100 <= last_alarm[True] <= 200  # about half of a day of 288 readings
+    assert last_alarm[False] > 288

@@ -68,6 +68,8 @@ DETECTORS: dict[str, Factory] = {
         adapt=False,
         trim_rounds=0,
         lags_in_level=True,
+        adapt_below_periods=0.0,
+        recent_baseline=False,
     ),
     "isolation_forest": _isolation_forest,
     "skab_isolation_forest": _skab,

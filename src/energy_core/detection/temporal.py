@@ -217,6 +217,7 @@ def sequence_features(
     jump_limits: tuple[FloatArray, FloatArray] | None = None,
     profile_periods: int = 0,
     holiday_back: npt.NDArray[np.intp] | None = None,
+    recent: bool = False,
 ) -> FeatureBlock:
     """The engineered features of one meter's rows ``X`` (time order); NaN where the history
     is too short (the detector replaces those by neutral values).
@@ -252,7 +253,10 @@ def sequence_features(
         if holiday_back is not None:
             _compare_holidays(expected, X, holiday_back, period, profile_periods)
         parts.append(("season", X - expected))
-    names, kinds, origins = feature_layout(variables, seasonal_lags, profile_periods)
+        if recent:
+            baseline = _rolling(X, min(seasonal_lags), "median", include_current=False)
+            parts.append(("recent", median - baseline))
+    names, kinds, origins = feature_layout(variables, seasonal_lags, profile_periods, recent)
     values = np.hstack([block for _, block in parts]) if parts else np.empty((len(X), 0))
     return FeatureBlock(names, kinds, origins, values)
 
@@ -296,10 +300,15 @@ def _compare_holidays(
 
 
 def feature_layout(
-    variables: Sequence[str], seasonal_lags: Sequence[int] = (), profile_periods: int = 0
+    variables: Sequence[str],
+    seasonal_lags: Sequence[int] = (),
+    profile_periods: int = 0,
+    recent: bool = False,
 ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[int, ...]]:
     """Names, kinds and origins of the columns ``sequence_features`` computes, in order:
-    kind by kind (jump, median, mean, std, run, lag<k>…), each over every variable."""
+    kind by kind (jump, median, mean, std, run, lag<k>…, season, recent), each over every
+    variable."""
+    profile = bool(seasonal_lags and profile_periods)
     kinds_in_order = [
         "jump",
         "median",
@@ -307,7 +316,8 @@ def feature_layout(
         "std",
         "run",
         *(f"lag{lag}" for lag in seasonal_lags),
-        *(("season",) if seasonal_lags and profile_periods else ()),
+        *(("season",) if profile else ()),
+        *(("recent",) if profile and recent else ()),
     ]
     names: list[str] = []
     kinds: list[str] = []
@@ -343,6 +353,7 @@ def batched_sequence_features(
     jump_limits: tuple[FloatArray, FloatArray] | None = None,
     profile_periods: int = 0,
     holiday_back: Sequence[npt.NDArray[np.intp] | None] | None = None,
+    recent: bool = False,
 ) -> list[FloatArray]:
     """For each ``(rows, previous)``: ``sequence_features(vstack([previous, rows]))`` restricted
     to ``rows``, equal to it bit for bit, computed for every sequence at once.
@@ -410,6 +421,11 @@ def batched_sequence_features(
                 _compare_holidays(mine, P[index], at, period, profile_periods)
                 expected[index] = mine[first_new:]
         parts.append(P[:, newest] - expected)
+        if recent:
+            # The median of the ``min(seasonal_lags)`` readings before each new row.
+            span = min(seasonal_lags)
+            before_new = sliding_window_view(P, span, axis=1)[:, first_new - span : length - span]
+            parts.append(median[:, newest] - _window_median(before_new))
     values = np.concatenate(parts, axis=2)
     return [values[index, : len(rows)] for index, (rows, _) in enumerate(sequences)]
 
@@ -549,6 +565,7 @@ class TemporalDetector:
     trim_rounds: int = 0
     lags_in_level: bool = True
     adapt_below_periods: float = 0.0
+    recent_baseline: bool = False
 
     def __init__(
         self,
@@ -580,6 +597,7 @@ class TemporalDetector:
         scale_floor: float = SCALE_FLOOR,
         lags_in_level: bool = False,
         adapt_below_periods: float = ADAPT_BELOW_PERIODS,
+        recent_baseline: bool = True,
     ) -> None:
         self.features = tuple(features)
         self.short_window = short_window
@@ -608,6 +626,7 @@ class TemporalDetector:
         self.scale_floor = scale_floor
         self.lags_in_level = lags_in_level
         self.adapt_below_periods = adapt_below_periods
+        self.recent_baseline = recent_baseline
 
     # --- public API ----------------------------------------------------------------------
     @property
@@ -948,7 +967,7 @@ class TemporalDetector:
             alarms[:, 0] = views["point"] / self.point_margin
         if "stuck" in self.views:
             alarms[:, 1] = views["stuck"]
-        if "own" in self.profile_view and self.seasonal_lags and self.profile_periods:
+        if self._profile_alarms():
             alarms[:, 2] = views["profile"] / self.profile_level_ / self.margin
         collective = self._collective(views)
         if collective is not None:
@@ -986,10 +1005,15 @@ class TemporalDetector:
         jump = (self.kinds_ == "jump") | (season & (self.profile_view in ("point", "both")))
         # With a profile and ``adapt``, levels are judged against recent periods only.
         absolute = not self._adapts()
+        # A profile that does not explain the meter (no daily or weekly shape) is no
+        # expectation: an adapting meter without one is judged against its last period's
+        # median instead (``recent``), a baseline that follows it slowly.
+        recent = self.recent_baseline and not absolute and not self._seasonal()
         level = (
             ((self.kinds_ == "median") & absolute)
             | (np.char.startswith(self.kinds_.astype(str), "lag") & self.lags_in_level)
-            | (season & (self.profile_view in ("level", "both", "level_own")))
+            | (season & (self.profile_view in ("level", "both", "level_own")) & (not recent))
+            | ((self.kinds_ == "recent") & recent)
         )
         stuck = self.kinds_ == "run"
         runs = F[:, stuck] / self.run_level_
@@ -1005,6 +1029,17 @@ class TemporalDetector:
             "stuck": np.nanmax(runs, axis=1, initial=0.0),
             "pca": pca,
         }
+
+    def _seasonal(self) -> bool:
+        """Whether the same-hour profile explains the training part better than its mean."""
+        strength = getattr(self, "seasonal_strength_", None)
+        return strength is not None and strength > 0.0
+
+    def _profile_alarms(self) -> bool:
+        """Whether the same-hour profile has its own alarm: set so, with a profile, and (for
+        models with a ``recent_baseline``) only where the profile explains the meter."""
+        own = "own" in self.profile_view and bool(self.seasonal_lags and self.profile_periods)
+        return own and (self._seasonal() or not self.recent_baseline)
 
     def _adapts(self) -> bool:
         """Whether levels follow the meter's recent periods: ``adapt``, a profile, and a
@@ -1058,7 +1093,7 @@ class TemporalDetector:
         for row, key in enumerate(keys.tolist()):
             rows_of.setdefault(key, []).append(row)
         names, kinds, origins = feature_layout(
-            self.features, self.seasonal_lags, self.profile_periods
+            self.features, self.seasonal_lags, self.profile_periods, self.recent_baseline
         )
         result = np.empty((len(X), len(names)))
         # Groups of a few rows (live batches: many meters, a reading or so each) are
@@ -1093,6 +1128,7 @@ class TemporalDetector:
                 jump_limits=getattr(self, "jump_limits_", None),
                 profile_periods=self.profile_periods,
                 holiday_back=holiday_back[start : start + per_chunk],
+                recent=self.recent_baseline,
             )
             for (rows, _, _), block in zip(chunk, values, strict=True):
                 result[rows] = block
@@ -1117,6 +1153,7 @@ class TemporalDetector:
             jump_limits=getattr(self, "jump_limits_", None),
             profile_periods=self.profile_periods,
             holiday_back=back,
+            recent=self.recent_baseline,
         )
         skip = 0 if previous is None else len(previous)
         return FeatureBlock(block.names, block.kinds, block.origins, block.values[skip:])
