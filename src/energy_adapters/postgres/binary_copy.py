@@ -49,6 +49,16 @@ def _text_field(value: str) -> bytes:
     return _LENGTH.pack(len(encoded)) + encoded
 
 
+def _cached_text(cache: dict[str, bytes], value: str | None) -> bytes:
+    """``value`` as a text field (NULL for None), encoded once per distinct value."""
+    if value is None:
+        return _NULL
+    field = cache.get(value)
+    if field is None:
+        field = cache[value] = _text_field(value)
+    return field
+
+
 def _text_array_field(items: Sequence[str]) -> bytes:
     if not items:
         body = struct.pack(">iii", 0, 0, _TEXT_OID)
@@ -129,33 +139,16 @@ class ReadingEncoder:
                     arguments.append(8)
                     arguments.append(values[name])
             append(pack(*arguments))
-            meter = texts.get(reading.meter_id)
-            if meter is None:
-                meter = texts[reading.meter_id] = _text_field(reading.meter_id)
-            append(meter)
+            append(_cached_text(texts, reading.meter_id))
             append(_BOOLEANS[reading.is_anomaly])
-            kind = reading.anomaly_kind
-            if kind is None:
-                append(_NULL)
-            else:
-                encoded_kind = texts.get(kind)
-                if encoded_kind is None:
-                    encoded_kind = texts[kind] = _text_field(kind)
-                append(encoded_kind)
+            append(_cached_text(texts, reading.anomaly_kind))
             append(_NULL if reading.score is None else score(8, reading.score))
             append(_BOOLEANS[reading.is_flagged])
             top = arrays.get(reading.top_variables)
             if top is None:
                 top = arrays[reading.top_variables] = _text_array_field(reading.top_variables)
             append(top)
-            view = reading.flagged_by
-            if view is None:
-                append(_NULL)
-            else:
-                encoded_view = texts.get(view)
-                if encoded_view is None:
-                    encoded_view = texts[view] = _text_field(view)
-                append(encoded_view)
+            append(_cached_text(texts, reading.flagged_by))
         return b"".join(parts)
 
 
@@ -202,13 +195,6 @@ def encode_scores(readings: Iterable[Reading]) -> bytes:
         if top is None:
             top = arrays[reading.top_variables] = _text_array_field(reading.top_variables)
         append(top)
-        view = reading.flagged_by
-        if view is None:
-            append(_NULL)
-        else:
-            encoded_view = views.get(view)
-            if encoded_view is None:
-                encoded_view = views[view] = _text_field(view)
-            append(encoded_view)
+        append(_cached_text(views, reading.flagged_by))
     append(TRAILER)
     return b"".join(parts)
