@@ -490,3 +490,48 @@ def test_a_detector_scores_a_live_fleet_alike_with_its_kept_medians_and_stores_w
     np.testing.assert_array_equal(
         loaded.score(rows[batch], context=context, groups=meters[batch]), scores
     )
+
+
+def test_a_context_with_an_infinite_value_or_the_wrong_width_is_refused_saying_so():
+    X, _, _ = meter_rows(count=800)
+    detector = TemporalDetector().fit(X[:600])
+    batch, keys = X[700:702], np.array(["a", "b"])
+    infinite = X[:600].copy()
+    infinite[3, 1] = np.inf  # older than the rows the context needs: refused all the same
+    with pytest.raises(ValueError, match="finite"):
+        detector.score(batch, groups=keys, context={"a": X[:600], "b": infinite})
+    with pytest.raises(ValueError, match="expected a matrix of 6 columns"):
+        detector.score(batch, groups=keys, context={"a": X[:600], "b": X[:600, :5]})
+    as_lists = {"a": X[600:700].tolist(), "b": X[600:700].astype(np.float32)}
+    np.testing.assert_array_equal(
+        detector.score(batch, groups=keys, context=as_lists),
+        detector.score(batch, groups=keys, context={"a": X[600:700], "b": as_lists["b"]}),
+    )
+
+
+def explained_one_row_at_a_time(contributions, present, features, top):
+    """The explanation rule, row by row: up to ``top`` carried variables above 1 by
+    contribution (ties in variable order); else the most unusual carried one."""
+    result = []
+    for row, carried in zip(contributions, present, strict=True):
+        row = np.where(carried, row, -np.inf)
+        order = np.argsort(-row, kind="stable")
+        chosen = [i for i in order[:top] if row[i] > 1.0]
+        if not chosen and carried[order[0]]:
+            chosen = [int(order[0])]
+        result.append(tuple(features[i] for i in chosen))
+    return result
+
+
+@pytest.mark.parametrize("top", [0, 1, 3, 6])
+def test_explanations_of_many_rows_follow_the_rule_row_by_row(top):
+    X, _, _ = meter_rows(count=1500)
+    detector = TemporalDetector().fit(X[:1000])
+    F = detector._features(X[1000:], None, None).values
+    present = np.random.default_rng(top).random(X[1000:].shape) < 0.8
+    present[:5] = False  # rows that carry nothing are named nothing
+    expected = explained_one_row_at_a_time(
+        detector._contributions(F), present, detector.features, top
+    )
+    assert expected == detector._explain(F, top, present)
+    assert any(len(names) > 1 for names in expected) or top < 2

@@ -1022,14 +1022,24 @@ class TemporalDetector:
     # --- internals -----------------------------------------------------------------------
     def _explain(self, F: FloatArray, top: int, present: BoolArray) -> list[tuple[str, ...]]:
         """Explanations of the rows of ``F``; ``present``: which variables each row carries."""
+        if len(F) == 0:
+            return []
+        ratios = np.where(present, self._contributions(F), -np.inf)
+        # All rows at once (a live batch may flag thousands), each as a row alone would be.
+        order = np.argsort(-ratios, axis=1, kind="stable")
+        leading = order[:, :top]
+        beyond = np.take_along_axis(ratios, leading, axis=1) > 1.0
+        first = order[:, 0]
+        first_carried = present[np.arange(len(present)), first]
+        features = self.features
         result: list[tuple[str, ...]] = []
-        for row, carried in zip(self._contributions(F), present, strict=True):
-            row = np.where(carried, row, -np.inf)
-            order = np.argsort(-row, kind="stable")
-            chosen = [i for i in order[:top] if row[i] > 1.0]
-            if not chosen and carried[order[0]]:
-                chosen = [int(order[0])]
-            result.append(tuple(self.features[i] for i in chosen))
+        for indices, above, most, carried in zip(
+            leading.tolist(), beyond.tolist(), first.tolist(), first_carried.tolist(), strict=True
+        ):
+            chosen = [i for i, big in zip(indices, above, strict=True) if big]
+            if not chosen and carried:
+                chosen = [most]
+            result.append(tuple(features[i] for i in chosen))
         return result
 
     def _contributions(self, F: FloatArray) -> FloatArray:
@@ -1167,17 +1177,33 @@ class TemporalDetector:
         few_keys: list[Hashable] = []
         holiday_back: list[npt.NDArray[np.intp] | None] = []
         context_rows = self.context_rows
+        width = len(self.features)
+        unchecked: list[FloatArray] = []  # float matrices of the right width: checked at once
         for key, positions in rows_of.items():
             rows = np.asarray(positions, dtype=np.intp)
             previous = context.get(key) if context is not None else None
             if len(rows) <= BATCHED_GROUP_ROWS:
-                checked = self._check(previous)[-context_rows:] if previous is not None else None
+                checked = None
+                if previous is not None:
+                    if (
+                        type(previous) is np.ndarray
+                        and previous.dtype == np.float64
+                        and previous.ndim == 2
+                        and previous.shape[1] == width
+                    ):
+                        unchecked.append(previous)
+                        checked = previous[-context_rows:]
+                    else:
+                        checked = self._check(previous)[-context_rows:]
                 few.append((rows, X[rows], checked))
                 few_keys.append(key)
                 holiday_back.append(back[rows] if back is not None else None)
             else:
                 mine = back[rows] if back is not None else None
                 result[rows] = self._with_context(X[rows], previous, mine).values
+        if unchecked and np.isinf(np.concatenate(unchecked)).any():
+            for previous in unchecked:
+                self._check(previous)  # raises, saying what is wrong
         per_chunk = max(
             1,
             BATCHED_CELLS
