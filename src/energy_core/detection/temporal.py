@@ -471,10 +471,16 @@ def batched_sequence_features(
         wild = np.abs(np.nan_to_num(jump - jump_limits[0])) > jump_limits[1]
         steady = np.where(wild, previous_median, later)
     slow = sliding_window_view(steady, long_window, axis=1)
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        mean = np.nanmean(slow, axis=-1)
-        spread = np.nanstd(slow, axis=-1)
+    if not np.isnan(steady).any():
+        # Every window whole: the plain statistics, as ``sequence_features`` takes them for
+        # whole windows (the NaN-aware ones copy and mask every window first).
+        mean = np.mean(slow, axis=-1)
+        spread = np.std(slow, axis=-1)
+    else:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(slow, axis=-1)
+            spread = np.nanstd(slow, axis=-1)
     newest = slice(first_new, length)
     parts = [
         jump[:, long_window - 1 :],
