@@ -4,13 +4,17 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
+from energy_adapters.model_codec import dump_detector, load_detector
 from energy_core.detection.drill import run_drill
 from energy_core.detection.protocol import Detector, NotFittedError
 from energy_core.detection.registry import make_detector
 from energy_core.detection.temporal import (
     VIEWS,
+    RecentMedians,
     TemporalDetector,
     batched_sequence_features,
     holiday_mask,
@@ -471,3 +475,188 @@ def test_a_shapeless_meter_learns_a_new_level_from_its_last_day():
         last_alarm[recent] = int(np.flatnonzero(flags)[-1])
     assert 100 <= last_alarm[True] <= 200  # about half of a day of 288 readings
     assert last_alarm[False] > 288
+
+
+# --- the short medians kept from one live batch to the next (RecentMedians) -----------------
+def featurise_stream(steps, medians, **options):
+    """Each step's sequences featurised in turn, with ``medians`` kept between steps (or none)."""
+    return [
+        batched_sequence_features(
+            [sequence for _, sequence in step],
+            ["v0", "v1", "v2"],
+            keys=[key for key, _ in step],
+            medians=medians,
+            **options,
+        )
+        for step in steps
+    ]
+
+
+def live_steps(data, context_rows, seconds, start=0):
+    """Per second, every meter's next row with its previous ``context_rows`` rows."""
+    return [
+        [
+            (meter, (rows[at : at + 1], rows[max(0, at - context_rows) : at] if at else None))
+            for meter, rows in data.items()
+        ]
+        for at in range(start, start + seconds)
+    ]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    short=st.integers(1, 6),
+    long=st.integers(2, 12),
+    lags=st.sampled_from([(), (3,), (4, 9)]),
+    holes=st.booleans(),
+)
+def test_kept_medians_give_every_feature_bit_for_bit_as_computing_them_again(
+    seed, short, long, lags, holes
+):
+    """A stream of live batches (meters young and old, ties, signed zeros, missing values,
+    past readings corrected in storage, meters skipping seconds) featurised with the medians
+    kept from batch to batch equals the stream featurised from scratch, and each meter's own
+    ``sequence_features``; and the kept medians are used."""
+    rng = np.random.default_rng(seed)
+    variables = ["v0", "v1", "v2"]
+    options = {"short_window": short, "long_window": long, "seasonal_lags": lags,
+               "jump_limits": (np.zeros(3), np.full(3, 0.5))}  # fmt: skip
+    context_rows = short + max(long, *lags, 1)
+    data = {}
+    for meter in range(5):
+        rows = np.round(rng.normal(size=(context_rows + 12, 3)), 1)  # ties, -0.0
+        if holes:
+            rows[rng.random(rows.shape) < 0.15] = np.nan
+        data[f"m{meter}"] = rows
+    medians = RecentMedians()
+    for second in range(12):
+        if rng.random() < 0.3:  # a stored reading corrected: the tail changes under a meter
+            rows = data[f"m{rng.integers(5)}"]
+            rows[rng.integers(max(second, 1)), rng.integers(3)] += 1.0
+        step = [
+            (meter, (rows[second : second + 1], rows[max(0, second - context_rows) : second]))
+            for meter, rows in data.items()
+            if rng.random() < 0.8  # a meter that skips a second sends its next one later
+        ]
+        if not step:
+            continue
+        sequences = [sequence for _, sequence in step]
+        keys = [meter for meter, _ in step]
+        got = batched_sequence_features(sequences, variables, keys=keys, medians=medians, **options)
+        again = batched_sequence_features(sequences, variables, **options)
+        for (rows, previous), mine, theirs in zip(sequences, got, again, strict=True):
+            np.testing.assert_array_equal(mine, theirs)
+            whole = np.vstack([previous, rows])
+            alone = sequence_features(whole, variables, **options).values[-1:]
+            np.testing.assert_array_equal(mine, alone)
+    assert medians.reused > 0
+
+
+def test_a_changed_or_reloaded_tail_is_computed_again_and_other_meters_keep_theirs():
+    rng = np.random.default_rng(7)
+    options = {"short_window": 4, "long_window": 8, "jump_limits": (np.zeros(3), np.ones(3))}
+    context_rows = 12
+    data = {f"m{meter}": rng.normal(size=(40, 3)) for meter in range(4)}
+    medians = RecentMedians()
+    featurise_stream(live_steps(data, context_rows, 2, start=20), medians, **options)
+    before = medians.reused
+    # m0's stored past changed under it (a reading corrected); m1's tail was reloaded from
+    # storage with a gap (its previous batch never stored); m2 and m3 go on as usual.
+    data["m0"] = data["m0"].copy()
+    data["m0"][15, 1] += 1.0
+    step = live_steps(data, context_rows, 1, start=22)[0]
+    m1_rows = step[1][1][0]
+    step[1] = ("m1", (m1_rows, np.vstack([data["m1"][10:21], data["m1"][21:22] * 0])))
+    [got] = featurise_stream([step], medians, **options)
+    [expected] = featurise_stream([step], None, **options)
+    for mine, theirs in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+    assert medians.reused - before == 2  # m2 and m3 only
+    # Sent again unchanged, m0's and m1's new medians serve the next second.
+    after = medians.reused
+    featurise_stream(live_steps(data, context_rows, 1, start=23)[:1], medians, **options)
+    # m0 (its corrected past is what it stored), m2 and m3; m1's real tail is not the one
+    # it was last scored after, so it is computed again.
+    assert medians.reused - after == 3
+
+
+def test_kept_medians_are_bounded_and_forgotten_when_the_windows_change():
+    rng = np.random.default_rng(3)
+    data = {f"m{meter}": rng.normal(size=(30, 3)) for meter in range(6)}
+    medians = RecentMedians(max_keys=4)
+    featurise_stream(live_steps(data, 10, 1, start=15), medians, short_window=3, long_window=7)
+    assert len(medians) == 4  # the first two meters dropped
+    featurise_stream(live_steps(data, 10, 1, start=15), medians, short_window=2, long_window=7)
+    assert medians.reused == 0 and len(medians) == 4
+
+
+def test_a_detector_scores_a_live_fleet_alike_with_its_kept_medians_and_stores_without_them():
+    simulator = Simulator(meters=30, seed=6, anomaly_ratio=0.05)
+    history = simulator.history(30 * 200, cadence=timedelta(seconds=1))
+    rows = feature_matrix(history)
+    meters = np.array([reading.meter_id for reading in history])
+    detector = TemporalDetector().fit(rows[: 30 * 100], groups=meters[: 30 * 100])
+    for second in range(150, 160):
+        batch = slice(30 * second, 30 * (second + 1))
+        past = meters[: batch.start]
+        context = {meter: rows[: batch.start][past == meter] for meter in set(meters)}
+        scores, explained = detector.score_and_explain(
+            rows[batch], context=context, groups=meters[batch]
+        )
+        detector._medians().clear()
+        again = detector.score_and_explain(rows[batch], context=context, groups=meters[batch])
+        np.testing.assert_array_equal(scores, again[0])
+        assert explained == again[1]
+    assert detector._medians().reused > 0
+    # A cache of live scoring is not part of the model.
+    assert "_recent_medians" not in detector.__getstate__()
+    loaded = load_detector(dump_detector(detector))
+    np.testing.assert_array_equal(
+        loaded.score(rows[batch], context=context, groups=meters[batch]), scores
+    )
+
+
+def test_a_context_with_an_infinite_value_or_the_wrong_width_is_refused_saying_so():
+    X, _, _ = meter_rows(count=800)
+    detector = TemporalDetector().fit(X[:600])
+    batch, keys = X[700:702], np.array(["a", "b"])
+    infinite = X[:600].copy()
+    infinite[3, 1] = np.inf  # older than the rows the context needs: refused all the same
+    with pytest.raises(ValueError, match="finite"):
+        detector.score(batch, groups=keys, context={"a": X[:600], "b": infinite})
+    with pytest.raises(ValueError, match="expected a matrix of 6 columns"):
+        detector.score(batch, groups=keys, context={"a": X[:600], "b": X[:600, :5]})
+    as_lists = {"a": X[600:700].tolist(), "b": X[600:700].astype(np.float32)}
+    np.testing.assert_array_equal(
+        detector.score(batch, groups=keys, context=as_lists),
+        detector.score(batch, groups=keys, context={"a": X[600:700], "b": as_lists["b"]}),
+    )
+
+
+def explained_one_row_at_a_time(contributions, present, features, top):
+    """The explanation rule, row by row: up to ``top`` carried variables above 1 by
+    contribution (ties in variable order); else the most unusual carried one."""
+    result = []
+    for row, carried in zip(contributions, present, strict=True):
+        row = np.where(carried, row, -np.inf)
+        order = np.argsort(-row, kind="stable")
+        chosen = [i for i in order[:top] if row[i] > 1.0]
+        if not chosen and carried[order[0]]:
+            chosen = [int(order[0])]
+        result.append(tuple(features[i] for i in chosen))
+    return result
+
+
+@pytest.mark.parametrize("top", [0, 1, 3, 6])
+def test_explanations_of_many_rows_follow_the_rule_row_by_row(top):
+    X, _, _ = meter_rows(count=1500)
+    detector = TemporalDetector().fit(X[:1000])
+    F = detector._features(X[1000:], None, None).values
+    present = np.random.default_rng(top).random(X[1000:].shape) < 0.8
+    present[:5] = False  # rows that carry nothing are named nothing
+    expected = explained_one_row_at_a_time(
+        detector._contributions(F), present, detector.features, top
+    )
+    assert expected == detector._explain(F, top, present)
+    assert any(len(names) > 1 for names in expected) or top < 2

@@ -63,6 +63,8 @@ plays no part in its scores, and an explanation never names a variable its readi
 
 from __future__ import annotations
 
+import itertools
+import threading
 import warnings
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
@@ -334,6 +336,12 @@ def _window_median(windows: FloatArray) -> FloatArray:
     """``np.nanmedian`` over the last axis, bit for bit (the mean of the two middle values of
     the non-NaN ones, NaN where there are none), without its masked-array machinery."""
     ordered = np.sort(windows, axis=-1)  # NaN last
+    size = ordered.shape[-1]
+    if size and not np.isnan(ordered[..., -1]).any():
+        # No window lacks a value (its largest is not NaN): the two middle values are at
+        # fixed places, without counting and gathering (same operations, same numbers).
+        whole: FloatArray = (ordered[..., (size - 1) // 2] + ordered[..., size // 2]) / 2.0
+        return whole
     counts = np.sum(~np.isnan(ordered), axis=-1)
     low = np.take_along_axis(ordered, np.maximum((counts - 1) // 2, 0)[..., None], -1)[..., 0]
     high = np.take_along_axis(ordered, (counts // 2)[..., None], -1)[..., 0]
@@ -341,6 +349,65 @@ def _window_median(windows: FloatArray) -> FloatArray:
         middle: FloatArray = (low + high) / 2.0
     middle[counts == 0] = np.nan
     return middle
+
+
+class RecentMedians:
+    """Per meter (group key), the short-window medians of the last rows a batch was
+    featurised over, with those rows: the next batch of that meter, whose context ends
+    with them, takes them instead of sorting the same windows again.
+
+    Live scoring sends each meter's last ``context_rows`` readings with every batch; the
+    slow statistics need the short median before each of the last ``long_window`` rows,
+    which without this is most of the cost of scoring a fleet. A meter's kept medians are
+    used only when every row under their windows is the same, bit for bit, as the row now
+    at that place, so scores are the same with or without them whatever the caller sends
+    (a tail reloaded, a gap, a reading corrected or stored late: that meter's medians are
+    taken again). Holds up to
+    ``max_keys`` meters, the least recently featurised dropped first; about
+    ``(2 * long_window + short_window) * variables * 8`` bytes each. Thread-safe.
+    """
+
+    def __init__(self, max_keys: int = 20_000) -> None:
+        self.max_keys = max_keys
+        self._lock = threading.Lock()
+        self._entries: dict[Hashable, tuple[FloatArray, FloatArray]] = {}
+        self._shape: tuple[int, int, int] = (0, 0, 0)
+        self.reused = 0
+        """Meters whose kept medians were used (all of them), since made."""
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def _taken(
+        self, keys: Sequence[Hashable], shape: tuple[int, int, int]
+    ) -> list[tuple[FloatArray, FloatArray] | None]:
+        """What is kept for each key (rows, medians), ``None`` where nothing is; everything
+        is forgotten when ``shape`` (short window, long window, width) changed."""
+        with self._lock:
+            if shape != self._shape:
+                self._entries.clear()
+                self._shape = shape
+            entries = self._entries
+            return [entries.get(key) for key in keys]
+
+    def _count_reused(self, meters: int) -> None:
+        with self._lock:
+            self.reused += meters
+
+    def _keep(self, found: Sequence[tuple[Hashable, FloatArray, FloatArray]]) -> None:
+        with self._lock:
+            entries = self._entries
+            for key, rows, medians in found:
+                entries.pop(key, None)  # re-inserted last: dicts keep insertion order
+                entries[key] = (rows, medians)
+            excess = len(entries) - self.max_keys
+            if excess > 0:
+                for key in list(itertools.islice(entries, excess)):
+                    del entries[key]
 
 
 def batched_sequence_features(
@@ -354,60 +421,96 @@ def batched_sequence_features(
     profile_periods: int = 0,
     holiday_back: Sequence[npt.NDArray[np.intp] | None] | None = None,
     recent: bool = False,
+    keys: Sequence[Hashable] | None = None,
+    medians: RecentMedians | None = None,
 ) -> list[FloatArray]:
     """For each ``(rows, previous)``: ``sequence_features(vstack([previous, rows]))`` restricted
     to ``rows``, equal to it bit for bit, computed for every sequence at once.
 
     For scoring many meters with a few new rows each: the sequences are laid side by side,
     NaN-padded on the left, and every rolling statistic is one numpy step over all of them;
-    the slow ``mean``/``std`` are computed for the new rows only.
+    only what the new rows need is computed (the short medians of the last ``long_window``
+    rows, at the seasonal lags and of the new rows; the slow ``mean``/``std`` and runs of
+    the new rows). With ``medians`` and one ``keys`` entry per sequence (its meter), the
+    short medians of each sequence's context are taken from the previous batch of that
+    meter where their windows are unchanged (``RecentMedians``).
     """
     if not sequences:
         return []
     width = len(variables)
+    count = len(sequences)
     before = max(len(previous) if previous is not None else 0 for _, previous in sequences)
     new = max(len(rows) for rows, _ in sequences)
     profile = bool(seasonal_lags and profile_periods)
     # How far before the new rows readings and medians are used.
     reach = max(long_window, *seasonal_lags, profile_periods * max(seasonal_lags, default=0), 1)
-    margin = reach + short_window  # NaN rows on the left: every window starts inside P
-    length = margin + before + new
-    first_new = margin + before
-    P = np.full((len(sequences), length, width), np.nan)
+    # NaN rows on the left where the longest context is shorter: every window that is used
+    # starts inside P (a missing row and a row before the context are alike: NaN).
+    first_new = max(before, reach + short_window - 1)
+    length = first_new + new
+    P = np.full((count, length, width), np.nan)
     for index, (rows, previous) in enumerate(sequences):
         if previous is not None and len(previous):
             P[index, first_new - len(previous) : first_new] = previous
         P[index, first_new : first_new + len(rows)] = rows
-    # The rolling median of the short window ending at each row (NaN where not needed);
-    # the median of the window *before* row p is the one ending at row p - 1.
-    median = np.full_like(P, np.nan)
-    lowest = first_new - reach
-    windows = sliding_window_view(P, short_window, axis=1)
-    median[:, lowest:] = _window_median(windows[:, lowest - short_window + 1 :])
-    previous_median = np.full_like(P, np.nan)
-    previous_median[:, 1:] = median[:, :-1]
-    jump = P - previous_median
-    steady = P
+    windows = sliding_window_view(P, short_window, axis=1)  # [:, q]: rows q .. q + short - 1
+
+    def medians_at(start: int, stop: int, which: Any = slice(None)) -> FloatArray:
+        """The rolling medians of the short windows ending at rows ``start`` … ``stop - 1``."""
+        return _window_median(windows[which, start - short_window + 1 : stop - short_window + 1])
+
+    # The short medians of the rows the slow statistics of the new rows reach back to (the
+    # median *before* row p is the one ending at row p - 1), then of the new rows.
+    slow_from = first_new - long_window
+    if medians is not None and keys is not None:
+        context_medians = _context_medians(
+            P, first_new, long_window, short_window, keys, medians, medians_at
+        )
+    else:
+        context_medians = medians_at(slow_from, first_new)
+    median = np.concatenate([context_medians, medians_at(first_new, length)], axis=1)
+    if medians is not None and keys is not None:
+        span = long_window + short_window - 1
+        kept = []
+        for index, (rows, _) in enumerate(sequences):
+            end = first_new + len(rows)  # one past the sequence's last row
+            kept.append(
+                (
+                    keys[index],
+                    P[index, end - span : end].copy(),
+                    median[index, end - long_window - slow_from : end - slow_from].copy(),
+                )
+            )
+        medians._keep(kept)
+    # Rows slow_from + 1 … length - 1: the value, the median before it, its jump.
+    later = P[:, slow_from + 1 :]
+    previous_median = median[:, :-1]
+    jump = later - previous_median
+    steady = later
     if jump_limits is not None:
         wild = np.abs(np.nan_to_num(jump - jump_limits[0])) > jump_limits[1]
-        steady = np.where(wild, previous_median, P)
+        steady = np.where(wild, previous_median, later)
+    slow = sliding_window_view(steady, long_window, axis=1)
+    if not np.isnan(steady).any():
+        # Every window whole: the plain statistics, as ``sequence_features`` takes them for
+        # whole windows (the NaN-aware ones copy and mask every window first).
+        mean = np.mean(slow, axis=-1)
+        spread = np.std(slow, axis=-1)
+    else:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(slow, axis=-1)
+            spread = np.nanstd(slow, axis=-1)
     newest = slice(first_new, length)
-    slow = sliding_window_view(steady, long_window, axis=1)[
-        :, first_new - long_window + 1 : length - long_window + 1
+    parts = [
+        jump[:, long_window - 1 :],
+        median[:, long_window:],
+        mean,
+        spread,
+        _new_runs(P, first_new),
     ]
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        mean = np.nanmean(slow, axis=-1)
-        spread = np.nanstd(slow, axis=-1)
-    same = np.zeros(P.shape, dtype=bool)
-    same[:, 1:] = P[:, 1:] == P[:, :-1]
-    position = np.arange(length, dtype=np.float64)[None, :, None]
-    last_break = np.maximum.accumulate(np.where(same, 0.0, position), axis=1)
-    run = position - last_break + 1
-    run[np.isnan(P)] = np.nan
-    parts = [jump[:, newest], median[:, newest], mean, spread, run[:, newest]]
     for lag in seasonal_lags:
-        parts.append(median[:, newest] - median[:, first_new - lag : length - lag])
+        parts.append(median[:, long_window:] - medians_at(first_new - lag, length - lag))
     if profile:
         period = max(seasonal_lags)
         expected = _seasonal_profile(P, period, profile_periods, first_new, length, 1)
@@ -425,9 +528,61 @@ def batched_sequence_features(
             # The median of the ``min(seasonal_lags)`` readings before each new row.
             span = min(seasonal_lags)
             before_new = sliding_window_view(P, span, axis=1)[:, first_new - span : length - span]
-            parts.append(median[:, newest] - _window_median(before_new))
+            parts.append(median[:, long_window:] - _window_median(before_new))
     values = np.concatenate(parts, axis=2)
     return [values[index, : len(rows)] for index, (rows, _) in enumerate(sequences)]
+
+
+def _context_medians(
+    P: FloatArray,
+    first_new: int,
+    long_window: int,
+    short_window: int,
+    keys: Sequence[Hashable],
+    medians: RecentMedians,
+    medians_at: Callable[..., FloatArray],
+) -> FloatArray:
+    """The short medians ending at rows ``first_new - long_window`` … ``first_new - 1`` of
+    each sequence of ``P``: the kept ones for a sequence whose rows under those windows are,
+    bit for bit, the rows its meter's previous batch ended with; computed for the others."""
+    count, _, width = P.shape
+    span = long_window + short_window - 1
+    taken = medians._taken(keys, (short_window, long_window, width))
+    hits = [index for index, entry in enumerate(taken) if entry is not None]
+    slow_from = first_new - long_window
+    if not hits:
+        return medians_at(slow_from, first_new)
+    kept_rows = np.stack([entry[0] for entry in taken if entry is not None])
+    kept_medians = np.stack([entry[1] for entry in taken if entry is not None])
+    now = P[hits, first_new - span : first_new]
+    # Compared as bits: NaN (a missing value, or no row yet) equals NaN, -0.0 differs from 0.0.
+    unchanged = np.all(now.view(np.int64) == kept_rows.view(np.int64), axis=(1, 2))
+    reused = np.asarray(hits, dtype=np.intp)[unchanged]
+    medians._count_reused(len(reused))
+    if len(reused) == count:
+        return kept_medians
+    if not len(reused):
+        return medians_at(slow_from, first_new)
+    result = np.empty((count, long_window, width))
+    fresh = np.ones(count, dtype=bool)
+    fresh[reused] = False
+    result[reused] = kept_medians[unchanged]
+    result[fresh] = medians_at(slow_from, first_new, fresh)
+    return result
+
+
+def _new_runs(P: FloatArray, first_new: int) -> FloatArray:
+    """``run_lengths`` of rows ``first_new`` … of each sequence of ``P`` (runs counted from
+    the first row of ``P``; a missing value breaks a run and has none)."""
+    changed = np.ones(P.shape, dtype=bool)
+    np.not_equal(P[:, 1:], P[:, :-1], out=changed[:, 1:])  # NaN differs from everything
+    # The last row at or before first_new - 1 where a run began (row 0 always begins one).
+    last_start = first_new - 1 - np.argmax(changed[:, first_new - 1 :: -1], axis=1)
+    position = np.arange(first_new, P.shape[1])[None, :, None]
+    starts = np.maximum.accumulate(np.where(changed[:, first_new:], position, -1), axis=1)
+    run: FloatArray = (position - np.maximum(starts, last_start[:, None, :]) + 1).astype(np.float64)
+    run[np.isnan(P[:, first_new:])] = np.nan
+    return run
 
 
 def _weekdays(times: FloatArray) -> npt.NDArray[np.intp]:
@@ -925,14 +1080,24 @@ class TemporalDetector:
     # --- internals -----------------------------------------------------------------------
     def _explain(self, F: FloatArray, top: int, present: BoolArray) -> list[tuple[str, ...]]:
         """Explanations of the rows of ``F``; ``present``: which variables each row carries."""
+        if len(F) == 0:
+            return []
+        ratios = np.where(present, self._contributions(F), -np.inf)
+        # All rows at once (a live batch may flag thousands), each as a row alone would be.
+        order = np.argsort(-ratios, axis=1, kind="stable")
+        leading = order[:, :top]
+        beyond = np.take_along_axis(ratios, leading, axis=1) > 1.0
+        first = order[:, 0]
+        first_carried = present[np.arange(len(present)), first]
+        features = self.features
         result: list[tuple[str, ...]] = []
-        for row, carried in zip(self._contributions(F), present, strict=True):
-            row = np.where(carried, row, -np.inf)
-            order = np.argsort(-row, kind="stable")
-            chosen = [i for i in order[:top] if row[i] > 1.0]
-            if not chosen and carried[order[0]]:
-                chosen = [int(order[0])]
-            result.append(tuple(self.features[i] for i in chosen))
+        for indices, above, most, carried in zip(
+            leading.tolist(), beyond.tolist(), first.tolist(), first_carried.tolist(), strict=True
+        ):
+            chosen = [i for i, big in zip(indices, above, strict=True) if big]
+            if not chosen and carried:
+                chosen = [most]
+            result.append(tuple(features[i] for i in chosen))
         return result
 
     def _contributions(self, F: FloatArray) -> FloatArray:
@@ -1099,19 +1264,36 @@ class TemporalDetector:
         # Groups of a few rows (live batches: many meters, a reading or so each) are
         # computed together; long ones (training, analysis) one by one.
         few: list[tuple[npt.NDArray[np.intp], FloatArray, FloatArray | None]] = []
+        few_keys: list[Hashable] = []
         holiday_back: list[npt.NDArray[np.intp] | None] = []
+        context_rows = self.context_rows
+        width = len(self.features)
+        unchecked: list[FloatArray] = []  # float matrices of the right width: checked at once
         for key, positions in rows_of.items():
             rows = np.asarray(positions, dtype=np.intp)
             previous = context.get(key) if context is not None else None
             if len(rows) <= BATCHED_GROUP_ROWS:
-                checked = (
-                    self._check(previous)[-self.context_rows :] if previous is not None else None
-                )
+                checked = None
+                if previous is not None:
+                    if (
+                        type(previous) is np.ndarray
+                        and previous.dtype == np.float64
+                        and previous.ndim == 2
+                        and previous.shape[1] == width
+                    ):
+                        unchecked.append(previous)
+                        checked = previous[-context_rows:]
+                    else:
+                        checked = self._check(previous)[-context_rows:]
                 few.append((rows, X[rows], checked))
+                few_keys.append(key)
                 holiday_back.append(back[rows] if back is not None else None)
             else:
                 mine = back[rows] if back is not None else None
                 result[rows] = self._with_context(X[rows], previous, mine).values
+        if unchecked and np.isinf(np.concatenate(unchecked)).any():
+            for previous in unchecked:
+                self._check(previous)  # raises, saying what is wrong
         per_chunk = max(
             1,
             BATCHED_CELLS
@@ -1129,10 +1311,25 @@ class TemporalDetector:
                 profile_periods=self.profile_periods,
                 holiday_back=holiday_back[start : start + per_chunk],
                 recent=self.recent_baseline,
+                keys=few_keys[start : start + per_chunk],
+                medians=self._medians(),
             )
             for (rows, _, _), block in zip(chunk, values, strict=True):
                 result[rows] = block
         return FeatureBlock(names, kinds, origins, result)
+
+    def _medians(self) -> RecentMedians:
+        """The short medians of each meter's last batch, for its next one (made when first
+        needed; not part of the model: never stored, nor copied with it)."""
+        medians: RecentMedians | None = self.__dict__.get("_recent_medians")
+        if medians is None:
+            medians = self.__dict__.setdefault("_recent_medians", RecentMedians())
+        return medians
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_recent_medians", None)
+        return state
 
     def _with_context(
         self,

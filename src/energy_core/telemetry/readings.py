@@ -89,12 +89,20 @@ class Reading:
         flagged_by: str | None = None,
     ) -> Reading:
         """A copy carrying a model's verdict."""
-        return replace(
-            self,
+        # Every field by name rather than ``dataclasses.replace``, which looks the fields up
+        # again for each copy: this runs for every reading scored.
+        return Reading(
+            timestamp=self.timestamp,
+            meter_id=self.meter_id,
+            values=self.values,
+            is_anomaly=self.is_anomaly,
+            anomaly_kind=self.anomaly_kind,
             score=float(score),
             is_flagged=bool(flagged),
             top_variables=tuple(top_variables),
             flagged_by=flagged_by,
+            id=self.id,
+            origin=self.origin,
         )
 
     def with_id(self, reading_id: int) -> Reading:
